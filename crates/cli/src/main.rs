@@ -1,0 +1,3 @@
+//! The `verdict` command.
+
+fn main() {}

@@ -1,0 +1,172 @@
+//! Link functions: from raw margins to predictions, in the source library's arithmetic.
+
+use serde::{Deserialize, Serialize};
+
+/// The floating-point arithmetic of a model's accumulation and link.
+///
+/// XGBoost sums margins and applies its links in `f32`; LightGBM and scikit-learn work in
+/// `f64`. Matching the source's arithmetic is what makes predictions identical rather than
+/// close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// `f32` (XGBoost).
+    Single,
+    /// `f64` (LightGBM, scikit-learn).
+    Double,
+}
+
+/// The function from a row's raw margins to its predictions (values or probabilities).
+///
+/// All links but [`Softmax`](Link::Softmax) and
+/// [`NormalizedSigmoid`](Link::NormalizedSigmoid) act on each margin on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// The margin is the prediction.
+    Identity,
+    /// `1 / (1 + exp(-scale * x))`. In single precision it is XGBoost's
+    /// `1 / (expf(min(-x, 88.7)) + 1 + 1e-16)` (XGBoost has no scale; it must be 1).
+    Sigmoid {
+        /// LightGBM's `sigmoid` parameter; 1 elsewhere.
+        scale: f64,
+    },
+    /// `exp(x - max) / sum`, row-wise. In single precision: `expf` per class, the sum in
+    /// `f64`, each value divided by the sum rounded to `f32` (XGBoost).
+    Softmax,
+    /// Sigmoid of each margin, then divided by the row's sum (scikit-learn's one-vs-rest
+    /// logistic regression).
+    NormalizedSigmoid,
+    /// `exp(x)` (Poisson, gamma and Tweedie objectives).
+    Exp,
+    /// `sign(x) * x * x` (LightGBM's `regression` with `reg_sqrt`).
+    SignedSquare,
+    /// `log(1 + exp(x))` (LightGBM's `cross_entropy_lambda`).
+    Log1pExp,
+    /// `1` if `x > 0`, else `0` (XGBoost's `binary:hinge`).
+    Hinge,
+}
+
+impl Link {
+    /// Applies the link to one row's margins, writing its predictions into `out`
+    /// (same length).
+    pub fn apply(self, precision: Precision, raw: &[f64], out: &mut [f64]) {
+        debug_assert_eq!(raw.len(), out.len());
+        match (self, precision) {
+            (Link::Identity, _) => out.copy_from_slice(raw),
+            (Link::Sigmoid { scale }, Precision::Double) => {
+                for (o, &x) in out.iter_mut().zip(raw) {
+                    *o = 1.0 / (1.0 + (-scale * x).exp());
+                }
+            }
+            (Link::Sigmoid { scale }, Precision::Single) => {
+                for (o, &x) in out.iter_mut().zip(raw) {
+                    *o = f64::from(sigmoid_f32(scale as f32 * x as f32));
+                }
+            }
+            (Link::Softmax, Precision::Double) => softmax_f64(raw, out),
+            (Link::Softmax, Precision::Single) => softmax_f32(raw, out),
+            (Link::NormalizedSigmoid, _) => {
+                let mut sum = 0.0;
+                for (o, &x) in out.iter_mut().zip(raw) {
+                    *o = 1.0 / (1.0 + (-x).exp());
+                    sum += *o;
+                }
+                for o in out.iter_mut() {
+                    *o /= sum;
+                }
+            }
+            (Link::Exp, Precision::Double) => map(raw, out, f64::exp),
+            (Link::Exp, Precision::Single) => map(raw, out, |x| f64::from((x as f32).exp())),
+            (Link::SignedSquare, _) => map(raw, out, |x| x.signum() * x * x),
+            (Link::Log1pExp, _) => map(raw, out, |x| x.exp().ln_1p()),
+            (Link::Hinge, _) => map(raw, out, |x| if x > 0.0 { 1.0 } else { 0.0 }),
+        }
+    }
+
+    /// True when the link preserves the order of a row's margins, so the arg-max of the
+    /// margins is the arg-max of the predictions.
+    pub fn is_monotone(self) -> bool {
+        match self {
+            Link::Sigmoid { scale } => scale > 0.0,
+            Link::Identity | Link::Softmax | Link::NormalizedSigmoid | Link::Exp => true,
+            Link::SignedSquare | Link::Log1pExp => true,
+            Link::Hinge => false,
+        }
+    }
+}
+
+fn map(raw: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
+    for (o, &x) in out.iter_mut().zip(raw) {
+        *o = f(x);
+    }
+}
+
+/// XGBoost's sigmoid (`common::Sigmoid` in `src/common/math.h`): clamped so `expf` cannot
+/// overflow, with a tiny epsilon in the denominator.
+fn sigmoid_f32(x: f32) -> f32 {
+    const EPS: f32 = 1e-16;
+    let denom = (-x).min(88.7).exp() + 1.0 + EPS;
+    1.0 / denom
+}
+
+fn softmax_f64(raw: &[f64], out: &mut [f64]) {
+    let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for (o, &x) in out.iter_mut().zip(raw) {
+        *o = (x - max).exp();
+        sum += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= sum;
+    }
+}
+
+/// XGBoost's softmax (`common::Softmax`): `f32` exponentials, a `f64` sum.
+fn softmax_f32(raw: &[f64], out: &mut [f64]) {
+    let max = raw
+        .iter()
+        .map(|&x| x as f32)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for (o, &x) in out.iter_mut().zip(raw) {
+        let e = (x as f32 - max).exp();
+        *o = f64::from(e);
+        sum += f64::from(e);
+    }
+    let sum = sum as f32;
+    for o in out.iter_mut() {
+        *o = f64::from(*o as f32 / sum);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_keep_order() {
+        let raw = [1.0, 3.0, -2.0];
+        for precision in [Precision::Single, Precision::Double] {
+            let mut out = [0.0; 3];
+            Link::Softmax.apply(precision, &raw, &mut out);
+            assert!((out.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+            assert!(out[1] > out[0] && out[0] > out[2]);
+        }
+    }
+
+    #[test]
+    fn single_precision_sigmoid_is_rounded_to_f32() {
+        let mut out = [0.0];
+        Link::Sigmoid { scale: 1.0 }.apply(Precision::Single, &[0.3], &mut out);
+        assert_eq!(out[0], f64::from(out[0] as f32));
+        assert!((out[0] - 1.0 / (1.0 + (-0.3f64).exp())).abs() < 1e-7);
+    }
+
+    #[test]
+    fn sigmoid_does_not_overflow_on_large_negative_margins() {
+        let mut out = [0.0];
+        Link::Sigmoid { scale: 1.0 }.apply(Precision::Single, &[-1e6], &mut out);
+        assert!(out[0].is_finite() && out[0] >= 0.0);
+    }
+}

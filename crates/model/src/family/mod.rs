@@ -1,0 +1,308 @@
+//! Verdict's native model families, and [`NativeModel`], which gives any of them a
+//! [`Signature`] and implements [`Model`].
+//!
+//! Every family is plain data (`serde`-serializable) that says exactly how the source library
+//! computes its predictions. Importers translate foreign files into these families; the model
+//! file format stores them.
+
+pub mod linear;
+pub mod link;
+pub mod preprocess;
+pub mod tree;
+
+use std::cell::RefCell;
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{InvalidModel, PredictError};
+use crate::model::{Model, Output};
+use crate::signature::{Signature, Task};
+use linear::LinearModel;
+use link::{Link, Precision};
+use preprocess::{Buffers, Step, run_steps, steps_output_width};
+use tree::TreeEnsemble;
+
+/// Preprocessing steps followed by a model (scikit-learn's `Pipeline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// The number of input columns the first step takes.
+    pub num_features: usize,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// The final model, which takes the last step's output.
+    pub model: Box<Family>,
+}
+
+/// One of Verdict's model families.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// A linear model.
+    Linear(LinearModel),
+    /// A tree ensemble.
+    Trees(TreeEnsemble),
+    /// Preprocessing steps and a model.
+    Pipeline(Pipeline),
+}
+
+impl Family {
+    /// A short name: `linear`, `tree ensemble` or `pipeline`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Family::Linear(_) => "linear",
+            Family::Trees(_) => "tree ensemble",
+            Family::Pipeline(_) => "pipeline",
+        }
+    }
+
+    /// The number of input columns.
+    pub fn num_features(&self) -> usize {
+        match self {
+            Family::Linear(m) => m.num_features,
+            Family::Trees(m) => m.num_features,
+            Family::Pipeline(p) => p.num_features,
+        }
+    }
+
+    /// The number of raw margin outputs.
+    pub fn raw_width(&self) -> usize {
+        match self {
+            Family::Linear(m) => m.raw_width(),
+            Family::Trees(m) => m.raw_width(),
+            Family::Pipeline(p) => p.model.raw_width(),
+        }
+    }
+
+    /// The link from margins to predictions, and its arithmetic.
+    pub fn link(&self) -> (Link, Precision) {
+        match self {
+            Family::Linear(m) => (m.link, m.precision),
+            Family::Trees(m) => (m.link, m.precision),
+            Family::Pipeline(p) => p.model.link(),
+        }
+    }
+
+    /// Checks the family's internal consistency, so prediction cannot fail on an index.
+    pub fn validate(&self) -> Result<(), InvalidModel> {
+        match self {
+            Family::Linear(m) => m.validate(),
+            Family::Trees(m) => m.validate(),
+            Family::Pipeline(p) => {
+                let width = steps_output_width(&p.steps, p.num_features)?;
+                if width != p.model.num_features() {
+                    return Err(InvalidModel::Mismatch {
+                        what: "pipeline: the model's features versus the last step's columns"
+                            .into(),
+                        expected: width,
+                        found: p.model.num_features(),
+                    });
+                }
+                p.model.validate()
+            }
+        }
+    }
+
+    /// The margins of one contiguous row.
+    fn raw_row(
+        &self,
+        row: &[f64],
+        index: usize,
+        raw: &mut [f64],
+        buffers: &mut Buffers,
+    ) -> Result<(), PredictError> {
+        match self {
+            Family::Linear(m) => m.raw_row(row, raw),
+            Family::Trees(m) => m.raw_row(|f| row[f], raw),
+            Family::Pipeline(p) => {
+                let mut input = buffers.take_empty();
+                input.extend_from_slice(row);
+                let input = run_steps(&p.steps, input, index, buffers)?;
+                let result = p.model.raw_row(&input, index, raw, buffers);
+                buffers.give(input);
+                result?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-thread scratch space, so that prediction allocates only on a thread's first call.
+#[derive(Debug, Default)]
+struct Scratch {
+    row: Vec<f64>,
+    raw: Vec<f64>,
+    scores: Vec<f64>,
+    out_row: Vec<f64>,
+    buffers: Buffers,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// A native family with its signature: the model Verdict loads, saves and serves.
+///
+/// It can only be built through [`NativeModel::new`], which validates the family against the
+/// signature, so prediction never indexes out of range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeModel {
+    signature: Signature,
+    family: Family,
+}
+
+impl NativeModel {
+    /// Validates `family` and checks that it agrees with `signature`.
+    pub fn new(signature: Signature, family: Family) -> Result<Self, InvalidModel> {
+        family.validate()?;
+        if family.num_features() != signature.num_features() {
+            return Err(InvalidModel::Mismatch {
+                what: "input features in the signature versus the model".into(),
+                expected: signature.num_features(),
+                found: family.num_features(),
+            });
+        }
+        if family.raw_width() != signature.raw_width {
+            return Err(InvalidModel::Mismatch {
+                what: "raw outputs in the signature versus the model".into(),
+                expected: signature.raw_width,
+                found: family.raw_width(),
+            });
+        }
+        let expected_scores = match &signature.task {
+            Task::Classification { classes } if classes.len() < 2 => {
+                return Err(InvalidModel::Mismatch {
+                    what: "classes of a classifier (at least)".into(),
+                    expected: 2,
+                    found: classes.len(),
+                });
+            }
+            Task::Classification { classes } if classes.len() == 2 => {
+                (1..=2).contains(&signature.raw_width)
+            }
+            Task::Classification { classes } => signature.raw_width == classes.len(),
+            Task::MultiOutput { targets } => signature.raw_width == targets.len(),
+            Task::Regression | Task::Ranking => signature.raw_width == 1,
+        };
+        if !expected_scores {
+            return Err(InvalidModel::Mismatch {
+                what: format!(
+                    "raw outputs for a {} model with this many classes or targets",
+                    signature.task.name()
+                ),
+                expected: signature.output_width(Output::Predict).unwrap_or(1),
+                found: signature.raw_width,
+            });
+        }
+        Ok(NativeModel { signature, family })
+    }
+
+    /// The family.
+    pub fn family(&self) -> &Family {
+        &self.family
+    }
+
+    /// Splits the model into its signature and family.
+    pub fn into_parts(self) -> (Signature, Family) {
+        (self.signature, self.family)
+    }
+
+    /// Writes the requested output of one row from its margins.
+    fn finish_row(&self, output: Output, raw: &[f64], scores: &mut [f64], out: &mut [f64]) {
+        if output == Output::Raw {
+            out.copy_from_slice(raw);
+            return;
+        }
+        let (link, precision) = self.family.link();
+        link.apply(precision, raw, scores);
+        match (&self.signature.task, output) {
+            (Task::Classification { .. }, Output::PredictProba) => {
+                if scores.len() == 1 {
+                    out[0] = 1.0 - scores[0];
+                    out[1] = scores[0];
+                } else {
+                    out.copy_from_slice(scores);
+                }
+            }
+            (Task::Classification { .. }, _) => {
+                out[0] = if scores.len() == 1 {
+                    f64::from(u8::from(scores[0] > 0.5))
+                } else if link.is_monotone() {
+                    // The arg-max of the margins is the source libraries' rule, and immune
+                    // to ties created by rounding the probabilities.
+                    argmax(raw) as f64
+                } else {
+                    argmax(scores) as f64
+                };
+            }
+            _ => out.copy_from_slice(scores),
+        }
+    }
+}
+
+/// The index of the first largest value.
+fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Model for NativeModel {
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn predict_into(
+        &self,
+        features: ArrayView2<'_, f64>,
+        output: Output,
+        mut out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), PredictError> {
+        self.signature.check_shapes(&features, output, &out)?;
+        let raw_width = self.signature.raw_width;
+        let mut fresh = Scratch::default();
+        SCRATCH.with(|cell| {
+            // A nested call on the same thread (a model inside a model) gets fresh buffers.
+            let mut borrowed = cell.try_borrow_mut();
+            let scratch = match borrowed.as_deref_mut() {
+                Ok(scratch) => scratch,
+                Err(_) => &mut fresh,
+            };
+            scratch.raw.resize(raw_width, 0.0);
+            scratch.scores.resize(raw_width, 0.0);
+            for (index, (row, mut dst)) in
+                features.rows().into_iter().zip(out.rows_mut()).enumerate()
+            {
+                let row = match row.as_slice() {
+                    Some(row) => row,
+                    None => {
+                        scratch.row.clear();
+                        scratch.row.extend(row.iter());
+                        &scratch.row
+                    }
+                };
+                self.family
+                    .raw_row(row, index, &mut scratch.raw, &mut scratch.buffers)?;
+                match dst.as_slice_mut() {
+                    Some(dst) => self.finish_row(output, &scratch.raw, &mut scratch.scores, dst),
+                    None => {
+                        // A strided output (column-major, a slice with a step).
+                        scratch.out_row.resize(dst.len(), 0.0);
+                        self.finish_row(
+                            output,
+                            &scratch.raw,
+                            &mut scratch.scores,
+                            &mut scratch.out_row,
+                        );
+                        dst.assign(&ndarray::ArrayView1::from(&scratch.out_row[..]));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}

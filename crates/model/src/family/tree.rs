@@ -1,0 +1,668 @@
+//! One tree-ensemble representation for XGBoost, LightGBM and scikit-learn trees.
+//!
+//! The representation is a flat array of nodes per tree. Node 0 is the root and every child
+//! comes after its parent, so traversal always terminates and never needs recursion. What
+//! differs between libraries is not the shape of the trees but their arithmetic, and that is
+//! spelled out here: how a feature is compared with a threshold ([`SplitRule`]), what a
+//! missing value does ([`Missing`]), and in which precision margins are summed
+//! ([`Precision`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::link::{Link, Precision};
+use crate::error::InvalidModel;
+
+/// How a numeric split compares a feature value `x` with its threshold `t`; the value goes to
+/// the left child when the comparison holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitRule {
+    /// `(x as f32) < (t as f32)`: XGBoost casts its input to `f32`.
+    LessThanF32,
+    /// `x <= t` in `f64`: LightGBM and scikit-learn's histogram gradient boosting.
+    LessEqualF64,
+    /// `(x as f32 as f64) <= t`: scikit-learn's trees cast the input to `f32` but keep `f64`
+    /// thresholds.
+    LessEqualF32Input,
+}
+
+impl SplitRule {
+    /// True when `x` goes left of threshold `t`.
+    #[inline]
+    pub fn goes_left(self, x: f64, t: f64) -> bool {
+        match self {
+            SplitRule::LessThanF32 => (x as f32) < (t as f32),
+            SplitRule::LessEqualF64 => x <= t,
+            SplitRule::LessEqualF32Input => f64::from(x as f32) <= t,
+        }
+    }
+}
+
+/// What a numeric split does with a missing value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// `NaN` takes the default child (XGBoost, scikit-learn, LightGBM's missing type `NaN`).
+    Nan,
+    /// `NaN` is replaced by `0.0` and compared as usual (LightGBM's missing type `None`).
+    AsZero,
+    /// `NaN` counts as zero, and zero (`|x| <= 1e-35`) takes the default child (LightGBM's
+    /// missing type `Zero`).
+    Zero,
+}
+
+/// LightGBM's `kZeroThreshold`: a `float` literal `1e-35f` compared in `double`.
+const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
+
+/// One node of a [`Tree`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Node {
+    /// A leaf: index `leaf` into the tree's leaves.
+    Leaf {
+        /// Which leaf.
+        leaf: u32,
+    },
+    /// `feature` compared with `threshold` under the ensemble's [`SplitRule`].
+    Numeric {
+        /// The feature tested.
+        feature: u32,
+        /// The threshold.
+        threshold: f64,
+        /// What a missing value does.
+        missing: Missing,
+        /// Where a value goes when [`Missing`] sends it to the default child.
+        default_left: bool,
+        /// The left child's index.
+        left: u32,
+        /// The right child's index.
+        right: u32,
+    },
+    /// Membership of `feature`'s category code in a set.
+    ///
+    /// The code is the feature value truncated to an integer. Codes in the set go left when
+    /// `set_goes_left` and right otherwise; every other code (including negative and
+    /// non-finite values other than `NaN`) goes the other way. `NaN` goes to the default
+    /// child.
+    Categorical {
+        /// The feature tested.
+        feature: u32,
+        /// The first word of the set's bitset in [`Tree::category_words`]: bit `c % 32` of
+        /// word `c / 32` is set when code `c` is in the set.
+        words_start: u32,
+        /// How many words the bitset has.
+        words_len: u32,
+        /// Which side the members go to.
+        set_goes_left: bool,
+        /// Where `NaN` goes.
+        default_left: bool,
+        /// The left child's index.
+        left: u32,
+        /// The right child's index.
+        right: u32,
+    },
+}
+
+/// Leaves whose value is a linear function of the features (LightGBM's `linear_tree`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearLeaves {
+    /// The constant term of each leaf.
+    pub constants: Vec<f64>,
+    /// Leaf `i` uses `features[offsets[i]..offsets[i + 1]]`; one more entry than leaves.
+    pub offsets: Vec<u32>,
+    /// The features of all leaves, concatenated.
+    pub features: Vec<u32>,
+    /// The coefficients, parallel to `features`.
+    pub coefficients: Vec<f64>,
+}
+
+/// One decision tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    /// The first raw output this tree's leaves add to. A leaf adds its `leaf_width` values
+    /// to outputs `output .. output + leaf_width`.
+    pub output: u32,
+    /// The nodes; node 0 is the root, and children come after their parents.
+    pub nodes: Vec<Node>,
+    /// `leaf_width` values per leaf.
+    pub leaf_values: Vec<f64>,
+    /// The bitsets of the categorical splits.
+    pub category_words: Vec<u32>,
+    /// Linear leaf models; a leaf falls back to its `leaf_values` entry when any of its
+    /// features is missing.
+    pub linear: Option<LinearLeaves>,
+}
+
+impl Tree {
+    /// The leaf that `row` reaches.
+    #[inline]
+    pub fn leaf_for(&self, rule: SplitRule, row: impl Fn(usize) -> f64) -> u32 {
+        let mut index = 0usize;
+        loop {
+            // Validation guarantees every index is in range and every child is later.
+            match &self.nodes[index] {
+                Node::Leaf { leaf } => return *leaf,
+                Node::Numeric {
+                    feature,
+                    threshold,
+                    missing,
+                    default_left,
+                    left,
+                    right,
+                } => {
+                    let mut x = row(*feature as usize);
+                    let go_left = match missing {
+                        Missing::Nan if x.is_nan() => *default_left,
+                        Missing::Zero if x.is_nan() || x.abs() <= ZERO_THRESHOLD => *default_left,
+                        _ => {
+                            if x.is_nan() {
+                                x = 0.0;
+                            }
+                            rule.goes_left(x, *threshold)
+                        }
+                    };
+                    index = if go_left { *left } else { *right } as usize;
+                }
+                Node::Categorical {
+                    feature,
+                    words_start,
+                    words_len,
+                    set_goes_left,
+                    default_left,
+                    left,
+                    right,
+                } => {
+                    let x = row(*feature as usize);
+                    let go_left = if x.is_nan() {
+                        *default_left
+                    } else {
+                        let words = &self.category_words
+                            [*words_start as usize..(*words_start + *words_len) as usize];
+                        category_in_set(words, x) == *set_goes_left
+                    };
+                    index = if go_left { *left } else { *right } as usize;
+                }
+            }
+        }
+    }
+
+    /// The value of scalar leaf `leaf` for `row`, with linear leaves evaluated.
+    #[inline]
+    pub fn leaf_value(&self, leaf: u32, leaf_width: usize, row: impl Fn(usize) -> f64) -> f64 {
+        let plain = self.leaf_values[leaf as usize * leaf_width];
+        let Some(linear) = &self.linear else {
+            return plain;
+        };
+        let leaf = leaf as usize;
+        let range = linear.offsets[leaf] as usize..linear.offsets[leaf + 1] as usize;
+        let mut value = linear.constants[leaf];
+        for (&feature, &coefficient) in linear.features[range.clone()]
+            .iter()
+            .zip(&linear.coefficients[range])
+        {
+            let x = row(feature as usize);
+            if x.is_nan() {
+                return plain;
+            }
+            value += coefficient * x;
+        }
+        value
+    }
+}
+
+/// True when the category code of `x` (not `NaN`) is in the bitset.
+#[inline]
+fn category_in_set(words: &[u32], x: f64) -> bool {
+    // Truncation toward zero, as both XGBoost and LightGBM cast; out-of-range and negative
+    // codes are simply not members.
+    if !(x >= 0.0) || x >= (words.len() * 32) as f64 {
+        return false;
+    }
+    let code = x as usize;
+    words[code / 32] >> (code % 32) & 1 == 1
+}
+
+/// How the trees' outputs combine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// The margins are the base score plus the sum of the trees, in tree order.
+    Sum,
+    /// The sum (base score included) divided by `divisor`: random forests.
+    Average {
+        /// The number of trees per output (scikit-learn) or of iterations (LightGBM).
+        divisor: f64,
+    },
+}
+
+/// A tree ensemble: gradient-boosted trees, random forests, single decision trees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeEnsemble {
+    /// The number of input features.
+    pub num_features: usize,
+    /// How numeric splits compare.
+    pub split_rule: SplitRule,
+    /// The arithmetic of accumulation and link.
+    pub precision: Precision,
+    /// The number of values per leaf: 1 for boosted trees, the number of classes for a
+    /// random-forest classifier.
+    pub leaf_width: usize,
+    /// The starting margin of each raw output.
+    pub base_score: Vec<f64>,
+    /// How tree outputs combine.
+    pub aggregation: Aggregation,
+    /// From margins to predictions.
+    pub link: Link,
+    /// The trees, in the order their outputs are summed.
+    pub trees: Vec<Tree>,
+}
+
+/// Limits that keep a hostile file from exhausting memory or time.
+pub mod limits {
+    /// The most nodes in one tree.
+    pub const MAX_NODES_PER_TREE: usize = 1 << 24;
+    /// The most nodes in one ensemble.
+    pub const MAX_NODES: usize = 1 << 28;
+    /// The deepest a tree may be.
+    pub const MAX_DEPTH: usize = 4096;
+    /// The most words in one tree's category bitsets (2^24 categories).
+    pub const MAX_CATEGORY_WORDS: usize = 1 << 19;
+}
+
+impl TreeEnsemble {
+    /// The number of raw outputs.
+    pub fn raw_width(&self) -> usize {
+        self.base_score.len()
+    }
+
+    /// Adds the margins of `row` to `raw` (whose length is [`raw_width`](Self::raw_width)),
+    /// which holds the aggregated result on return.
+    pub(crate) fn raw_row(&self, row: impl Fn(usize) -> f64 + Copy, raw: &mut [f64]) {
+        match self.precision {
+            Precision::Double => {
+                raw.copy_from_slice(&self.base_score);
+                for tree in &self.trees {
+                    let leaf = tree.leaf_for(self.split_rule, row);
+                    let out = tree.output as usize;
+                    if self.leaf_width == 1 {
+                        raw[out] += tree.leaf_value(leaf, 1, row);
+                    } else {
+                        let values = &tree.leaf_values[leaf as usize * self.leaf_width
+                            ..(leaf as usize + 1) * self.leaf_width];
+                        for (r, v) in raw[out..out + self.leaf_width].iter_mut().zip(values) {
+                            *r += v;
+                        }
+                    }
+                }
+                if let Aggregation::Average { divisor } = self.aggregation {
+                    raw.iter_mut().for_each(|r| *r /= divisor);
+                }
+            }
+            Precision::Single => {
+                // Accumulate in f32, in tree order, exactly as XGBoost does.
+                for (r, &b) in raw.iter_mut().zip(&self.base_score) {
+                    *r = f64::from(b as f32);
+                }
+                for tree in &self.trees {
+                    let leaf = tree.leaf_for(self.split_rule, row);
+                    let out = tree.output as usize;
+                    for k in 0..self.leaf_width {
+                        let value = if self.leaf_width == 1 {
+                            tree.leaf_value(leaf, 1, row)
+                        } else {
+                            tree.leaf_values[leaf as usize * self.leaf_width + k]
+                        };
+                        raw[out + k] = f64::from(raw[out + k] as f32 + value as f32);
+                    }
+                }
+                if let Aggregation::Average { divisor } = self.aggregation {
+                    raw.iter_mut()
+                        .for_each(|r| *r = f64::from(*r as f32 / divisor as f32));
+                }
+            }
+        }
+    }
+
+    /// Checks every index, size and bound, so that prediction cannot go out of range or loop.
+    pub fn validate(&self) -> Result<(), InvalidModel> {
+        let raw_width = self.raw_width();
+        if self.leaf_width == 0 {
+            return Err(InvalidModel::BadValue {
+                what: "leaf width".into(),
+                requirement: "at least 1",
+                value: 0.0,
+            });
+        }
+        if let Aggregation::Average { divisor } = self.aggregation
+            && !(divisor.is_finite() && divisor > 0.0)
+        {
+            return Err(InvalidModel::BadValue {
+                what: "the averaging divisor".into(),
+                requirement: "finite and positive",
+                value: divisor,
+            });
+        }
+        let mut total_nodes = 0usize;
+        for (t, tree) in self.trees.iter().enumerate() {
+            total_nodes += tree.nodes.len();
+            if total_nodes > limits::MAX_NODES {
+                return Err(InvalidModel::TooLarge {
+                    what: "the number of nodes in the ensemble".into(),
+                    found: total_nodes as u64,
+                    limit: limits::MAX_NODES as u64,
+                });
+            }
+            self.validate_tree(t, tree, raw_width)?;
+        }
+        Ok(())
+    }
+
+    fn validate_tree(&self, t: usize, tree: &Tree, raw_width: usize) -> Result<(), InvalidModel> {
+        let nodes = tree.nodes.len();
+        if nodes == 0 || nodes > limits::MAX_NODES_PER_TREE {
+            return Err(InvalidModel::TooLarge {
+                what: format!("the number of nodes in tree {t} (it must be at least 1, and)"),
+                found: nodes as u64,
+                limit: limits::MAX_NODES_PER_TREE as u64,
+            });
+        }
+        if tree.category_words.len() > limits::MAX_CATEGORY_WORDS {
+            return Err(InvalidModel::TooLarge {
+                what: format!("the category bitset words of tree {t}"),
+                found: tree.category_words.len() as u64,
+                limit: limits::MAX_CATEGORY_WORDS as u64,
+            });
+        }
+        if tree.output as usize + self.leaf_width > raw_width {
+            return Err(InvalidModel::IndexOutOfRange {
+                tree: t,
+                node: 0,
+                what: "output",
+                index: u64::from(tree.output),
+                len: raw_width,
+            });
+        }
+        if tree.leaf_values.len() % self.leaf_width != 0 {
+            return Err(InvalidModel::Mismatch {
+                what: format!("tree {t}: leaf values must be a multiple of the leaf width"),
+                expected: self.leaf_width,
+                found: tree.leaf_values.len(),
+            });
+        }
+        let leaves = tree.leaf_values.len() / self.leaf_width;
+        // depth[i] is the depth of node i; 0 marks "not reached yet". Every node except the
+        // root must be reached exactly once, from an earlier node.
+        let mut depth = vec![0u32; nodes];
+        depth[0] = 1;
+        for (n, node) in tree.nodes.iter().enumerate() {
+            if depth[n] == 0 {
+                return Err(InvalidModel::NotATree { tree: t, node: n });
+            }
+            let (feature, left, right) = match node {
+                Node::Leaf { leaf } => {
+                    if *leaf as usize >= leaves {
+                        return Err(InvalidModel::IndexOutOfRange {
+                            tree: t,
+                            node: n,
+                            what: "leaf",
+                            index: u64::from(*leaf),
+                            len: leaves,
+                        });
+                    }
+                    continue;
+                }
+                Node::Numeric {
+                    feature,
+                    left,
+                    right,
+                    ..
+                } => (*feature, *left, *right),
+                Node::Categorical {
+                    feature,
+                    words_start,
+                    words_len,
+                    left,
+                    right,
+                    ..
+                } => {
+                    let end = u64::from(*words_start) + u64::from(*words_len);
+                    if end > tree.category_words.len() as u64 {
+                        return Err(InvalidModel::IndexOutOfRange {
+                            tree: t,
+                            node: n,
+                            what: "category bitset end",
+                            index: end,
+                            len: tree.category_words.len(),
+                        });
+                    }
+                    (*feature, *left, *right)
+                }
+            };
+            if feature as usize >= self.num_features {
+                return Err(InvalidModel::FeatureOutOfRange {
+                    tree: t,
+                    node: n,
+                    feature,
+                    features: self.num_features,
+                });
+            }
+            for child in [left, right] {
+                let c = child as usize;
+                if c <= n || c >= nodes {
+                    return Err(InvalidModel::BadChild {
+                        tree: t,
+                        node: n,
+                        child,
+                        nodes,
+                    });
+                }
+                if depth[c] != 0 || left == right {
+                    return Err(InvalidModel::NotATree { tree: t, node: c });
+                }
+                depth[c] = depth[n] + 1;
+                if depth[c] as usize > limits::MAX_DEPTH {
+                    return Err(InvalidModel::TooLarge {
+                        what: format!("the depth of tree {t}"),
+                        found: u64::from(depth[c]),
+                        limit: limits::MAX_DEPTH as u64,
+                    });
+                }
+            }
+        }
+        if let Some(linear) = &tree.linear {
+            self.validate_linear(t, linear, leaves)?;
+        }
+        Ok(())
+    }
+
+    fn validate_linear(
+        &self,
+        t: usize,
+        linear: &LinearLeaves,
+        leaves: usize,
+    ) -> Result<(), InvalidModel> {
+        if self.leaf_width != 1 {
+            return Err(InvalidModel::Mismatch {
+                what: format!("tree {t}: linear leaves need a leaf width of"),
+                expected: 1,
+                found: self.leaf_width,
+            });
+        }
+        if linear.constants.len() != leaves || linear.offsets.len() != leaves + 1 {
+            return Err(InvalidModel::Mismatch {
+                what: format!("tree {t}: linear leaf constants and offsets per leaf"),
+                expected: leaves,
+                found: linear.constants.len(),
+            });
+        }
+        if linear.features.len() != linear.coefficients.len() {
+            return Err(InvalidModel::Mismatch {
+                what: format!("tree {t}: linear leaf coefficients (one per feature)"),
+                expected: linear.features.len(),
+                found: linear.coefficients.len(),
+            });
+        }
+        let mut previous = 0u32;
+        for &offset in &linear.offsets {
+            if offset < previous || offset as usize > linear.features.len() {
+                return Err(InvalidModel::IndexOutOfRange {
+                    tree: t,
+                    node: 0,
+                    what: "linear leaf offset",
+                    index: u64::from(offset),
+                    len: linear.features.len(),
+                });
+            }
+            previous = offset;
+        }
+        if let Some(&feature) = linear
+            .features
+            .iter()
+            .find(|&&f| f as usize >= self.num_features)
+        {
+            return Err(InvalidModel::FeatureOutOfRange {
+                tree: t,
+                node: 0,
+                feature,
+                features: self.num_features,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stump(threshold: f64, missing: Missing, default_left: bool) -> Tree {
+        Tree {
+            output: 0,
+            nodes: vec![
+                Node::Numeric {
+                    feature: 0,
+                    threshold,
+                    missing,
+                    default_left,
+                    left: 1,
+                    right: 2,
+                },
+                Node::Leaf { leaf: 0 },
+                Node::Leaf { leaf: 1 },
+            ],
+            leaf_values: vec![-1.0, 1.0],
+            category_words: vec![],
+            linear: None,
+        }
+    }
+
+    #[test]
+    fn xgboost_compares_in_f32_with_strict_less_than() {
+        let t = 0.1f32 as f64;
+        let tree = stump(t, Missing::Nan, true);
+        let leaf = |x: f64| tree.leaf_for(SplitRule::LessThanF32, |_| x);
+        // Exactly at the threshold goes right.
+        assert_eq!(leaf(t), 1);
+        // Just below the threshold in f64, so an f64 comparison would go left, but it rounds
+        // to the threshold in f32: XGBoost sends it right.
+        let below = f64::from_bits(t.to_bits() - 1);
+        assert!(below < t && below as f32 == t as f32);
+        assert_eq!(leaf(below), 1);
+        // Just below the threshold in f32 goes left.
+        assert_eq!(leaf(f64::from(f32::from_bits((t as f32).to_bits() - 1))), 0);
+    }
+
+    #[test]
+    fn lightgbm_compares_in_f64_with_less_equal() {
+        let t = 0.1;
+        let tree = stump(t, Missing::Nan, false);
+        let leaf = |x: f64| tree.leaf_for(SplitRule::LessEqualF64, |_| x);
+        assert_eq!(leaf(t), 0);
+        assert_eq!(leaf(f64::from_bits(t.to_bits() + 1)), 1);
+    }
+
+    #[test]
+    fn sklearn_casts_the_input_to_f32_but_not_the_threshold() {
+        let t = 0.1;
+        let tree = stump(t, Missing::Nan, false);
+        let leaf = |x: f64| tree.leaf_for(SplitRule::LessEqualF32Input, |_| x);
+        // 0.1f32 is above 0.1f64, so 0.1 goes right once cast.
+        assert!(f64::from(0.1f32) > 0.1);
+        assert_eq!(leaf(0.1), 1);
+        assert_eq!(leaf(0.09), 0);
+    }
+
+    #[test]
+    fn nan_takes_default_child() {
+        for default_left in [true, false] {
+            let tree = stump(0.5, Missing::Nan, default_left);
+            let leaf = tree.leaf_for(SplitRule::LessEqualF64, |_| f64::NAN);
+            assert_eq!(leaf, if default_left { 0 } else { 1 });
+        }
+    }
+
+    #[test]
+    fn missing_type_none_treats_nan_as_zero() {
+        let tree = stump(-0.5, Missing::AsZero, true);
+        // 0 > -0.5 goes right, whatever the default direction says.
+        assert_eq!(tree.leaf_for(SplitRule::LessEqualF64, |_| f64::NAN), 1);
+    }
+
+    #[test]
+    fn missing_type_zero_sends_tiny_values_and_nan_to_default() {
+        let tree = stump(-0.5, Missing::Zero, true);
+        let leaf = |x: f64| tree.leaf_for(SplitRule::LessEqualF64, |_| x);
+        assert_eq!(leaf(f64::NAN), 0);
+        assert_eq!(leaf(0.0), 0);
+        assert_eq!(leaf(1e-36), 0);
+        assert_eq!(leaf(-1e-36), 0);
+        assert_eq!(leaf(1e-34), 1);
+    }
+
+    #[test]
+    fn categorical_membership_truncates_and_rejects_negative_codes() {
+        let tree = Tree {
+            output: 0,
+            nodes: vec![
+                Node::Categorical {
+                    feature: 0,
+                    words_start: 0,
+                    words_len: 2,
+                    set_goes_left: true,
+                    default_left: false,
+                    left: 1,
+                    right: 2,
+                },
+                Node::Leaf { leaf: 0 },
+                Node::Leaf { leaf: 1 },
+            ],
+            leaf_values: vec![0.0, 1.0],
+            category_words: vec![0b1010, 1 << 3],
+            linear: None,
+        };
+        let leaf = |x: f64| tree.leaf_for(SplitRule::LessEqualF64, |_| x);
+        assert_eq!(leaf(1.0), 0);
+        assert_eq!(leaf(3.7), 0);
+        assert_eq!(leaf(35.0), 0);
+        assert_eq!(leaf(2.0), 1);
+        assert_eq!(leaf(-1.0), 1);
+        assert_eq!(leaf(64.0), 1);
+        assert_eq!(leaf(f64::INFINITY), 1);
+        assert_eq!(leaf(f64::NAN), 1);
+    }
+
+    #[test]
+    fn linear_leaf_falls_back_when_a_feature_is_missing() {
+        let mut tree = stump(0.0, Missing::Nan, true);
+        tree.linear = Some(LinearLeaves {
+            constants: vec![10.0, 20.0],
+            offsets: vec![0, 1, 1],
+            features: vec![1],
+            coefficients: vec![2.0],
+        });
+        let row = [-1.0, 3.0];
+        assert_eq!(tree.leaf_value(0, 1, |f| row[f]), 16.0);
+        let row = [-1.0, f64::NAN];
+        assert_eq!(tree.leaf_value(0, 1, |f| row[f]), -1.0);
+    }
+}

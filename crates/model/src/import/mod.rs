@@ -1,0 +1,161 @@
+//! Importers: foreign model files translated into native families.
+//!
+//! Each importer parses the foreign file into an exact mirror of its schema, then converts
+//! that into a [`NativeModel`](crate::NativeModel), validated like any model file. Nothing in a
+//! foreign file is executed.
+//!
+//! [`load`] detects the format from the file's content, so every command accepts every
+//! supported file.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::error::{Error, ImportError};
+use crate::format::{MAGIC, ModelFile};
+
+/// A model file format Verdict reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceFormat {
+    /// A Verdict model file (`.vdm`).
+    Verdict,
+    /// XGBoost's `save_model` JSON or UBJSON.
+    Xgboost,
+    /// LightGBM's `save_model` text.
+    Lightgbm,
+    /// A scikit-learn export written by `tools/verdict_export.py`.
+    Sklearn,
+}
+
+impl SourceFormat {
+    /// The name used by `--from`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceFormat::Verdict => "verdict",
+            SourceFormat::Xgboost => "xgboost",
+            SourceFormat::Lightgbm => "lightgbm",
+            SourceFormat::Sklearn => "sklearn",
+        }
+    }
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SourceFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "verdict" | "vdm" => Ok(SourceFormat::Verdict),
+            "xgboost" | "xgb" => Ok(SourceFormat::Xgboost),
+            "lightgbm" | "lgbm" | "lgb" => Ok(SourceFormat::Lightgbm),
+            "sklearn" | "scikit-learn" => Ok(SourceFormat::Sklearn),
+            other => Err(format!(
+                "unknown model format `{other}` (expected verdict, xgboost, lightgbm or sklearn)"
+            )),
+        }
+    }
+}
+
+/// Tells the format of a model file from its first bytes.
+pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
+    if bytes.starts_with(MAGIC) {
+        return Ok(SourceFormat::Verdict);
+    }
+    let text = bytes.trim_ascii_start();
+    if text.starts_with(b"tree\n") || text.starts_with(b"tree\r\n") {
+        return Ok(SourceFormat::Lightgbm);
+    }
+    if text.first() == Some(&b'{') {
+        // UBJSON objects open with `{` followed by a length-typed key marker, never by
+        // whitespace or a quote.
+        if matches!(
+            text.get(1),
+            Some(b'L' | b'i' | b'U' | b'I' | b'l' | b'$' | b'#')
+        ) {
+            return Ok(SourceFormat::Xgboost);
+        }
+        let head = &text[..text.len().min(4096)];
+        if contains(head, b"\"learner\"") {
+            return Ok(SourceFormat::Xgboost);
+        }
+        if contains(head, b"\"verdict-sklearn\"") {
+            return Ok(SourceFormat::Sklearn);
+        }
+        return Err(ImportError::UnknownFormat {
+            reason: "a JSON document with neither XGBoost's `learner` nor a `verdict-sklearn` format tag".into(),
+        });
+    }
+    Err(ImportError::UnknownFormat {
+        reason: "the file starts with none of the known signatures".into(),
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Reads any supported model file, detecting its format unless `from` says it.
+///
+/// The model's name defaults to the file stem.
+pub fn load(path: impl AsRef<Path>, from: Option<SourceFormat>) -> Result<ModelFile, Error> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        action: "cannot read",
+        path: path.to_owned(),
+        source,
+    })?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned());
+    from_bytes(&bytes, &name, from)
+}
+
+/// Reads any supported model from bytes; `name` names it when the format carries no name.
+pub fn from_bytes(
+    bytes: &[u8],
+    name: &str,
+    from: Option<SourceFormat>,
+) -> Result<ModelFile, Error> {
+    let format = match from {
+        Some(format) => format,
+        None => detect(bytes)?,
+    };
+    let _ = name;
+    match format {
+        SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        other => Err(ImportError::NotAvailable {
+            format: other.name(),
+        }
+        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_format_from_its_first_bytes() {
+        assert_eq!(detect(b"VERDICT 1 json").unwrap(), SourceFormat::Verdict);
+        assert_eq!(
+            detect(b"tree\nversion=v4\n").unwrap(),
+            SourceFormat::Lightgbm
+        );
+        assert_eq!(detect(b"{\"learner\": {}}").unwrap(), SourceFormat::Xgboost);
+        assert_eq!(
+            detect(b"{L\x00\x00\x00\x00\x00\x00\x00\x07learner").unwrap(),
+            SourceFormat::Xgboost
+        );
+        assert_eq!(
+            detect(b"{\"format\": \"verdict-sklearn\"}").unwrap(),
+            SourceFormat::Sklearn
+        );
+        assert!(detect(b"PK\x03\x04").is_err());
+        assert!(detect(b"{\"something\": 1}").is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! What a model takes and produces: its [`Signature`].
+
+use serde::{Deserialize, Serialize};
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use crate::error::PredictError;
+use crate::model::Output;
+
+/// The kind of values a feature holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// Numbers; `NaN` is missing.
+    Numeric,
+    /// Categories. The model sees the category's code: its position in `categories`.
+    /// An empty list means the source model knows the codes but not their names, so callers
+    /// must pass codes.
+    Categorical {
+        /// The category names, in code order.
+        categories: Vec<String>,
+    },
+}
+
+/// One input feature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feature {
+    /// The column name the model was trained with.
+    pub name: String,
+    /// Numeric or categorical.
+    pub kind: FeatureKind,
+}
+
+impl Feature {
+    /// A numeric feature.
+    pub fn numeric(name: impl Into<String>) -> Self {
+        Feature {
+            name: name.into(),
+            kind: FeatureKind::Numeric,
+        }
+    }
+
+    /// A categorical feature with the given categories, in code order.
+    pub fn categorical(name: impl Into<String>, categories: Vec<String>) -> Self {
+        Feature {
+            name: name.into(),
+            kind: FeatureKind::Categorical { categories },
+        }
+    }
+}
+
+/// A class label, as the training library reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassLabel {
+    /// An integer label (`0`, `1`, `7`).
+    Int(i64),
+    /// A text label (`"setosa"`).
+    Text(String),
+}
+
+impl std::fmt::Display for ClassLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassLabel::Int(i) => write!(f, "{i}"),
+            ClassLabel::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// What a model predicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// One number per row.
+    Regression,
+    /// One number per row and target (quantiles, multi-target regression).
+    MultiOutput {
+        /// The targets' names, one per output column.
+        targets: Vec<String>,
+    },
+    /// A relevance score per row, comparable within a query.
+    Ranking,
+    /// One class per row, with a probability per class. Two classes make a binary classifier.
+    Classification {
+        /// The class labels, in the order of the probability columns.
+        classes: Vec<ClassLabel>,
+    },
+}
+
+impl Task {
+    /// A short name for messages: `regression`, `multi-output`, `ranking`, `binary` or
+    /// `multiclass`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Regression => "regression",
+            Task::MultiOutput { .. } => "multi-output",
+            Task::Ranking => "ranking",
+            Task::Classification { classes } if classes.len() == 2 => "binary",
+            Task::Classification { .. } => "multiclass",
+        }
+    }
+}
+
+/// Everything a caller needs to feed a model and read its answer: the features in order, the
+/// task, and the width of the raw margin.
+///
+/// Output column names are the same everywhere in Verdict (files, databases, HTTP):
+/// `prediction` (or `prediction_<k>`, or the target names) for [`Output::Predict`] of
+/// regressors, `label` for classifiers, `proba_<class>` for [`Output::PredictProba`], and `raw`
+/// or `raw_<k>` for [`Output::Raw`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The input features, in the order of the input columns.
+    pub features: Vec<Feature>,
+    /// What the model predicts.
+    pub task: Task,
+    /// The number of raw margin columns.
+    pub raw_width: usize,
+    /// True when the source model had no feature names and Verdict named them `f0`, `f1`, ...;
+    /// inputs are then matched by position rather than by name.
+    pub positional: bool,
+}
+
+impl Signature {
+    /// A signature with named features, whose raw margin has the natural width for the task
+    /// (one column, or one per class for multiclass, one per target for multi-output).
+    pub fn new(features: Vec<Feature>, task: Task) -> Self {
+        let raw_width = match &task {
+            Task::Regression | Task::Ranking => 1,
+            Task::MultiOutput { targets } => targets.len(),
+            Task::Classification { classes } if classes.len() == 2 => 1,
+            Task::Classification { classes } => classes.len(),
+        };
+        Signature {
+            features,
+            task,
+            raw_width,
+            positional: false,
+        }
+    }
+
+    /// Numeric features named `f0`, `f1`, ... for a source model that had no names.
+    pub fn positional_features(count: usize) -> Vec<Feature> {
+        (0..count)
+            .map(|i| Feature::numeric(format!("f{i}")))
+            .collect()
+    }
+
+    /// The number of input features.
+    pub fn num_features(&self) -> usize {
+        self.features.len()
+    }
+
+    /// The class labels, for classifiers.
+    pub fn classes(&self) -> Option<&[ClassLabel]> {
+        match &self.task {
+            Task::Classification { classes } => Some(classes),
+            _ => None,
+        }
+    }
+
+    /// The label of a class index as produced by [`Output::Predict`].
+    pub fn class_label(&self, index: f64) -> Option<&ClassLabel> {
+        let classes = self.classes()?;
+        if index >= 0.0 && index.fract() == 0.0 {
+            classes.get(index as usize)
+        } else {
+            None
+        }
+    }
+
+    /// The outputs this model has.
+    pub fn outputs(&self) -> Vec<Output> {
+        Output::ALL
+            .into_iter()
+            .filter(|&o| self.output_width(o).is_some())
+            .collect()
+    }
+
+    /// The number of columns of `output`, or `None` if the model does not have it.
+    pub fn output_width(&self, output: Output) -> Option<usize> {
+        match (output, &self.task) {
+            (Output::Raw, _) => Some(self.raw_width),
+            (Output::Predict, Task::MultiOutput { targets }) => Some(targets.len()),
+            (Output::Predict, _) => Some(1),
+            (Output::PredictProba, Task::Classification { classes }) => Some(classes.len()),
+            (Output::PredictProba, _) => None,
+        }
+    }
+
+    /// The width of `output`, or the error a caller should see when the model lacks it.
+    pub fn require_output(&self, output: Output) -> Result<usize, PredictError> {
+        self.output_width(output)
+            .ok_or_else(|| PredictError::UnsupportedOutput {
+                output,
+                task: self.task.name(),
+                available: self
+                    .outputs()
+                    .iter()
+                    .map(|o| o.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The column names of `output`, as every part of Verdict writes them.
+    pub fn output_columns(&self, output: Output) -> Vec<String> {
+        let indexed = |prefix: &str, n: usize| -> Vec<String> {
+            if n == 1 {
+                vec![prefix.to_owned()]
+            } else {
+                (0..n).map(|k| format!("{prefix}_{k}")).collect()
+            }
+        };
+        match (output, &self.task) {
+            (Output::Raw, _) => indexed("raw", self.raw_width),
+            (Output::Predict, Task::Classification { .. }) => vec!["label".to_owned()],
+            (Output::Predict, Task::MultiOutput { targets }) => targets.clone(),
+            (Output::Predict, _) => vec!["prediction".to_owned()],
+            (Output::PredictProba, Task::Classification { classes }) => {
+                classes.iter().map(|c| format!("proba_{c}")).collect()
+            }
+            (Output::PredictProba, _) => Vec::new(),
+        }
+    }
+
+    /// The position of the feature called `name`.
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.features.iter().position(|f| f.name == name)
+    }
+
+    /// The code of category `value` of feature `feature`: its position in the feature's
+    /// category list. An unknown category, or a feature that is not categorical, gives `NaN`,
+    /// which every model treats as missing (LightGBM and scikit-learn send unseen categories
+    /// the same way).
+    pub fn encode_category(&self, feature: usize, value: &str) -> f64 {
+        match self.features.get(feature).map(|f| &f.kind) {
+            Some(FeatureKind::Categorical { categories }) => categories
+                .iter()
+                .position(|c| c == value)
+                .map_or(f64::NAN, |code| code as f64),
+            _ => f64::NAN,
+        }
+    }
+
+    /// Checks that `features` has the model's columns and that `out` has the shape of `output`.
+    pub fn check_shapes(
+        &self,
+        features: &ArrayView2<'_, f64>,
+        output: Output,
+        out: &ArrayViewMut2<'_, f64>,
+    ) -> Result<(), PredictError> {
+        if features.ncols() != self.num_features() {
+            return Err(PredictError::FeatureCount {
+                expected: self.num_features(),
+                found: features.ncols(),
+            });
+        }
+        let width = self.require_output(output)?;
+        if out.nrows() != features.nrows() || out.ncols() != width {
+            return Err(PredictError::OutputShape {
+                output,
+                expected_rows: features.nrows(),
+                expected_cols: width,
+                found_rows: out.nrows(),
+                found_cols: out.ncols(),
+            });
+        }
+        Ok(())
+    }
+}

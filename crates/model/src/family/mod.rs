@@ -83,6 +83,33 @@ impl Family {
         }
     }
 
+    /// Sizes for a model card: trees, nodes, leaves, depth, preprocessing steps.
+    pub fn summary(&self) -> Summary {
+        match self {
+            Family::Linear(m) => Summary {
+                coefficients: m.coefficients.len(),
+                ..Summary::default()
+            },
+            Family::Trees(m) => {
+                let mut summary = Summary {
+                    trees: m.trees.len(),
+                    ..Summary::default()
+                };
+                for tree in &m.trees {
+                    summary.nodes += tree.nodes.len();
+                    summary.leaves += tree.leaf_values.len() / m.leaf_width.max(1);
+                    summary.max_depth = summary.max_depth.max(tree.depth());
+                }
+                summary
+            }
+            Family::Pipeline(p) => {
+                let mut summary = p.model.summary();
+                summary.steps += p.steps.len();
+                summary
+            }
+        }
+    }
+
     /// Checks the family's internal consistency, so prediction cannot fail on an index.
     pub fn validate(&self) -> Result<(), InvalidModel> {
         match self {
@@ -125,6 +152,23 @@ impl Family {
         }
         Ok(())
     }
+}
+
+/// The sizes of a model, for model cards and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Trees in an ensemble.
+    pub trees: usize,
+    /// Nodes in all trees, leaves included.
+    pub nodes: usize,
+    /// Leaves in all trees.
+    pub leaves: usize,
+    /// The depth of the deepest tree (a single leaf has depth 0).
+    pub max_depth: usize,
+    /// Coefficients of a linear model.
+    pub coefficients: usize,
+    /// Preprocessing steps before the model.
+    pub steps: usize,
 }
 
 /// Per-thread scratch space, so that prediction allocates only on a thread's first call.

@@ -186,6 +186,26 @@ impl Tree {
         }
     }
 
+    /// The number of edges on the longest path from the root to a leaf.
+    pub fn depth(&self) -> usize {
+        // Children come after parents, so one forward pass settles every depth.
+        let mut depths = vec![0usize; self.nodes.len()];
+        let mut deepest = 0;
+        for (n, node) in self.nodes.iter().enumerate() {
+            if let Node::Numeric { left, right, .. } | Node::Categorical { left, right, .. } = node
+            {
+                let depth = depths[n] + 1;
+                for child in [*left, *right] {
+                    if let Some(d) = depths.get_mut(child as usize) {
+                        *d = depth;
+                        deepest = deepest.max(depth);
+                    }
+                }
+            }
+        }
+        deepest
+    }
+
     /// The value of scalar leaf `leaf` for `row`, with linear leaves evaluated.
     #[inline]
     pub fn leaf_value(&self, leaf: u32, leaf_width: usize, row: impl Fn(usize) -> f64) -> f64 {

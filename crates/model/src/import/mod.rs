@@ -14,6 +14,8 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+pub mod xgboost;
+
 /// A model file format Verdict reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceFormat {
@@ -125,9 +127,13 @@ pub fn from_bytes(
         Some(format) => format,
         None => detect(bytes)?,
     };
-    let _ = name;
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        SourceFormat::Xgboost => Ok(xgboost::from_bytes(
+            bytes,
+            name,
+            &xgboost::Options::default(),
+        )?),
         other => Err(ImportError::NotAvailable {
             format: other.name(),
         }

@@ -326,10 +326,19 @@ fn floats<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Err
     deserializer.deserialize_seq(FloatsVisitor)
 }
 
+/// An optional list of [`Float`]s; `null` is none.
 fn optional_floats<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Vec<f32>>, D::Error> {
-    floats(deserializer).map(Some)
+    struct Floats(Vec<f32>);
+
+    impl<'de> Deserialize<'de> for Floats {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            floats(deserializer).map(Floats)
+        }
+    }
+
+    Ok(Option::<Floats>::deserialize(deserializer)?.map(|f| f.0))
 }
 
 /// A list of flags written as `0`/`1` or `false`/`true`.

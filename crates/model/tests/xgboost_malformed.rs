@@ -235,6 +235,22 @@ fn wrong_types_are_clear_errors() {
     for e in errors(&m) {
         assert!(e.contains("num_feature") && e.contains("`two`"), "{e}");
     }
+    for (field, huge) in [
+        ("num_class", "99999999999"),
+        ("num_feature", "1000000000000"),
+    ] {
+        let mut m = small_model();
+        m["learner"]["learner_model_param"][field] = json!(huge);
+        for e in errors(&m) {
+            assert!(e.contains(field) && e.contains("over the limit"), "{e}");
+        }
+    }
+    let mut m = small_model();
+    m["learner"]["attributes"] = json!({"best_iteration": u64::MAX.to_string()});
+    let options = Options {
+        iterations: Iterations::Best,
+    };
+    assert!(xgboost::from_bytes(&json_bytes(&m), "small", &options).is_ok());
     let mut m = small_model();
     m["learner"]["learner_model_param"]["base_score"] = json!("[0.5");
     for e in errors(&m) {

@@ -18,6 +18,13 @@ use crate::signature::{ClassLabel, Feature, Signature, Task};
 /// The largest category code XGBoost accepts; larger inputs are invalid and go left.
 const MAX_CATEGORY: i64 = 1 << 24;
 
+/// The most input features accepted: counts in a file are only strings, and a hostile one
+/// must not make Verdict build billions of feature names.
+const MAX_FEATURES: usize = 1 << 24;
+
+/// The most outputs (classes, targets, quantiles) accepted, for the same reason.
+const MAX_OUTPUTS: usize = 1 << 16;
+
 fn malformed(location: impl Into<String>, message: impl Into<String>) -> ImportError {
     ImportError::Malformed {
         format: FORMAT,
@@ -170,15 +177,27 @@ fn quantiles(learner: &Learner) -> Result<Vec<f32>, ImportError> {
     }
 }
 
+/// A count of outputs, checked against [`MAX_OUTPUTS`].
+fn output_count(value: Option<&str>, location: &str, default: usize) -> Result<usize, ImportError> {
+    let n = count(value, location, default)?;
+    if n > MAX_OUTPUTS {
+        return Err(malformed(
+            location,
+            format!("{n} outputs, over the limit of {MAX_OUTPUTS}"),
+        ));
+    }
+    Ok(n)
+}
+
 /// The task and the number of raw outputs.
 fn task(learner: &Learner, kind: Kind) -> Result<(Task, usize), ImportError> {
     let params = &learner.learner_model_param;
-    let num_class = count(
+    let num_class = output_count(
         params.num_class.as_deref(),
         "learner.learner_model_param.num_class",
         0,
     )?;
-    let num_target = count(
+    let num_target = output_count(
         params.num_target.as_deref(),
         "learner.learner_model_param.num_target",
         1,
@@ -224,6 +243,15 @@ fn task(learner: &Learner, kind: Kind) -> Result<(Task, usize), ImportError> {
         }
         Kind::Quantile => {
             let alphas = quantiles(learner)?;
+            if alphas.len() > MAX_OUTPUTS {
+                return Err(malformed(
+                    "learner.objective.quantile_loss_param.quantile_alpha",
+                    format!(
+                        "{} quantiles, over the limit of {MAX_OUTPUTS}",
+                        alphas.len()
+                    ),
+                ));
+            }
             if alphas.len() != num_target && num_target > 1 {
                 return Err(malformed(
                     "learner.learner_model_param.num_target",
@@ -395,11 +423,19 @@ pub(super) fn convert(
 
 /// The number of input features.
 fn feature_count(learner: &Learner) -> Result<usize, ImportError> {
-    count(
+    const LOCATION: &str = "learner.learner_model_param.num_feature";
+    let n = count(
         learner.learner_model_param.num_feature.as_deref(),
-        "learner.learner_model_param.num_feature",
+        LOCATION,
         learner.feature_names.len(),
-    )
+    )?;
+    if n > MAX_FEATURES {
+        return Err(malformed(
+            LOCATION,
+            format!("{n} features, over the limit of {MAX_FEATURES}"),
+        ));
+    }
+    Ok(n)
 }
 
 /// The gbtree model and DART weights, in whichever layout the file uses.
@@ -463,7 +499,11 @@ fn kept_trees(
     };
     let end = match &model.iteration_indptr {
         Some(indptr) if !indptr.is_empty() => {
-            let at = indptr.get(best + 1).or(indptr.last()).copied().unwrap_or(0);
+            let at = indptr
+                .get(best.saturating_add(1))
+                .or(indptr.last())
+                .copied()
+                .unwrap_or(0);
             usize::try_from(at)
                 .ok()
                 .filter(|&at| at <= total)
@@ -474,7 +514,7 @@ fn kept_trees(
                     )
                 })?
         }
-        _ => (best + 1).saturating_mul(layer).min(total),
+        _ => best.saturating_add(1).saturating_mul(layer).min(total),
     };
     Ok((
         end,
@@ -682,13 +722,15 @@ fn tree_to_native(
                     let (values, start) = match source {
                         VectorLeaves::Indexed(values) => {
                             let index = tree.right_children[old];
-                            let start = usize::try_from(index).ok().map(|i| i * leaf_width);
+                            let start = usize::try_from(index)
+                                .ok()
+                                .and_then(|i| i.checked_mul(leaf_width));
                             (*values, start)
                         }
                         VectorLeaves::ByNode(values) => (*values, Some(old * leaf_width)),
                     };
                     let slice = start
-                        .and_then(|s| values.get(s..s + leaf_width))
+                        .and_then(|s| values.get(s..s.checked_add(leaf_width)?))
                         .ok_or_else(|| {
                             malformed(
                                 node_location(old),

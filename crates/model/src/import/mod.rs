@@ -118,6 +118,9 @@ pub fn load(path: impl AsRef<Path>, from: Option<SourceFormat>) -> Result<ModelF
 }
 
 /// Reads any supported model from bytes; `name` names it when the format carries no name.
+///
+/// Importers run with their default options; an XGBoost model keeps all its trees, as
+/// `Booster.predict` does (see [`xgboost::Options`] for the scikit-learn wrapper's choice).
 pub fn from_bytes(
     bytes: &[u8],
     name: &str,

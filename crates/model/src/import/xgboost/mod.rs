@@ -1,10 +1,10 @@
 //! The XGBoost importer: `Booster.save_model` files (JSON or UBJSON, XGBoost 2.x and 3.x)
 //! translated into native models that predict exactly what XGBoost predicts.
 //!
-//! A file goes through three steps: [`ubjson`] (or `serde_json`) reads it into the exact
-//! mirror of its schema in [`schema`]; [`convert`] checks it and translates it into a tree
-//! ensemble or a linear model; [`NativeModel::new`](crate::NativeModel::new) validates the
-//! result like any model file.
+//! A file goes through three steps: the `ubjson` module (or `serde_json`) reads it into the
+//! exact mirror of its schema in the `schema` module; the `convert` module checks it and
+//! translates it into a tree ensemble or a linear model; [`NativeModel::new`](crate::NativeModel::new)
+//! validates the result like any model file. `docs/formats/xgboost.md` says what is supported.
 //!
 //! Exactness comes from reproducing XGBoost's arithmetic, not from tolerances: inputs are cast
 //! to `f32` and compared `x < threshold`, a missing value takes the node's default child,

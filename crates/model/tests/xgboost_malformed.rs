@@ -520,3 +520,37 @@ fn best_iteration_keeps_the_trees_up_to_it() {
     let err = xgboost::from_bytes(&json_bytes(&m), "small", &options).unwrap_err();
     assert!(err.to_string().contains("best_iteration"), "{err}");
 }
+
+#[test]
+fn vector_leaves_load_from_both_layouts() {
+    // Two targets; root `a < 0`, leaves (1, 2) on the left and (3, 4) on the right.
+    let mut t = tree(&[1, -1, -1], &[2, -1, -1], &[0, 0, 0], &[0.0, 0.0, 0.0]);
+    t["tree_param"]["size_leaf_vector"] = json!("2");
+    let mut m = model_with(vec![], "reg:squarederror");
+    m["learner"]["learner_model_param"]["num_target"] = json!("2");
+    m["learner"]["learner_model_param"]["base_score"] = json!("[1E0,2E0]");
+    m["learner"]["feature_types"] = json!(["float", "float"]);
+
+    // 3.2+: `leaf_weights`, indexed by the leaf's right child.
+    let mut indexed = t.clone();
+    indexed["right_children"] = json!([2, 1, 0]);
+    indexed["leaf_weights"] = json!([3.0, 4.0, 1.0, 2.0]);
+    // Before: `base_weights`, two per node.
+    let mut by_node = t;
+    by_node["base_weights"] = json!([0.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
+
+    let rows = array![[-1.0, 0.0], [1.0, 0.0]];
+    for layout in [indexed, by_node] {
+        let mut model = m.clone();
+        model["learner"]["gradient_booster"]["model"]["trees"] = json!([layout]);
+        model["learner"]["gradient_booster"]["model"]["tree_info"] = json!([0]);
+        model["learner"]["gradient_booster"]["model"]["iteration_indptr"] = json!([0, 1]);
+        model["learner"]["gradient_booster"]["model"]["gbtree_model_param"]["num_trees"] =
+            json!("1");
+        for bytes in [json_bytes(&model), ubjson(&model)] {
+            let imported = import(&bytes).unwrap();
+            let raw = imported.model.predict(rows.view(), Output::Raw).unwrap();
+            assert_eq!(raw, array![[2.0, 4.0], [4.0, 6.0]]);
+        }
+    }
+}

@@ -1,3 +1,40 @@
-//! The `verdict` command.
+//! `verdict`: convert, inspect, predict with and serve trained models.
+//!
+//! The binary is thin glue over the library crates: it parses arguments, calls one library
+//! function per command, and owns the exit codes. Only `main` turns an error into an exit code.
 
-fn main() {}
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run trained scikit-learn, XGBoost and LightGBM models: batch scoring and HTTP serving from
+/// one safe model format.
+#[derive(Debug, Parser)]
+#[command(name = "verdict", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Inspect(cmd::inspect::Args),
+    Convert(cmd::convert::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("verdict: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -191,6 +191,26 @@ impl Tree {
         }
     }
 
+    /// The number of edges on the longest path from the root to a leaf.
+    pub fn depth(&self) -> usize {
+        // Children come after parents, so one forward pass settles every depth.
+        let mut depths = vec![0usize; self.nodes.len()];
+        let mut deepest = 0;
+        for (n, node) in self.nodes.iter().enumerate() {
+            if let Node::Numeric { left, right, .. } | Node::Categorical { left, right, .. } = node
+            {
+                let depth = depths[n] + 1;
+                for child in [*left, *right] {
+                    if let Some(d) = depths.get_mut(child as usize) {
+                        *d = depth;
+                        deepest = deepest.max(depth);
+                    }
+                }
+            }
+        }
+        deepest
+    }
+
     /// The value of scalar leaf `leaf` for `row`, with linear leaves evaluated.
     #[inline]
     pub fn leaf_value(&self, leaf: u32, leaf_width: usize, row: impl Fn(usize) -> f64) -> f64 {
@@ -220,8 +240,7 @@ impl Tree {
 fn category_in_set(words: &[u32], x: f64) -> bool {
     // Truncation toward zero, as both XGBoost and LightGBM cast; out-of-range and negative
     // codes are simply not members.
-    let in_range = x >= 0.0 && x < (words.len() * 32) as f64;
-    if !in_range {
+    if !(0.0..(words.len() * 32) as f64).contains(&x) {
         return false;
     }
     let code = x as usize;

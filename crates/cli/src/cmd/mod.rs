@@ -1,0 +1,11 @@
+//! One module per subcommand: its arguments and its `run`.
+
+pub(crate) mod convert;
+pub(crate) mod inspect;
+
+use verdict_model::SourceFormat;
+
+/// Parses `--from` values for clap.
+pub(crate) fn parse_source_format(value: &str) -> Result<SourceFormat, String> {
+    value.parse()
+}

@@ -271,7 +271,11 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             leaf_width,
             features: ensemble.num_features,
             stride: 2 * ensemble.num_features + 1,
-            base_score: ensemble.base_score.iter().map(|&b| A::from_f64(b)).collect(),
+            base_score: ensemble
+                .base_score
+                .iter()
+                .map(|&b| A::from_f64(b))
+                .collect(),
             average: match ensemble.aggregation {
                 Aggregation::Sum => None,
                 Aggregation::Average { divisor } => Some(divisor),
@@ -282,7 +286,9 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             let depth = tree.depth();
             let root = engine.nodes.len();
             let laid_out = tree.linear.is_none()
-                && engine.lay_out(tree, ensemble.split_rule, &threshold).is_some();
+                && engine
+                    .lay_out(tree, ensemble.split_rule, &threshold)
+                    .is_some();
             let walk = if !laid_out {
                 engine.nodes.truncate(root);
                 engine.values.truncate(root * leaf_width);
@@ -347,9 +353,19 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                     // swap the children and test the negated feature.
                     let (column, canonical, first, second) = if missing_goes_left {
                         let column = self.features as u32 + 1 + feature;
-                        (column, swapped_threshold(rule, threshold(*t))?, *right, *left)
+                        (
+                            column,
+                            swapped_threshold(rule, threshold(*t))?,
+                            *right,
+                            *left,
+                        )
                     } else {
-                        (*feature, plain_threshold(rule, threshold(*t))?, *left, *right)
+                        (
+                            *feature,
+                            plain_threshold(rule, threshold(*t))?,
+                            *left,
+                            *right,
+                        )
                     };
                     let flags = if *missing == Missing::Zero {
                         self.zero_missing = true;
@@ -541,7 +557,12 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             }
             let first = g * LANES;
             for (lane, &i) in index.iter().enumerate().take(rows - first) {
-                self.add_leaf(margins, (first + lane) * raw_width + out, i, self.leaf_width);
+                self.add_leaf(
+                    margins,
+                    (first + lane) * raw_width + out,
+                    i,
+                    self.leaf_width,
+                );
             }
         }
     }

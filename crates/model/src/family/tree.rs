@@ -19,11 +19,21 @@ use crate::error::InvalidModel;
 pub enum SplitRule {
     /// `(x as f32) < (t as f32)`: XGBoost casts its input to `f32`.
     LessThanF32,
-    /// `x <= t` in `f64`: LightGBM and scikit-learn's histogram gradient boosting.
+    /// `x <= t` in `f64`: scikit-learn's histogram gradient boosting.
     LessEqualF64,
     /// `(x as f32 as f64) <= t`: scikit-learn's trees cast the input to `f32` but keep `f64`
     /// thresholds.
     LessEqualF32Input,
+    /// `x <= t` in `f64` on the input as LightGBM's predictor reads it: every value with
+    /// `|x| <= 1e-35f` (`kZeroThreshold`) becomes exactly `0.0` before any tree sees it, because
+    /// LightGBM turns each row into its non-zero entries and scatters them over a zeroed
+    /// buffer. The snapped value is what splits compare *and* what linear leaves multiply;
+    /// `NaN` is kept. It matters at thresholds of exactly `±kZeroThreshold`, which LightGBM
+    /// writes often: `-kZeroThreshold` itself goes right of `-kZeroThreshold`.
+    ///
+    /// [`TreeEnsemble`] applies [`SplitRule::read`] to every input it reads; code that walks a
+    /// [`Tree`] itself must do the same.
+    LessEqualF64SnapZero,
 }
 
 impl SplitRule {
@@ -32,8 +42,19 @@ impl SplitRule {
     pub fn goes_left(self, x: f64, t: f64) -> bool {
         match self {
             SplitRule::LessThanF32 => (x as f32) < (t as f32),
-            SplitRule::LessEqualF64 => x <= t,
+            SplitRule::LessEqualF64 | SplitRule::LessEqualF64SnapZero => x <= t,
             SplitRule::LessEqualF32Input => f64::from(x as f32) <= t,
+        }
+    }
+
+    /// An input value as the trees see it: unchanged, except that
+    /// [`LessEqualF64SnapZero`](SplitRule::LessEqualF64SnapZero) reads `|x| <= 1e-35f` as
+    /// `0.0`.
+    #[inline]
+    pub fn read(self, x: f64) -> f64 {
+        match self {
+            SplitRule::LessEqualF64SnapZero if x.abs() <= ZERO_THRESHOLD => 0.0,
+            _ => x,
         }
     }
 }
@@ -243,16 +264,37 @@ fn category_in_set(words: &[u32], x: f64) -> bool {
 }
 
 /// How the trees' outputs combine.
+///
+/// In both cases the raw margins ([`Output::Raw`](crate::Output::Raw)) are the base score
+/// plus the sum of the trees, in tree order. Averaging happens only on the way to a
+/// prediction, between the sum and the link: LightGBM's `average_output` (random forests)
+/// returns the plain sum for `raw_score=True` and divides only in `predict`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregation {
-    /// The margins are the base score plus the sum of the trees, in tree order.
+    /// Predictions are the link of the sum.
     Sum,
-    /// The sum (base score included) divided by `divisor`: random forests.
+    /// Predictions are the link of the sum divided by `divisor`: random forests.
     Average {
         /// The number of trees per output (scikit-learn) or of iterations (LightGBM).
         divisor: f64,
     },
+}
+
+impl Aggregation {
+    /// Turns one row's summed margins into the margins the link takes, in place.
+    #[inline]
+    pub fn finish(self, precision: Precision, margins: &mut [f64]) {
+        let Aggregation::Average { divisor } = self else {
+            return;
+        };
+        match precision {
+            Precision::Double => margins.iter_mut().for_each(|m| *m /= divisor),
+            Precision::Single => margins
+                .iter_mut()
+                .for_each(|m| *m = f64::from(*m as f32 / divisor as f32)),
+        }
+    }
 }
 
 /// A tree ensemble: gradient-boosted trees, random forests, single decision trees.
@@ -295,9 +337,19 @@ impl TreeEnsemble {
         self.base_score.len()
     }
 
-    /// Adds the margins of `row` to `raw` (whose length is [`raw_width`](Self::raw_width)),
-    /// which holds the aggregated result on return.
+    /// Writes the raw margins of `row` into `raw` (whose length is
+    /// [`raw_width`](Self::raw_width)): the base score plus the sum of the trees, before any
+    /// [`Aggregation`] averaging.
     pub(crate) fn raw_row(&self, row: impl Fn(usize) -> f64 + Copy, raw: &mut [f64]) {
+        if self.split_rule == SplitRule::LessEqualF64SnapZero {
+            let rule = self.split_rule;
+            self.sum_trees(move |f| rule.read(row(f)), raw);
+        } else {
+            self.sum_trees(row, raw);
+        }
+    }
+
+    fn sum_trees(&self, row: impl Fn(usize) -> f64 + Copy, raw: &mut [f64]) {
         match self.precision {
             Precision::Double => {
                 raw.copy_from_slice(&self.base_score);
@@ -313,9 +365,6 @@ impl TreeEnsemble {
                             *r += v;
                         }
                     }
-                }
-                if let Aggregation::Average { divisor } = self.aggregation {
-                    raw.iter_mut().for_each(|r| *r /= divisor);
                 }
             }
             Precision::Single => {
@@ -334,10 +383,6 @@ impl TreeEnsemble {
                         };
                         raw[out + k] = f64::from(raw[out + k] as f32 + value as f32);
                     }
-                }
-                if let Aggregation::Average { divisor } = self.aggregation {
-                    raw.iter_mut()
-                        .for_each(|r| *r = f64::from(*r as f32 / divisor as f32));
                 }
             }
         }
@@ -684,5 +729,99 @@ mod tests {
         assert_eq!(tree.leaf_value(0, 1, |f| row[f]), 16.0);
         let row = [-1.0, f64::NAN];
         assert_eq!(tree.leaf_value(0, 1, |f| row[f]), -1.0);
+    }
+
+    fn ensemble(split_rule: SplitRule, aggregation: Aggregation, trees: Vec<Tree>) -> TreeEnsemble {
+        TreeEnsemble {
+            num_features: 2,
+            split_rule,
+            precision: Precision::Double,
+            leaf_width: 1,
+            base_score: vec![0.0],
+            aggregation,
+            link: Link::Identity,
+            trees,
+        }
+    }
+
+    fn raw(ensemble: &TreeEnsemble, row: [f64; 2]) -> f64 {
+        let mut raw = [0.0];
+        ensemble.raw_row(|f| row[f], &mut raw);
+        raw[0]
+    }
+
+    #[test]
+    fn lightgbm_reads_tiny_inputs_as_zero() {
+        let k = ZERO_THRESHOLD;
+        let tree = stump(-k, Missing::Nan, true);
+        let plain = ensemble(
+            SplitRule::LessEqualF64,
+            Aggregation::Sum,
+            vec![tree.clone()],
+        );
+        let snapped = ensemble(
+            SplitRule::LessEqualF64SnapZero,
+            Aggregation::Sum,
+            vec![tree],
+        );
+        // -kZero <= -kZero, but LightGBM reads -kZero as 0.0, which is above the threshold.
+        assert_eq!(raw(&plain, [-k, 0.0]), -1.0);
+        assert_eq!(raw(&snapped, [-k, 0.0]), 1.0);
+        // Just past kZero is a real value in both.
+        let below = f64::from_bits(k.to_bits() + 1);
+        assert_eq!(raw(&snapped, [-below, 0.0]), -1.0);
+        // NaN is not snapped: it still takes the default child.
+        assert_eq!(raw(&snapped, [f64::NAN, 0.0]), -1.0);
+        assert_eq!(
+            SplitRule::LessEqualF64SnapZero.read(-0.0).to_bits(),
+            0.0f64.to_bits()
+        );
+        assert_eq!(SplitRule::LessEqualF64.read(1e-36), 1e-36);
+    }
+
+    #[test]
+    fn linear_leaves_see_the_snapped_input() {
+        let mut tree = stump(10.0, Missing::Nan, true);
+        tree.linear = Some(LinearLeaves {
+            constants: vec![1.0, 2.0],
+            offsets: vec![0, 1, 1],
+            features: vec![1],
+            coefficients: vec![1e30],
+        });
+        let plain = ensemble(
+            SplitRule::LessEqualF64,
+            Aggregation::Sum,
+            vec![tree.clone()],
+        );
+        let snapped = ensemble(
+            SplitRule::LessEqualF64SnapZero,
+            Aggregation::Sum,
+            vec![tree],
+        );
+        assert_eq!(raw(&plain, [0.0, 1e-36]), 1.0 + 1e-6);
+        assert_eq!(raw(&snapped, [0.0, 1e-36]), 1.0);
+    }
+
+    #[test]
+    fn averaging_happens_after_the_raw_sum() {
+        let trees = vec![
+            stump(0.0, Missing::Nan, true),
+            stump(5.0, Missing::Nan, true),
+        ];
+        let forest = ensemble(
+            SplitRule::LessEqualF64,
+            Aggregation::Average { divisor: 2.0 },
+            trees,
+        );
+        // Right of the first stump (+1), left of the second (-1), then two lefts.
+        assert_eq!(raw(&forest, [1.0, 0.0]), 0.0);
+        let sum = raw(&forest, [-1.0, 0.0]);
+        assert_eq!(sum, -2.0);
+        let mut margins = [sum];
+        forest.aggregation.finish(forest.precision, &mut margins);
+        assert_eq!(margins, [-1.0]);
+        let mut margins = [3.0];
+        Aggregation::Sum.finish(Precision::Double, &mut margins);
+        assert_eq!(margins, [3.0]);
     }
 }

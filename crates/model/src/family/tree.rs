@@ -19,21 +19,27 @@ use crate::error::InvalidModel;
 pub enum SplitRule {
     /// `(x as f32) < (t as f32)`: XGBoost casts its input to `f32`.
     LessThanF32,
-    /// `x <= t` in `f64`: scikit-learn's histogram gradient boosting.
+    /// `x <= t` in `f64`: scikit-learn's histogram gradient boosting. (LightGBM compares the
+    /// same way but reads its input differently: see [`LightGbm`](SplitRule::LightGbm).)
     LessEqualF64,
     /// `(x as f32 as f64) <= t`: scikit-learn's trees cast the input to `f32` but keep `f64`
     /// thresholds.
     LessEqualF32Input,
-    /// `x <= t` in `f64` on the input as LightGBM's predictor reads it: every value with
-    /// `|x| <= 1e-35f` (`kZeroThreshold`) becomes exactly `0.0` before any tree sees it, because
-    /// LightGBM turns each row into its non-zero entries and scatters them over a zeroed
-    /// buffer. The snapped value is what splits compare *and* what linear leaves multiply;
-    /// `NaN` is kept. It matters at thresholds of exactly `±kZeroThreshold`, which LightGBM
-    /// writes often: `-kZeroThreshold` itself goes right of `-kZeroThreshold`.
+    /// LightGBM's predictor, which differs from [`LessEqualF64`](SplitRule::LessEqualF64) in
+    /// how it reads its input:
+    ///
+    /// - every value with `|x| <= 1e-35f` (`kZeroThreshold`) becomes exactly `0.0` before any
+    ///   tree sees it, because LightGBM turns each row into its non-zero entries and scatters
+    ///   them over a zeroed buffer. Splits compare, and linear leaves multiply, the snapped
+    ///   value; `NaN` is kept. It matters at thresholds of exactly `±kZeroThreshold`, which
+    ///   LightGBM writes often: `-kZeroThreshold` itself goes right of `-kZeroThreshold`;
+    /// - numeric splits then compare `x <= t` in `f64`;
+    /// - categorical splits cast the value to `int` (truncating toward zero) *before* they
+    ///   reject negative codes, so a value in `(-1, 0)` is category 0.
     ///
     /// [`TreeEnsemble`] applies [`SplitRule::read`] to every input it reads; code that walks a
     /// [`Tree`] itself must do the same.
-    LessEqualF64SnapZero,
+    LightGbm,
 }
 
 impl SplitRule {
@@ -42,18 +48,27 @@ impl SplitRule {
     pub fn goes_left(self, x: f64, t: f64) -> bool {
         match self {
             SplitRule::LessThanF32 => (x as f32) < (t as f32),
-            SplitRule::LessEqualF64 | SplitRule::LessEqualF64SnapZero => x <= t,
+            SplitRule::LessEqualF64 | SplitRule::LightGbm => x <= t,
             SplitRule::LessEqualF32Input => f64::from(x as f32) <= t,
         }
     }
 
     /// An input value as the trees see it: unchanged, except that
-    /// [`LessEqualF64SnapZero`](SplitRule::LessEqualF64SnapZero) reads `|x| <= 1e-35f` as
-    /// `0.0`.
+    /// [`LightGbm`](SplitRule::LightGbm) reads `|x| <= 1e-35f` as `0.0`.
     #[inline]
     pub fn read(self, x: f64) -> f64 {
         match self {
-            SplitRule::LessEqualF64SnapZero if x.abs() <= ZERO_THRESHOLD => 0.0,
+            SplitRule::LightGbm if x.abs() <= ZERO_THRESHOLD => 0.0,
+            _ => x,
+        }
+    }
+
+    /// The value a categorical split looks up (not `NaN`): LightGBM truncates before its sign
+    /// check, the other libraries check the sign of the value itself.
+    #[inline]
+    fn category_value(self, x: f64) -> f64 {
+        match self {
+            SplitRule::LightGbm => x.trunc(),
             _ => x,
         }
     }
@@ -199,7 +214,7 @@ impl Tree {
                     } else {
                         let words = &self.category_words
                             [*words_start as usize..(*words_start + *words_len) as usize];
-                        category_in_set(words, x) == *set_goes_left
+                        category_in_set(words, rule.category_value(x)) == *set_goes_left
                     };
                     index = if go_left { *left } else { *right } as usize;
                 }
@@ -341,7 +356,7 @@ impl TreeEnsemble {
     /// [`raw_width`](Self::raw_width)): the base score plus the sum of the trees, before any
     /// [`Aggregation`] averaging.
     pub(crate) fn raw_row(&self, row: impl Fn(usize) -> f64 + Copy, raw: &mut [f64]) {
-        if self.split_rule == SplitRule::LessEqualF64SnapZero {
+        if self.split_rule == SplitRule::LightGbm {
             let rule = self.split_rule;
             self.sum_trees(move |f| rule.read(row(f)), raw);
         } else {
@@ -759,11 +774,7 @@ mod tests {
             Aggregation::Sum,
             vec![tree.clone()],
         );
-        let snapped = ensemble(
-            SplitRule::LessEqualF64SnapZero,
-            Aggregation::Sum,
-            vec![tree],
-        );
+        let snapped = ensemble(SplitRule::LightGbm, Aggregation::Sum, vec![tree]);
         // -kZero <= -kZero, but LightGBM reads -kZero as 0.0, which is above the threshold.
         assert_eq!(raw(&plain, [-k, 0.0]), -1.0);
         assert_eq!(raw(&snapped, [-k, 0.0]), 1.0);
@@ -772,10 +783,7 @@ mod tests {
         assert_eq!(raw(&snapped, [-below, 0.0]), -1.0);
         // NaN is not snapped: it still takes the default child.
         assert_eq!(raw(&snapped, [f64::NAN, 0.0]), -1.0);
-        assert_eq!(
-            SplitRule::LessEqualF64SnapZero.read(-0.0).to_bits(),
-            0.0f64.to_bits()
-        );
+        assert_eq!(SplitRule::LightGbm.read(-0.0).to_bits(), 0.0f64.to_bits());
         assert_eq!(SplitRule::LessEqualF64.read(1e-36), 1e-36);
     }
 
@@ -793,11 +801,7 @@ mod tests {
             Aggregation::Sum,
             vec![tree.clone()],
         );
-        let snapped = ensemble(
-            SplitRule::LessEqualF64SnapZero,
-            Aggregation::Sum,
-            vec![tree],
-        );
+        let snapped = ensemble(SplitRule::LightGbm, Aggregation::Sum, vec![tree]);
         assert_eq!(raw(&plain, [0.0, 1e-36]), 1.0 + 1e-6);
         assert_eq!(raw(&snapped, [0.0, 1e-36]), 1.0);
     }
@@ -823,5 +827,35 @@ mod tests {
         let mut margins = [3.0];
         Aggregation::Sum.finish(Precision::Double, &mut margins);
         assert_eq!(margins, [3.0]);
+    }
+
+    #[test]
+    fn lightgbm_truncates_categories_before_the_sign_check() {
+        let tree = Tree {
+            output: 0,
+            nodes: vec![
+                Node::Categorical {
+                    feature: 0,
+                    words_start: 0,
+                    words_len: 1,
+                    set_goes_left: true,
+                    default_left: false,
+                    left: 1,
+                    right: 2,
+                },
+                Node::Leaf { leaf: 0 },
+                Node::Leaf { leaf: 1 },
+            ],
+            leaf_values: vec![0.0, 1.0],
+            category_words: vec![0b1],
+            linear: None,
+        };
+        let leaf = |rule: SplitRule, x: f64| tree.leaf_for(rule, |_| x);
+        // (int)-0.5 is 0, a member.
+        assert_eq!(leaf(SplitRule::LightGbm, -0.5), 0);
+        assert_eq!(leaf(SplitRule::LessEqualF64, -0.5), 1);
+        assert_eq!(leaf(SplitRule::LightGbm, -1.0), 1);
+        assert_eq!(leaf(SplitRule::LightGbm, 0.999), 0);
+        assert_eq!(leaf(SplitRule::LightGbm, f64::NAN), 1);
     }
 }

@@ -271,7 +271,7 @@ impl Tree {
 fn category_in_set(words: &[u32], x: f64) -> bool {
     // Truncation toward zero, as both XGBoost and LightGBM cast; out-of-range and negative
     // codes are simply not members.
-    if !(x >= 0.0) || x >= (words.len() * 32) as f64 {
+    if x.is_nan() || x < 0.0 || x >= (words.len() * 32) as f64 {
         return false;
     }
     let code = x as usize;
@@ -462,7 +462,7 @@ impl TreeEnsemble {
                 len: raw_width,
             });
         }
-        if tree.leaf_values.len() % self.leaf_width != 0 {
+        if !tree.leaf_values.len().is_multiple_of(self.leaf_width) {
             return Err(InvalidModel::Mismatch {
                 what: format!("tree {t}: leaf values must be a multiple of the leaf width"),
                 expected: self.leaf_width,

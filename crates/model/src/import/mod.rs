@@ -7,6 +7,8 @@
 //! [`load`] detects the format from the file's content, so every command accepts every
 //! supported file.
 
+pub mod lightgbm;
+
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -125,9 +127,9 @@ pub fn from_bytes(
         Some(format) => format,
         None => detect(bytes)?,
     };
-    let _ = name;
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        SourceFormat::Lightgbm => Ok(lightgbm::from_bytes(bytes, name)?),
         other => Err(ImportError::NotAvailable {
             format: other.name(),
         }

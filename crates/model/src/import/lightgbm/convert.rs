@@ -340,12 +340,12 @@ fn convert_tree(
             } else {
                 reached_leaf.get_mut(!child as usize)
             };
-            let what = if child >= 0 { "internal node" } else { "leaf" };
+            let what = if child >= 0 { "node" } else { "leaf" };
             match reached {
                 None => Err(malformed(
                     children.line,
                     format!(
-                        "tree {t}, node {n}: child {child} refers to a {what} that does not exist (the tree has {internal} internal nodes and {leaves} leaves)"
+                        "tree {t}, node {n}: child {child} is out of range (the tree has {internal} internal nodes and {leaves} leaves)"
                     ),
                 )),
                 Some(true) => Err(malformed(

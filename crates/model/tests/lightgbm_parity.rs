@@ -23,7 +23,7 @@ use verdict_model::family::Family;
 use verdict_model::family::link::Link;
 use verdict_model::family::tree::{Aggregation, SplitRule};
 use verdict_model::{
-    ClassLabel, FeatureKind, Model, ModelFile, Output, Signature, SourceFormat, Task, import,
+    ClassLabel, Codec, FeatureKind, Model, ModelFile, Output, Signature, SourceFormat, Task, import,
 };
 
 /// The relative tolerance of every comparison.
@@ -389,4 +389,20 @@ fn the_example_model_loads() {
     let file = import::load(&path, None).unwrap();
     assert_eq!(file.info.name, "breast_cancer.lgbm");
     assert_eq!(file.model.signature().num_features(), 30);
+}
+
+#[test]
+fn converted_models_predict_the_same() {
+    for case in CASES {
+        let case = load(case);
+        for codec in [Codec::Bincode, Codec::Json] {
+            let bytes = case.model.to_bytes(codec).unwrap();
+            let reloaded = ModelFile::from_bytes(&bytes).unwrap();
+            assert_eq!(
+                reloaded.model, case.model.model,
+                "{} ({codec:?})",
+                case.name
+            );
+        }
+    }
 }

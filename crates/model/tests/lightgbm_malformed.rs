@@ -420,7 +420,23 @@ fn bad_objectives_are_refused() {
         line,
         "objective multiclass has num_class:4, but the header says num_class=3",
     );
-    let classes = line_of(&text, "num_tree_per_iteration=", 1);
+    // Consistent but absurd class counts are bounded by the trees in the file, before any
+    // allocation.
+    let huge = "1000000000000";
+    let absurd = replace_line(
+        &text,
+        line,
+        &format!("objective=multiclass num_class:{huge}"),
+    );
+    let (absurd, _) = set(&absurd, 1, "num_class", huge);
+    let (absurd, classes) = set(&absurd, 1, "num_tree_per_iteration", huge);
+    assert_malformed(
+        &absurd,
+        classes,
+        "1000000000000 trees per iteration, but the file has 90 trees",
+    );
+    let (none, _) = set(&text, 1, "num_tree_per_iteration", "0");
+    assert_malformed(&none, classes, "0 trees per iteration");
     let regression = replace_line(&text, line, "objective=regression");
     assert_malformed(
         &regression,

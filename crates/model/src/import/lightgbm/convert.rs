@@ -58,10 +58,16 @@ pub(super) fn convert(text: &ModelText, name: &str) -> Result<ModelFile, ImportE
         .num_tree_per_iteration
         .as_ref()
         .unwrap_or(&header.num_class);
-    if outputs.value == 0 {
+    // Every output has at least one tree (an empty file has one output): this also bounds
+    // what the outputs allocate by the size of the file.
+    if outputs.value == 0 || outputs.value > text.trees.len().max(1) {
         return Err(malformed(
             outputs.line,
-            "a model needs at least one tree per iteration",
+            format!(
+                "{} trees per iteration, but the file has {} trees",
+                outputs.value,
+                text.trees.len()
+            ),
         ));
     }
     let (task, link) = objective(header.objective.as_ref(), &header.num_class, outputs)?;

@@ -46,6 +46,7 @@ pub mod family;
 pub mod format;
 pub mod import;
 mod model;
+mod predict;
 mod signature;
 
 pub use error::{Error, FormatError, ImportError, InvalidModel, PredictError};

@@ -271,7 +271,7 @@ impl Tree {
 fn category_in_set(words: &[u32], x: f64) -> bool {
     // Truncation toward zero, as both XGBoost and LightGBM cast; out-of-range and negative
     // codes are simply not members.
-    if x.is_nan() || x < 0.0 || x >= (words.len() * 32) as f64 {
+    if !(0.0..(words.len() * 32) as f64).contains(&x) {
         return false;
     }
     let code = x as usize;

@@ -16,6 +16,8 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+pub mod xgboost;
+
 /// A model file format Verdict reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceFormat {
@@ -118,6 +120,9 @@ pub fn load(path: impl AsRef<Path>, from: Option<SourceFormat>) -> Result<ModelF
 }
 
 /// Reads any supported model from bytes; `name` names it when the format carries no name.
+///
+/// Importers run with their default options; an XGBoost model keeps all its trees, as
+/// `Booster.predict` does (see [`xgboost::Options`] for the scikit-learn wrapper's choice).
 pub fn from_bytes(
     bytes: &[u8],
     name: &str,
@@ -130,6 +135,11 @@ pub fn from_bytes(
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
         SourceFormat::Lightgbm => Ok(lightgbm::from_bytes(bytes, name)?),
+        SourceFormat::Xgboost => Ok(xgboost::from_bytes(
+            bytes,
+            name,
+            &xgboost::Options::default(),
+        )?),
         other => Err(ImportError::NotAvailable {
             format: other.name(),
         }

@@ -18,36 +18,33 @@ const LANES: usize = 8;
 /// (typically unbalanced) trees are walked row by row until a leaf.
 const MAX_LOCKSTEP_DEPTH: usize = 10;
 
-const FEATURE_MASK: u32 = (1 << 29) - 1;
-/// The node sends missing values left.
-const DEFAULT_LEFT: u32 = 1 << 31;
-/// Zero (`|x| <= 1e-35`) is missing at this node (LightGBM's missing type `Zero`).
-const ZERO_IS_MISSING: u32 = 1 << 30;
-/// The node is a leaf (its `left` is itself).
-const LEAF: u32 = 1 << 29;
+/// Zero (`|x| <= 1e-35`) is missing at this node (LightGBM's missing type `Zero`); the rest
+/// of `FastNode::feature` is the column.
+const ZERO_IS_MISSING: u32 = 1 << 31;
 
 /// LightGBM's `kZeroThreshold`, as in the reference.
 const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
 
 /// A feature value in the type the model compares in.
-trait Value: Copy + PartialOrd + Send + Sync + 'static {
+trait Value: Copy + PartialOrd + Send + Sync + 'static + std::ops::Neg<Output = Self> {
     const ZERO: Self;
     const INFINITY: Self;
+    const NEG_INFINITY: Self;
     fn from_f64(x: f64) -> Self;
-    fn is_nan(self) -> bool;
+    fn next_down(self) -> Self;
     fn is_zero_missing(self) -> bool;
 }
 
 impl Value for f32 {
     const ZERO: Self = 0.0;
     const INFINITY: Self = f32::INFINITY;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x as f32
     }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        self.is_nan()
+    fn next_down(self) -> Self {
+        f32::next_down(self)
     }
     #[inline(always)]
     fn is_zero_missing(self) -> bool {
@@ -58,13 +55,13 @@ impl Value for f32 {
 impl Value for f64 {
     const ZERO: Self = 0.0;
     const INFINITY: Self = f64::INFINITY;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x
     }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        self.is_nan()
+    fn next_down(self) -> Self {
+        f64::next_down(self)
     }
     #[inline(always)]
     fn is_zero_missing(self) -> bool {
@@ -99,11 +96,21 @@ impl Accumulator for f64 {
     }
 }
 
-/// One node: 12 bytes with `f32` thresholds, 16 with `f64`. The right child is `left + 1`.
+/// One node in canonical form: a row goes to `left + 1` exactly when
+/// `!(row[feature] <= threshold)`, which is also what a missing (`NaN`) value does.
+///
+/// Every split of every library is rewritten into this one test when the ensemble is
+/// compiled. A node whose missing values go left gets its children swapped and reads the
+/// *negated* feature, which the row buffer holds beside the plain one; strict comparisons
+/// (`x < t`) become `x <= t'` with `t'` the next value below `t`. So a step is a load, a
+/// compare and an add, with no branch on the data.
+///
+/// 12 bytes with `f32` thresholds, 16 with `f64`. A leaf reads the buffer's constant zero
+/// column against `+inf` and so points to itself.
 #[derive(Debug, Clone, Copy)]
 struct FastNode<T> {
     threshold: T,
-    /// The feature index in the low 29 bits, and the flags above.
+    /// The column of the row buffer, possibly with [`ZERO_IS_MISSING`].
     feature: u32,
     left: u32,
 }
@@ -136,11 +143,16 @@ struct Engine<T, A, const STRICT: bool> {
     values: Vec<A>,
     trees: Vec<TreeInfo>,
     leaf_width: usize,
-    /// The block buffer's row stride: the features plus a constant zero that leaves read.
+    /// The features of the ensemble.
+    features: usize,
+    /// The block buffer's row stride: the features, a constant zero that leaves read, and the
+    /// negated features.
     stride: usize,
     base_score: Vec<A>,
     /// How inputs are read before the trees see them ([`SplitRule::read`]).
     rule: SplitRule,
+    /// Some node treats zero as missing (LightGBM's missing type `Zero`).
+    zero_missing: bool,
 }
 
 /// A tree ensemble compiled for fast, exact prediction.
@@ -154,8 +166,7 @@ enum Compiled {
     /// scikit-learn trees: `f32` input against `f64` thresholds, which is `x <= t'` with `t'`
     /// the largest `f32` not above `t`; `f64` sums.
     SklearnF32(Engine<f32, f64, false>),
-    /// LightGBM and histogram gradient boosting: `f64` input (LightGBM's read through
-    /// [`SplitRule::read`]), `x <= t`, `f64` sums.
+    /// LightGBM and histogram gradient boosting: `f64` input, `x <= t`, `f64` sums.
     LightgbmF64(Engine<f64, f64, false>),
 }
 
@@ -216,6 +227,30 @@ impl CompiledTrees {
     }
 }
 
+/// The canonical threshold of a split whose missing values go right: `go right` must be
+/// `!(x <= t')`. `None` when no such `t'` exists.
+fn plain_threshold<T: Value>(rule: SplitRule, t: T) -> Option<T> {
+    match rule {
+        // `x < t` is `x <= next_down(t)`; below negative infinity there is nothing.
+        SplitRule::LessThanF32 => (t != T::NEG_INFINITY).then(|| t.next_down()),
+        SplitRule::LessEqualF64 | SplitRule::LightGbm | SplitRule::LessEqualF32Input => Some(t),
+    }
+}
+
+/// The canonical threshold on the negated feature of a split whose missing values go left
+/// (its children swapped): `go right` (to the original left child) must be `!(-x <= t')`,
+/// that is `x` goes left in the original test.
+fn swapped_threshold<T: Value>(rule: SplitRule, t: T) -> Option<T> {
+    match rule {
+        // Left iff `x < t` iff `-x > -t` iff `!(-x <= -t)`.
+        SplitRule::LessThanF32 => Some(-t),
+        // Left iff `x <= t` iff `-x >= -t` iff `!(-x < -t)` iff `!(-x <= next_down(-t))`.
+        SplitRule::LessEqualF64 | SplitRule::LightGbm | SplitRule::LessEqualF32Input => {
+            (-t != T::NEG_INFINITY).then(|| (-t).next_down())
+        }
+    }
+}
+
 /// The largest `f32` that is not above `t`: for an `f32` value `x`, `x as f64 <= t` exactly
 /// when `x <= f32_at_or_below(t)`.
 fn f32_at_or_below(t: f64) -> f32 {
@@ -231,46 +266,39 @@ fn f32_at_or_below(t: f64) -> f32 {
 impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
     fn compile(ensemble: &TreeEnsemble, threshold: impl Fn(f64) -> T) -> Self {
         let leaf_width = ensemble.leaf_width;
-        let zero_column = ensemble.num_features as u32;
         let mut engine = Engine {
             nodes: Vec::new(),
             values: Vec::new(),
             trees: Vec::with_capacity(ensemble.trees.len()),
             leaf_width,
-            stride: ensemble.num_features + 1,
+            features: ensemble.num_features,
+            stride: 2 * ensemble.num_features + 1,
             base_score: ensemble
                 .base_score
                 .iter()
                 .map(|&b| A::from_f64(b))
                 .collect(),
             rule: ensemble.split_rule,
+            zero_missing: false,
         };
         for tree in &ensemble.trees {
             let depth = tree.depth();
-            let special = tree.linear.is_some()
-                || tree
-                    .nodes
-                    .iter()
-                    .any(|n| matches!(n, Node::Categorical { .. }));
-            let walk = if special {
+            let root = engine.nodes.len();
+            let laid_out = tree.linear.is_none()
+                && engine
+                    .lay_out(tree, ensemble.split_rule, &threshold)
+                    .is_some();
+            let walk = if !laid_out {
+                engine.nodes.truncate(root);
+                engine.values.truncate(root * leaf_width);
                 Walk::Reference
             } else if depth <= MAX_LOCKSTEP_DEPTH {
                 Walk::Lockstep
             } else {
                 Walk::UntilLeaf
             };
-            let root = engine.nodes.len() as u32;
-            if walk != Walk::Reference {
-                engine.lay_out(
-                    tree,
-                    leaf_width,
-                    zero_column,
-                    ensemble.split_rule,
-                    &threshold,
-                );
-            }
             engine.trees.push(TreeInfo {
-                root,
+                root: root as u32,
                 depth: depth as u32,
                 output: tree.output,
                 walk,
@@ -279,32 +307,32 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         engine
     }
 
-    /// Appends `tree` breadth-first, siblings side by side.
+    /// Appends `tree` breadth-first, siblings side by side, every split in canonical form.
+    /// Returns `None` for a tree the canonical form cannot express (categorical splits, a
+    /// threshold at negative infinity), which then keeps the reference walk.
     fn lay_out(
         &mut self,
         tree: &Tree,
-        leaf_width: usize,
-        zero_column: u32,
         rule: SplitRule,
         threshold: &impl Fn(f64) -> T,
-    ) {
+    ) -> Option<()> {
+        let width = self.leaf_width;
+        let zero_column = self.features as u32;
         let base = self.nodes.len();
         // (source node, position in the new layout)
         let mut queue = std::collections::VecDeque::from([(0usize, base)]);
-        self.push_placeholder(leaf_width);
+        self.push_placeholder();
         while let Some((source, at)) = queue.pop_front() {
             match &tree.nodes[source] {
                 Node::Leaf { leaf } => {
-                    // A leaf reads the constant zero column against +inf, goes "left", and
-                    // so stays where it is: lock-step walks may overshoot it safely.
                     self.nodes[at] = FastNode {
                         threshold: T::INFINITY,
-                        feature: zero_column | LEAF,
+                        feature: zero_column,
                         left: at as u32,
                     };
-                    let start = *leaf as usize * leaf_width;
-                    for k in 0..leaf_width {
-                        self.values[at * leaf_width + k] = A::from_f64(tree.leaf_values[start + k]);
+                    let start = *leaf as usize * width;
+                    for k in 0..width {
+                        self.values[at * width + k] = A::from_f64(tree.leaf_values[start + k]);
                     }
                 }
                 Node::Numeric {
@@ -315,60 +343,88 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                     left,
                     right,
                 } => {
-                    let mut flags = 0;
-                    let nan_goes_left = match missing {
+                    let missing_goes_left = match missing {
                         // NaN counts as 0.0, so its direction is fixed per node.
                         Missing::AsZero => rule.goes_left(0.0, *t),
-                        Missing::Nan => *default_left,
-                        Missing::Zero => {
-                            flags |= ZERO_IS_MISSING;
-                            *default_left
-                        }
+                        Missing::Nan | Missing::Zero => *default_left,
                     };
-                    if nan_goes_left {
-                        flags |= DEFAULT_LEFT;
-                    }
+                    // In canonical form missing values go right: when they should go left,
+                    // swap the children and test the negated feature.
+                    let (column, canonical, first, second) = if missing_goes_left {
+                        let column = self.features as u32 + 1 + feature;
+                        (
+                            column,
+                            swapped_threshold(rule, threshold(*t))?,
+                            *right,
+                            *left,
+                        )
+                    } else {
+                        (
+                            *feature,
+                            plain_threshold(rule, threshold(*t))?,
+                            *left,
+                            *right,
+                        )
+                    };
+                    let flags = if *missing == Missing::Zero {
+                        self.zero_missing = true;
+                        ZERO_IS_MISSING
+                    } else {
+                        0
+                    };
                     let children = self.nodes.len();
-                    self.push_placeholder(leaf_width);
-                    self.push_placeholder(leaf_width);
+                    self.push_placeholder();
+                    self.push_placeholder();
                     self.nodes[at] = FastNode {
-                        threshold: threshold(*t),
-                        feature: *feature | flags,
+                        threshold: canonical,
+                        feature: column | flags,
                         left: children as u32,
                     };
-                    queue.push_back((*left as usize, children));
-                    queue.push_back((*right as usize, children + 1));
+                    queue.push_back((first as usize, children));
+                    queue.push_back((second as usize, children + 1));
                 }
-                Node::Categorical { .. } => {
-                    unreachable!("trees with categorical splits use the reference walk")
-                }
+                Node::Categorical { .. } => return None,
             }
         }
+        Some(())
     }
 
-    fn push_placeholder(&mut self, leaf_width: usize) {
+    fn push_placeholder(&mut self) {
         self.nodes.push(FastNode {
             threshold: T::ZERO,
             feature: 0,
             left: 0,
         });
-        self.values.extend(std::iter::repeat_n(A::ZERO, leaf_width));
+        self.values
+            .extend(std::iter::repeat_n(A::ZERO, self.leaf_width));
     }
 
-    /// One step from node `index` for the row `row`.
+    /// One step from node `index` for row `lane` of a group. `ZERO_MISSING` is false when no
+    /// node of the ensemble treats zero as missing, which leaves the step a load, a compare
+    /// and an add.
     #[inline(always)]
-    fn step(&self, index: u32, row: &[T]) -> u32 {
-        let node = self.nodes[index as usize];
-        let x = row[(node.feature & FEATURE_MASK) as usize];
-        let missing = x.is_nan() || (node.feature & ZERO_IS_MISSING != 0 && x.is_zero_missing());
-        let go_right = if missing {
-            node.feature & DEFAULT_LEFT == 0
-        } else if STRICT {
-            // Not missing, so `x >= t` is exactly "not `x < t`".
-            x >= node.threshold
+    fn step<const ZERO_MISSING: bool>(&self, index: u32, group: &[T], lane: usize) -> u32 {
+        debug_assert!((index as usize) < self.nodes.len());
+        debug_assert!(group.len() == self.stride * LANES && lane < LANES);
+        // SAFETY: `index` is the root of a laid-out tree or a child written by `lay_out`, all
+        // of which are positions in `nodes`. A node's column is a validated feature, that
+        // feature's negated copy, or the zero column: all below `stride`, so
+        // `column * LANES + lane` is inside the group. Only the ZERO_IS_MISSING bit can be set
+        // above the column, and it is masked off.
+        let node = unsafe { *self.nodes.get_unchecked(index as usize) };
+        let column = if ZERO_MISSING {
+            node.feature & !ZERO_IS_MISSING
         } else {
-            x > node.threshold
+            node.feature
         };
+        let x = unsafe { *group.get_unchecked(column as usize * LANES + lane) };
+        // False for NaN: missing values go right, where compilation put their default child.
+        // The negated comparison is the point, so the lint against it does not apply.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let mut go_right = !(x <= node.threshold);
+        if ZERO_MISSING {
+            go_right |= node.feature & ZERO_IS_MISSING != 0 && x.is_zero_missing();
+        }
         node.left + u32::from(go_right)
     }
 
@@ -402,14 +458,26 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         }
     }
 
-    /// Copies a block of rows into the contiguous buffer, read and converted, with the zero
-    /// column.
+    /// Copies a block of rows into the buffer, read ([`SplitRule::read`]) and converted. Rows are grouped by `LANES`, and
+    /// each group is stored column by column (`group[column * LANES + lane]`), so a lane's
+    /// value is at a constant offset from the group and lock-step walks need no per-row
+    /// pointers. A row's columns are its features, a zero, and its features negated; a last
+    /// partial group is padded with zero rows whose results are never read.
     fn fill_block(&self, view: ArrayView2<'_, f64>, block: &mut Vec<T>) {
+        let group_len = self.stride * LANES;
+        let groups = view.nrows().div_ceil(LANES);
         block.clear();
+        block.resize(groups * group_len, T::ZERO);
+        let negated = self.features + 1;
         let rule = self.rule;
-        for row in view.rows() {
-            block.extend(row.iter().map(|&x| T::from_f64(rule.read(x))));
-            block.push(T::ZERO);
+        for (r, row) in view.rows().into_iter().enumerate() {
+            let group = &mut block[(r / LANES) * group_len..][..group_len];
+            let lane = r % LANES;
+            for (j, &x) in row.iter().enumerate() {
+                let x = T::from_f64(rule.read(x));
+                group[j * LANES + lane] = x;
+                group[(negated + j) * LANES + lane] = -x;
+            }
         }
     }
 
@@ -422,51 +490,24 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
     ) {
         let raw_width = self.base_score.len();
         let rows = view.nrows();
-        let stride = self.stride;
         let width = self.leaf_width;
         for (t, info) in self.trees.iter().enumerate() {
             let out = info.output as usize;
             match info.walk {
-                Walk::Lockstep => {
-                    let mut r = 0;
-                    while r + LANES <= rows {
-                        let mut index = [info.root; LANES];
-                        for _ in 0..info.depth {
-                            for (lane, i) in index.iter_mut().enumerate() {
-                                let row = &block[(r + lane) * stride..(r + lane + 1) * stride];
-                                *i = self.step(*i, row);
-                            }
-                        }
-                        for (lane, &i) in index.iter().enumerate() {
-                            self.add_leaf(margins, (r + lane) * raw_width + out, i, width);
-                        }
-                        r += LANES;
-                    }
-                    for r in r..rows {
-                        let row = &block[r * stride..(r + 1) * stride];
-                        let mut i = info.root;
-                        for _ in 0..info.depth {
-                            i = self.step(i, row);
-                        }
-                        self.add_leaf(margins, r * raw_width + out, i, width);
-                    }
+                Walk::Lockstep if self.zero_missing => {
+                    self.lockstep::<true>(info, block, margins, rows, raw_width)
                 }
-                Walk::UntilLeaf => {
-                    for r in 0..rows {
-                        let row = &block[r * stride..(r + 1) * stride];
-                        let mut i = info.root;
-                        while self.nodes[i as usize].feature & LEAF == 0 {
-                            i = self.step(i, row);
-                        }
-                        self.add_leaf(margins, r * raw_width + out, i, width);
-                    }
+                Walk::Lockstep => self.lockstep::<false>(info, block, margins, rows, raw_width),
+                Walk::UntilLeaf if self.zero_missing => {
+                    self.until_leaf::<true>(info, block, margins, rows, raw_width)
                 }
+                Walk::UntilLeaf => self.until_leaf::<false>(info, block, margins, rows, raw_width),
                 Walk::Reference => {
                     let tree = &ensemble.trees[t];
-                    let rule = ensemble.split_rule;
                     for (r, row) in view.rows().into_iter().enumerate() {
+                        let rule = ensemble.split_rule;
                         let value = |f: usize| rule.read(row[f]);
-                        let leaf = tree.leaf_for(ensemble.split_rule, value);
+                        let leaf = tree.leaf_for(rule, value);
                         let at = r * raw_width + out;
                         if width == 1 {
                             margins[at] += A::from_f64(tree.leaf_value(leaf, 1, value));
@@ -479,6 +520,58 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                     }
                 }
             }
+        }
+    }
+
+    /// Walks the `LANES` rows of each group through a shallow tree for exactly `depth` steps;
+    /// leaves loop to themselves, so no row needs to stop early, and the lanes' independent
+    /// walks overlap in the processor.
+    #[inline]
+    fn lockstep<const ZERO_MISSING: bool>(
+        &self,
+        info: &TreeInfo,
+        block: &[T],
+        margins: &mut [A],
+        rows: usize,
+        raw_width: usize,
+    ) {
+        let out = info.output as usize;
+        for (g, group) in block.chunks_exact(self.stride * LANES).enumerate() {
+            let mut index = [info.root; LANES];
+            for _ in 0..info.depth {
+                for (lane, i) in index.iter_mut().enumerate() {
+                    *i = self.step::<ZERO_MISSING>(*i, group, lane);
+                }
+            }
+            let first = g * LANES;
+            for (lane, &i) in index.iter().enumerate().take(rows - first) {
+                self.add_leaf(
+                    margins,
+                    (first + lane) * raw_width + out,
+                    i,
+                    self.leaf_width,
+                );
+            }
+        }
+    }
+
+    /// Walks each row through a deep tree until it reaches a leaf.
+    fn until_leaf<const ZERO_MISSING: bool>(
+        &self,
+        info: &TreeInfo,
+        block: &[T],
+        margins: &mut [A],
+        rows: usize,
+        raw_width: usize,
+    ) {
+        let out = info.output as usize;
+        for r in 0..rows {
+            let group = &block[(r / LANES) * self.stride * LANES..][..self.stride * LANES];
+            let mut i = info.root;
+            while self.nodes[i as usize].left != i {
+                i = self.step::<ZERO_MISSING>(i, group, r % LANES);
+            }
+            self.add_leaf(margins, r * raw_width + out, i, self.leaf_width);
         }
     }
 

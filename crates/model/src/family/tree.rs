@@ -64,13 +64,16 @@ impl SplitRule {
         }
     }
 
-    /// The value a categorical split looks up (not `NaN`): LightGBM truncates before its sign
-    /// check, the other libraries check the sign of the value itself.
+    /// The value a categorical split looks up (not `NaN`), before it is truncated to a code
+    /// and negative codes are rejected.
     #[inline]
     fn category_value(self, x: f64) -> f64 {
         match self {
+            // XGBoost takes the code from its f32 input: 0.99999999999 is category 1.
+            SplitRule::LessThanF32 => f64::from(x as f32),
+            // LightGBM truncates before its sign check: -0.5 is category 0.
             SplitRule::LightGbm => x.trunc(),
-            _ => x,
+            SplitRule::LessEqualF64 | SplitRule::LessEqualF32Input => x,
         }
     }
 }
@@ -209,11 +212,7 @@ impl Tree {
                     left,
                     right,
                 } => {
-                    let mut x = row(*feature as usize);
-                    if rule == SplitRule::LessThanF32 {
-                        // XGBoost truncates the f32 input: 0.99999999999 is category 1.
-                        x = f64::from(x as f32);
-                    }
+                    let x = row(*feature as usize);
                     let go_left = if x.is_nan() {
                         *default_left
                     } else {

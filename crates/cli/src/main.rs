@@ -4,6 +4,7 @@
 //! function per command, and owns the exit codes. Only `main` turns an error into an exit code.
 
 mod cmd;
+mod npy;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ struct Cli {
 enum Command {
     Inspect(cmd::inspect::Args),
     Convert(cmd::convert::Args),
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

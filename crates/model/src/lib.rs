@@ -46,6 +46,7 @@ pub mod family;
 pub mod format;
 pub mod import;
 mod model;
+pub mod parallel;
 mod predict;
 mod signature;
 

@@ -105,7 +105,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Reads any supported model file, detecting its format unless `from` says it.
 ///
-/// The model's name defaults to the file stem.
+/// The model's name defaults to the file name up to its first dot (`churn.xgb.json` is
+/// `churn`).
 pub fn load(path: impl AsRef<Path>, from: Option<SourceFormat>) -> Result<ModelFile, Error> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
@@ -114,8 +115,15 @@ pub fn load(path: impl AsRef<Path>, from: Option<SourceFormat>) -> Result<ModelF
         source,
     })?;
     let name = path
-        .file_stem()
-        .map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned());
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .and_then(|n| {
+            n.split('.')
+                .next()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "model".to_owned());
     from_bytes(&bytes, &name, from)
 }
 

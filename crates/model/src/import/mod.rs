@@ -7,6 +7,8 @@
 //! [`load`] detects the format from the file's content, so every command accepts every
 //! supported file.
 
+pub mod lightgbm;
+
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -140,6 +142,7 @@ pub fn from_bytes(
     };
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        SourceFormat::Lightgbm => Ok(lightgbm::from_bytes(bytes, name)?),
         SourceFormat::Xgboost => Ok(xgboost::from_bytes(
             bytes,
             name,

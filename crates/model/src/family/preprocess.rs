@@ -4,6 +4,8 @@
 //! Every step maps one row to one row. Categorical inputs arrive as category codes (see
 //! [`Signature::encode_category`](crate::Signature::encode_category)).
 
+use std::cmp::Ordering;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidModel, PredictError};
@@ -243,7 +245,7 @@ impl Step {
                 per_column(min.len(), "min-max")?;
                 // `f64::clamp` panics on such bounds.
                 if let Some((lo, hi)) = clip
-                    && !(lo <= hi)
+                    && !matches!(lo.partial_cmp(hi), Some(Ordering::Less | Ordering::Equal))
                 {
                     return Err(InvalidModel::BadValue {
                         what: format!("the min-max clip range ({lo}, {hi}): its low end"),
@@ -454,16 +456,9 @@ impl Step {
 
 /// The position of `x` (not `NaN`) among `keys` (strictly increasing), by `f64` equality.
 fn find_key(keys: &[f64], x: f64) -> Option<usize> {
-    keys.binary_search_by(|k| {
-        if *k < x {
-            std::cmp::Ordering::Less
-        } else if *k > x {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    })
-    .ok()
+    // Keys are not NaN and neither is `x`, so the comparison always has an answer.
+    keys.binary_search_by(|k| k.partial_cmp(&x).unwrap_or(Ordering::Less))
+        .ok()
 }
 
 /// Checks that `keys` can be binary-searched and that there is one entry per key.
@@ -475,7 +470,10 @@ fn check_keys(keys: &[f64], entries: usize, column: usize, what: &str) -> Result
             found: entries,
         });
     }
-    if let Some(bad) = keys.windows(2).find(|w| !(w[0] < w[1])) {
+    if let Some(bad) = keys
+        .windows(2)
+        .find(|w| w[0].partial_cmp(&w[1]) != Some(Ordering::Less))
+    {
         return Err(InvalidModel::BadValue {
             what: format!("{what} step column {column}: key {}", bad[1]),
             requirement: "greater than the key before it (keys are sorted, unique, not NaN)",

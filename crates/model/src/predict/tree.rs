@@ -420,6 +420,8 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         };
         let x = unsafe { *group.get_unchecked(column as usize * LANES + lane) };
         // False for NaN: missing values go right, where compilation put their default child.
+        // The negated comparison is the point: it is true for NaN.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         let mut go_right = !(x <= node.threshold);
         if ZERO_MISSING {
             go_right |= node.feature & ZERO_IS_MISSING != 0 && x.is_zero_missing();

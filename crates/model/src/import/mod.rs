@@ -14,6 +14,7 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+pub mod sklearn;
 pub mod xgboost;
 
 /// A model file format Verdict reads.
@@ -145,6 +146,7 @@ pub fn from_bytes(
             name,
             &xgboost::Options::default(),
         )?),
+        SourceFormat::Sklearn => Ok(sklearn::from_bytes(bytes, name)?),
         other => Err(ImportError::NotAvailable {
             format: other.name(),
         }

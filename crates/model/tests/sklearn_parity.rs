@@ -250,7 +250,9 @@ fn compare(
                 .max_error
                 .max(if error.is_nan() { f64::INFINITY } else { error });
         let allowed = if relative { RELATIVE } else { TOLERANCE };
-        if exact || !(error <= allowed) {
+        // False for a NaN error: a NaN where scikit-learn has a number is a problem.
+        let within = error <= allowed;
+        if exact || !within {
             outcome.problems.push(format!(
                 "{key}[{i}][{j}]: ours {o:e}, scikit-learn {t:e} ({}error {error:e}{})",
                 if relative { "relative " } else { "" },

@@ -13,6 +13,7 @@
 //! compares in `f64`, GradientBoosting adds `learning_rate * leaf` (rounded) to the raw score,
 //! and forests add class fractions in tree order before dividing by the number of trees.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::FORMAT;
@@ -437,9 +438,13 @@ fn sklearn_tree(
 
     let mut nodes = Vec::with_capacity(n);
     let mut leaf_values = Vec::new();
-    let mut leaf_count = 0u32;
+    let leaf_width = match leaves {
+        Leaves::Scalar { .. } => 1,
+        Leaves::Classes(k) => k,
+    };
     for &i in &order {
         let Some((left, right)) = children[i] else {
+            let leaf = (leaf_values.len() / leaf_width) as u32;
             match (leaves, &tree.value[i]) {
                 (Leaves::Scalar { scale }, NodeValue::Scalar(v)) => {
                     // GradientBoosting adds `learning_rate * leaf`, the product rounded before
@@ -463,8 +468,7 @@ fn sklearn_tree(
                     ));
                 }
             }
-            nodes.push(Node::Leaf { leaf: leaf_count });
-            leaf_count += 1;
+            nodes.push(Node::Leaf { leaf });
             continue;
         };
         let feature = index(tree.feature[i], num_features, &format!("{at}.feature[{i}]"))?;
@@ -671,7 +675,7 @@ impl Context {
                 length(&s.min, input.len(), &format!("{at}.min"))?;
                 length(&s.feature_range, 2, &format!("{at}.feature_range"))?;
                 let (lo, hi) = (s.feature_range[0].0, s.feature_range[1].0);
-                if !(lo <= hi) {
+                if !matches!(lo.partial_cmp(&hi), Some(Ordering::Less | Ordering::Equal)) {
                     return Err(malformed(
                         format!("{at}.feature_range"),
                         format!("({lo}, {hi}) is not a range"),

@@ -493,6 +493,29 @@ fn sklearn_tree(
     })
 }
 
+/// A `StandardScaler`'s `mean` or `scale`: given exactly when its parameter is set, and
+/// `neutral` for every column otherwise.
+fn scaler_part(
+    values: Option<&[Float]>,
+    wanted: bool,
+    columns: usize,
+    neutral: f64,
+    at: &str,
+    parameter: &str,
+) -> Result<Vec<f64>, ImportError> {
+    match (values, wanted) {
+        (Some(values), true) => {
+            length(values, columns, at)?;
+            Ok(floats(values))
+        }
+        (None, false) => Ok(vec![neutral; columns]),
+        (Some(_), false) | (None, true) => Err(malformed(
+            at,
+            format!("must be given exactly when {parameter} is true"),
+        )),
+    }
+}
+
 /// The number of trees per iteration (`K`) of a boosted classifier or regressor.
 fn trees_per_iteration(
     declared: i64,
@@ -645,27 +668,23 @@ impl Context {
                 check_inputs(s.n_features_in, input.len(), at)?;
                 numbers_only(input, at, kind)?;
                 let n = input.len();
-                let part = |values: &Option<Vec<Float>>, wanted: bool, field: &str, neutral| {
-                    match (values, wanted) {
-                        (Some(values), true) => {
-                            length(values, n, &format!("{at}.{field}"))?;
-                            Ok(floats(values))
-                        }
-                        // `x - 0.0` and `x / 1.0` are `x` exactly.
-                        (None, false) => Ok(vec![neutral; n]),
-                        (Some(_), false) | (None, true) => Err(malformed(
-                            format!("{at}.{field}"),
-                            format!("must be given exactly when with_{field} is true"),
-                        )),
-                    }
-                };
-                let mean = part(&s.mean, s.with_mean, "mean", 0.0)?;
-                let scale = part(&s.scale, s.with_std, "scale", 1.0).map_err(|_| {
-                    malformed(
-                        format!("{at}.scale"),
-                        "must be given exactly when with_std is true, with one entry per column",
-                    )
-                })?;
+                // Without centring or scaling, `x - 0.0` and `x / 1.0` are `x` exactly.
+                let mean = scaler_part(
+                    s.mean.as_deref(),
+                    s.with_mean,
+                    n,
+                    0.0,
+                    &format!("{at}.mean"),
+                    "with_mean",
+                )?;
+                let scale = scaler_part(
+                    s.scale.as_deref(),
+                    s.with_std,
+                    n,
+                    1.0,
+                    &format!("{at}.scale"),
+                    "with_std",
+                )?;
                 Ok((vec![Step::Standardize { mean, scale }], input.to_vec()))
             }
             Estimator::MinMaxScaler(s) => {

@@ -369,7 +369,10 @@ fn pandas_categories_name_the_codes() {
             panic!("many_cat is categorical");
         };
         assert_eq!(categories.len(), 48);
-        assert!(signature.encode_category(1, "purple").is_nan());
+        assert_eq!(
+            signature.encode_category(1, "purple"),
+            verdict_model::UNKNOWN_CATEGORY
+        );
         assert_eq!(signature.encode_category(1, "red"), 2.0);
     }
     // Integer-coded categoricals have codes but no names.

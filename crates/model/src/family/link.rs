@@ -45,6 +45,18 @@ pub enum Link {
     Log1pExp,
     /// `1` if `x > 0`, else `0` (XGBoost's `binary:hinge`).
     Hinge,
+    /// `1 / (1 + exp(-scale * x))` in `f64`, like [`Sigmoid`](Link::Sigmoid), but a binary
+    /// classifier's label is decided on the margin rather than the probability: positive when
+    /// `x > 0`, or when `x >= 0` if `positive_at_zero` (scikit-learn).
+    ///
+    /// The two rules differ where the sigmoid rounds to exactly `0.5` (`0 <= x < 2^-53`), and
+    /// scikit-learn's `GradientBoostingClassifier` calls a margin of exactly `0` positive.
+    MarginSigmoid {
+        /// 1, or 2 for `GradientBoostingClassifier(loss='exponential')`.
+        scale: f64,
+        /// True when a margin of exactly `0` is the positive class.
+        positive_at_zero: bool,
+    },
 }
 
 impl Link {
@@ -79,6 +91,22 @@ impl Link {
             (Link::SignedSquare, _) => map(values, |x| x.signum() * x * x),
             (Link::Log1pExp, _) => map(values, |x| x.exp().ln_1p()),
             (Link::Hinge, _) => map(values, |x| if x > 0.0 { 1.0 } else { 0.0 }),
+            (Link::MarginSigmoid { scale, .. }, _) => {
+                map(values, |x| 1.0 / (1.0 + (-scale * x).exp()));
+            }
+        }
+    }
+
+    /// True when a binary classifier with margin `raw` and score `score` (this link applied
+    /// to `raw`) predicts the positive class.
+    pub fn binary_positive(self, raw: f64, score: f64) -> bool {
+        match self {
+            Link::MarginSigmoid {
+                positive_at_zero: true,
+                ..
+            } => raw >= 0.0,
+            Link::MarginSigmoid { .. } => raw > 0.0,
+            _ => score > 0.5,
         }
     }
 
@@ -86,7 +114,7 @@ impl Link {
     /// margins is the arg-max of the predictions.
     pub fn is_monotone(self) -> bool {
         match self {
-            Link::Sigmoid { scale } => scale > 0.0,
+            Link::Sigmoid { scale } | Link::MarginSigmoid { scale, .. } => scale > 0.0,
             Link::Identity | Link::Softmax | Link::NormalizedSigmoid | Link::Exp => true,
             Link::SignedSquare | Link::Log1pExp => true,
             Link::Hinge => false,
@@ -159,6 +187,35 @@ mod tests {
         Link::Sigmoid { scale: 1.0 }.apply(Precision::Single, &[0.3], &mut out);
         assert_eq!(out[0], f64::from(out[0] as f32));
         assert!((out[0] - 1.0 / (1.0 + (-0.3f64).exp())).abs() < 1e-7);
+    }
+
+    #[test]
+    fn margin_sigmoid_decides_the_label_on_the_margin() {
+        let strict = Link::MarginSigmoid {
+            scale: 1.0,
+            positive_at_zero: false,
+        };
+        let at_zero = Link::MarginSigmoid {
+            scale: 1.0,
+            positive_at_zero: true,
+        };
+        let mut p = [0.0];
+        // A tiny positive margin rounds to a probability of exactly 0.5.
+        let tiny = 1e-17;
+        strict.apply(Precision::Double, &[tiny], &mut p);
+        assert_eq!(p[0], 0.5);
+        assert!(strict.binary_positive(tiny, p[0]));
+        assert!(!Link::Sigmoid { scale: 1.0 }.binary_positive(tiny, p[0]));
+        assert!(!strict.binary_positive(0.0, 0.5));
+        assert!(at_zero.binary_positive(0.0, 0.5));
+        assert!(!at_zero.binary_positive(-tiny, 0.5));
+        // The exponential loss doubles the margin before the sigmoid.
+        let doubled = Link::MarginSigmoid {
+            scale: 2.0,
+            positive_at_zero: true,
+        };
+        doubled.apply(Precision::Double, &[0.75], &mut p);
+        assert_eq!(p[0], 1.0 / (1.0 + (-1.5f64).exp()));
     }
 
     #[test]

@@ -355,7 +355,7 @@ impl NativeModel {
             }
             (Task::Classification { .. }, _) => {
                 out[0] = if scores.len() == 1 {
-                    f64::from(u8::from(scores[0] > 0.5))
+                    f64::from(u8::from(link.binary_positive(raw[0], scores[0])))
                 } else if link.is_monotone() {
                     // The arg-max of the margins is the source libraries' rule, and immune
                     // to ties created by rounding the probabilities.

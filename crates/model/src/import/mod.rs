@@ -16,6 +16,7 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+pub mod sklearn;
 pub mod xgboost;
 
 /// A model file format Verdict reads.
@@ -148,10 +149,7 @@ pub fn from_bytes(
             name,
             &xgboost::Options::default(),
         )?),
-        other => Err(ImportError::NotAvailable {
-            format: other.name(),
-        }
-        .into()),
+        SourceFormat::Sklearn => Ok(sklearn::from_bytes(bytes, name)?),
     }
 }
 

@@ -419,7 +419,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         };
         let x = unsafe { *group.get_unchecked(column as usize * LANES + lane) };
         // False for NaN: missing values go right, where compilation put their default child.
-        // The negated comparison is the point, so the lint against it does not apply.
+        // The negated comparison is the point: it is true for NaN.
         #[allow(clippy::neg_cmp_op_on_partial_ord)]
         let mut go_right = !(x <= node.threshold);
         if ZERO_MISSING {

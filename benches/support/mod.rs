@@ -1,7 +1,7 @@
 //! Synthetic models and data for the benchmarks: fixed seeds, so every run measures the same
 //! work.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use ndarray::Array2;
 use verdict::model::family::Family;

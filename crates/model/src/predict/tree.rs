@@ -175,6 +175,7 @@ thread_local! {
     static BLOCK_F64: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
     static MARGINS_F32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     static MARGINS_F64: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    static READ: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
 impl CompiledTrees {
@@ -447,7 +448,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             for _ in start..end {
                 margins.extend_from_slice(&self.base_score);
             }
-            self.score_block(ensemble, view, block, margins);
+            READ.with_borrow_mut(|read| self.score_block(ensemble, view, block, margins, read));
             for (dst, &m) in raw[start * raw_width..end * raw_width]
                 .iter_mut()
                 .zip(margins.iter())
@@ -487,7 +488,9 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         view: ArrayView2<'_, f64>,
         block: &[T],
         margins: &mut [A],
+        read: &mut Vec<f64>,
     ) {
+        read.clear();
         let raw_width = self.base_score.len();
         let rows = view.nrows();
         let width = self.leaf_width;
@@ -504,9 +507,17 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 Walk::UntilLeaf => self.until_leaf::<false>(info, block, margins, rows, raw_width),
                 Walk::Reference => {
                     let tree = &ensemble.trees[t];
-                    for (r, row) in view.rows().into_iter().enumerate() {
-                        let rule = ensemble.split_rule;
-                        let value = |f: usize| rule.read(row[f]);
+                    let rule = ensemble.split_rule;
+                    let features = self.features;
+                    // The block's rows as the library reads them, contiguous: filled once per
+                    // block, on the first tree that needs it.
+                    if read.is_empty() {
+                        for row in view.rows() {
+                            read.extend(row.iter().map(|&x| rule.read(x)));
+                        }
+                    }
+                    for (r, row) in read.chunks_exact(features).enumerate() {
+                        let value = |f: usize| row[f];
                         let leaf = tree.leaf_for(rule, value);
                         let at = r * raw_width + out;
                         if width == 1 {

@@ -9,8 +9,9 @@
 //! - rows scored in blocks, tree by tree, so each tree stays in cache while a block passes
 //!   through it, with the block's features copied once into a contiguous buffer of the
 //!   comparison type (`f32` for XGBoost and scikit-learn trees, `f64` for LightGBM);
-//! - for shallow trees, several rows walk the same tree in lock-step for exactly `depth` steps,
-//!   with leaves that point to themselves, so the walk has no data-dependent branches;
+//! - eight rows walk a tree in lock-step, so their independent walks (and cache misses)
+//!   overlap; leaves point to themselves, so shallow trees are walked for exactly `depth`
+//!   steps with no data-dependent branch, and deep ones stop once all eight rows rest;
 //! - trees with categorical splits or linear leaves fall back to the reference evaluator, tree
 //!   by tree, keeping the summation order.
 //!

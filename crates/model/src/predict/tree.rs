@@ -15,8 +15,8 @@ const BLOCK_ROWS: usize = 64;
 const LANES: usize = 8;
 
 /// Trees this deep or shallower are walked in lock-step for exactly `depth` steps; deeper
-/// (typically unbalanced) trees are walked row by row until a leaf.
-const MAX_LOCKSTEP_DEPTH: usize = 10;
+/// (typically unbalanced) trees stop a group early once all its rows rest on leaves.
+const MAX_LOCKSTEP_DEPTH: usize = 12;
 
 /// Zero (`|x| <= 1e-35`) is missing at this node (LightGBM's missing type `Zero`); the rest
 /// of `FastNode::feature` is the column.
@@ -120,8 +120,8 @@ struct FastNode<T> {
 enum Walk {
     /// Exactly `depth` steps per row, rows in lock-step.
     Lockstep,
-    /// Until a leaf, row by row.
-    UntilLeaf,
+    /// Rows in lock-step until all of a group's rows rest on leaves.
+    UntilRest,
     /// The reference evaluator (categorical splits, linear leaves).
     Reference,
 }
@@ -296,7 +296,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             } else if depth <= MAX_LOCKSTEP_DEPTH {
                 Walk::Lockstep
             } else {
-                Walk::UntilLeaf
+                Walk::UntilRest
             };
             engine.trees.push(TreeInfo {
                 root: root as u32,
@@ -501,10 +501,10 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                     self.lockstep::<true>(info, block, margins, rows, raw_width)
                 }
                 Walk::Lockstep => self.lockstep::<false>(info, block, margins, rows, raw_width),
-                Walk::UntilLeaf if self.zero_missing => {
-                    self.until_leaf::<true>(info, block, margins, rows, raw_width)
+                Walk::UntilRest if self.zero_missing => {
+                    self.until_rest::<true>(info, block, margins, rows, raw_width)
                 }
-                Walk::UntilLeaf => self.until_leaf::<false>(info, block, margins, rows, raw_width),
+                Walk::UntilRest => self.until_rest::<false>(info, block, margins, rows, raw_width),
                 Walk::Reference => {
                     let tree = &ensemble.trees[t];
                     let rule = ensemble.split_rule;
@@ -566,8 +566,11 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         }
     }
 
-    /// Walks each row through a deep tree until it reaches a leaf.
-    fn until_leaf<const ZERO_MISSING: bool>(
+    /// Like [`lockstep`](Self::lockstep), for deep trees whose paths differ widely in
+    /// length: the group stops as soon as all its rows rest on leaves, instead of walking the
+    /// full depth. Walking the lanes together still overlaps their cache misses, which is
+    /// what makes deep trees fast; a row-by-row walk was six times slower at depth 12.
+    fn until_rest<const ZERO_MISSING: bool>(
         &self,
         info: &TreeInfo,
         block: &[T],
@@ -576,13 +579,28 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         raw_width: usize,
     ) {
         let out = info.output as usize;
-        for r in 0..rows {
-            let group = &block[(r / LANES) * self.stride * LANES..][..self.stride * LANES];
-            let mut i = info.root;
-            while self.nodes[i as usize].left != i {
-                i = self.step::<ZERO_MISSING>(i, group, r % LANES);
+        for (g, group) in block.chunks_exact(self.stride * LANES).enumerate() {
+            let mut index = [info.root; LANES];
+            for _ in 0..info.depth {
+                let mut moved = false;
+                for (lane, i) in index.iter_mut().enumerate() {
+                    let next = self.step::<ZERO_MISSING>(*i, group, lane);
+                    moved |= next != *i;
+                    *i = next;
+                }
+                if !moved {
+                    break;
+                }
             }
-            self.add_leaf(margins, r * raw_width + out, i, self.leaf_width);
+            let first = g * LANES;
+            for (lane, &i) in index.iter().enumerate().take(rows - first) {
+                self.add_leaf(
+                    margins,
+                    (first + lane) * raw_width + out,
+                    i,
+                    self.leaf_width,
+                );
+            }
         }
     }
 

@@ -141,7 +141,8 @@ impl Error {
         }
     }
 
-    /// The error of a JSON body that does not parse or does not fit its schema.
+    /// The error of a JSON body that does not parse ([`Error::Json`]) or does not fit its
+    /// schema ([`Error::BadInput`]).
     pub(crate) fn json(error: &serde_json::Error) -> Error {
         // serde_json appends " at line L column C" to its Display; keep only the cause.
         let message = error.to_string();
@@ -149,10 +150,17 @@ impl Error {
             Some(at) => message[..at].to_owned(),
             None => message,
         };
-        Error::Json {
-            line: error.line(),
-            column: error.column(),
-            message,
+        match error.classify() {
+            // Valid JSON of the wrong shape: not a syntax problem.
+            serde_json::error::Category::Data => Error::BadInput {
+                location: format!("JSON at line {}, column {}", error.line(), error.column()),
+                message,
+            },
+            _ => Error::Json {
+                line: error.line(),
+                column: error.column(),
+                message,
+            },
         }
     }
 

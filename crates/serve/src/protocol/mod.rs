@@ -50,6 +50,18 @@ impl FromRequest for Body {
     }
 }
 
+/// Fails unless `body` starts a JSON object: serde would read a struct from an array too,
+/// field by field, and complain about the wrong thing.
+pub(crate) fn expect_object(body: &[u8], expected: &str) -> Result<(), Error> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(Error::bad(
+            "body",
+            format!("expected a JSON object with {expected}"),
+        )),
+    }
+}
+
 /// Resolves the model a request names, and tags the request with it for the access log and
 /// the metrics.
 pub(crate) fn resolve(

@@ -20,13 +20,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use verdict_model::{Output, Signature, Task};
 
-use super::{Body, Decoder, label, number, resolve};
+use super::{Body, Decoder, expect_object, label, number, resolve};
 use crate::error::Error;
 use crate::inference;
 use crate::service::Shared;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with `input`, `inputs` or `instances`"
+)]
 struct Request {
     input: Option<Value>,
     inputs: Option<Vec<Value>>,
@@ -42,6 +45,7 @@ pub(crate) async fn predict(
 ) -> Result<HttpResponse, Error> {
     let info = req.match_info();
     let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
+    expect_object(&body.0, "`input`, `inputs` or `instances`")?;
     let request: Request = serde_json::from_slice(&body.0).map_err(|e| Error::json(&e))?;
     let signature = model.model.signature();
     let decoder = Decoder {

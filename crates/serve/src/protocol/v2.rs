@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use verdict_model::{ClassLabel, FeatureKind, Output, Signature, Task};
 
-use super::{Body, Decoder, kind_of, number, resolve};
+use super::{Body, Decoder, expect_object, kind_of, number, resolve};
 use crate::error::Error;
 use crate::inference;
 use crate::service::Shared;
@@ -30,6 +30,7 @@ use crate::service::Shared;
 pub(crate) const HEADER_LENGTH: &str = "Inference-Header-Content-Length";
 
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "an inference request: an object with `inputs`")]
 struct InferRequest {
     #[serde(default)]
     id: Option<String>,
@@ -307,6 +308,7 @@ pub(crate) async fn infer(
     let info = req.match_info();
     let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
     let (header, mut binary) = split_body(&req, &body.0)?;
+    expect_object(header, "`inputs`")?;
     let request: InferRequest = serde_json::from_slice(header).map_err(|e| Error::json(&e))?;
     let signature = model.model.signature();
     let decoder = Decoder {

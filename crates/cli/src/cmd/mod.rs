@@ -2,6 +2,7 @@
 
 pub(crate) mod convert;
 pub(crate) mod inspect;
+pub(crate) mod serve;
 
 use verdict_model::SourceFormat;
 

@@ -53,6 +53,10 @@ pub(crate) struct Args {
     /// How often to check model files for changes, in milliseconds (0: only on SIGHUP).
     #[arg(long, value_name = "MS", default_value_t = 1_000)]
     poll_ms: u64,
+    /// Requests with at least this many rows predict on a blocking thread pool instead of the
+    /// event loop.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    offload_rows: usize,
     /// The model that routes without a model name use, when several are served.
     #[arg(long, value_name = "NAME")]
     default_model: Option<String>,
@@ -77,6 +81,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             timeout: (args.timeout_ms > 0).then(|| Duration::from_millis(args.timeout_ms)),
             token: args.token.filter(|t| !t.is_empty()),
             default_model: args.default_model,
+            offload_rows: args.offload_rows.max(1),
             ..Options::default()
         },
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),

@@ -147,33 +147,42 @@ impl Server {
 }
 
 /// SIGTERM and SIGINT drain and stop; SIGHUP reloads every model file.
+///
+/// The handlers are installed before this returns, so a signal sent once the server answers
+/// is never missed (an unhandled SIGHUP would end the process).
 #[cfg(unix)]
-async fn handle_signals(handle: ServerHandle, repository: Arc<Repository>) {
+fn handle_signals(
+    handle: ServerHandle,
+    repository: Arc<Repository>,
+) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
-    ) else {
-        tracing::warn!("cannot install signal handlers; stop the server with SIGKILL");
-        return;
-    };
-    loop {
-        let name = tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-            _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading every model");
-                let repository = Arc::clone(&repository);
-                if let Err(error) = web::block(move || repository.refresh(true)).await {
-                    tracing::error!("reload failed: {error}");
-                }
-                continue;
-            }
+    );
+    async move {
+        let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = signals else {
+            tracing::warn!("cannot install signal handlers; stop the server with SIGKILL");
+            return;
         };
-        tracing::info!("{name}: finishing running requests, then stopping");
-        handle.stop(true).await;
-        return;
+        loop {
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP: reloading every model");
+                    let repository = Arc::clone(&repository);
+                    if let Err(error) = web::block(move || repository.refresh(true)).await {
+                        tracing::error!("reload failed: {error}");
+                    }
+                    continue;
+                }
+            };
+            tracing::info!("{name}: finishing running requests, then stopping");
+            handle.stop(true).await;
+            return;
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub enum Error {
     },
     /// A route without a model name, with several models served.
     #[error(
-        "{count} models are served ({names}); name one in the path, as in /models/{{name}}/predict"
+        "{count} models are served ({names}); name one in the path: /models/{{name}}/predict or /models/{{name}}/invocations"
     )]
     AmbiguousModel {
         /// How many models are served.

@@ -123,9 +123,9 @@ impl Service {
         self.shared.metrics.render(&self.shared.repository)
     }
 
-    /// Registers every route: `/predict`, the Open Inference Protocol under `/v2`, MLflow's
-    /// `/invocations`, `/ping`, `/health` and `/version`, and `/`, `/openapi.json` and
-    /// `/metrics`.
+    /// Registers every route: `/predict` and `/models/{model}/predict`, the Open Inference
+    /// Protocol under `/v2`, MLflow's `/invocations` (and `/models/{model}/invocations`),
+    /// `/ping`, `/health` and `/version`, and `/`, `/openapi.json` and `/metrics`.
     pub fn configure(&self, cfg: &mut ServiceConfig) {
         use Access::{Protected, Public};
         use Protocol::{Admin, Mlflow, Simple, V2};
@@ -200,14 +200,9 @@ impl Service {
             v2::repository_unload,
         );
 
-        self.route(
-            cfg,
-            "/invocations",
-            &post,
-            Mlflow,
-            Protected,
-            mlflow::invocations,
-        );
+        for path in ["/invocations", "/models/{model}/invocations"] {
+            self.route(cfg, path, &post, Mlflow, Protected, mlflow::invocations);
+        }
         self.route(cfg, "/ping", &get, Mlflow, Public, mlflow::ping);
         self.route(cfg, "/health", &get, Mlflow, Public, mlflow::ping);
         self.route(cfg, "/version", &get, Mlflow, Protected, mlflow::version);
@@ -291,6 +286,11 @@ async fn guard(
             None => Ok(next.call(req).await?),
         },
     };
+    // The message is kept before MLflow's rendering replaces the error for its shape.
+    let error = match &result {
+        Ok(response) => response.response().error().map(ToString::to_string),
+        Err(error) => Some(error.to_string()),
+    };
     let response = match result {
         Ok(response) => {
             // Handlers fail with the default `{"error"}` shape; MLflow routes want theirs.
@@ -320,7 +320,6 @@ async fn guard(
         status,
         duration,
     });
-    let error = response.response().error().map(ToString::to_string);
     tracing::info!(
         target: "verdict_serve::access",
         method = %response.request().method(),
@@ -329,7 +328,10 @@ async fn guard(
         micros = duration.as_micros() as u64,
         protocol = protocol.name(),
         model = %model,
-        peer = ?response.request().peer_addr(),
+        peer = %response
+            .request()
+            .peer_addr()
+            .map_or_else(String::new, |addr| addr.to_string()),
         error = error.as_deref().unwrap_or(""),
     );
     Ok(response)

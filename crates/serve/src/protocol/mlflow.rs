@@ -1,4 +1,5 @@
 //! MLflow's scoring protocol: `POST /invocations`, `GET /ping`, `/health` and `/version`.
+//! MLflow serves one model; with several, `POST /models/{name}/invocations` names one.
 //!
 //! The body is JSON with exactly one of `dataframe_split` (`columns`, `data`, optional
 //! `index`), `dataframe_records`, `instances` or `inputs` (rows, or an object of columns),
@@ -21,13 +22,13 @@ use crate::service::Shared;
 
 const FORMATS: &str = "`dataframe_split`, `dataframe_records`, `instances` or `inputs`";
 
-/// `POST /invocations`.
+/// `POST /invocations` and `POST /models/{model}/invocations`.
 pub(crate) async fn invocations(
     req: HttpRequest,
     shared: Data<Shared>,
     body: Body,
 ) -> Result<HttpResponse, Error> {
-    let model = resolve(&req, &shared, None, None)?;
+    let model = resolve(&req, &shared, req.match_info().get("model"), None)?;
     let signature = model.model.signature();
     let decoder = Decoder {
         signature,

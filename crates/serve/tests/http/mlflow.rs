@@ -197,6 +197,37 @@ fn errors_have_mlflow_shape() {
 }
 
 #[test]
+fn a_named_route_picks_among_several_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = line(1.0);
+    save(&model, dir.path(), "line");
+    save(&churn(), dir.path(), "churn");
+    let server = TestServer::start(
+        vec![Source::Dir(dir.path().into())],
+        Options::default(),
+        None,
+    );
+    let body = json!({"inputs": [[3.0, 1.0]]}).to_string();
+    let (status, answer) = post_typed(&server.url("/invocations"), "application/json", &body);
+    assert_eq!(status, 400);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("/models/{name}/invocations"),
+        "{answer}"
+    );
+    let (status, answer) = post_typed(
+        &server.url("/models/line/invocations"),
+        "application/json",
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let want = expected(&model, &array![[3.0, 1.0]], Output::Predict);
+    assert_eq!(answer, json!({"predictions": [want[[0, 0]]]}));
+}
+
+#[test]
 fn ping_health_and_version() {
     let dir = tempfile::tempdir().unwrap();
     save(&line(1.0), dir.path(), "line");
@@ -225,4 +256,5 @@ fn ping_health_and_version() {
     );
     assert_eq!(status, 503);
     assert_eq!(answer["error_code"], "TEMPORARILY_UNAVAILABLE");
+    assert_eq!(answer["message"], "no model is loaded");
 }

@@ -275,7 +275,7 @@ fn the_default_route_needs_a_name_when_several_models_are_served() {
     let (status, body) = post_json(&server.url("/predict"), &json!({"input": [1, 2]}));
     assert_eq!(status, 400);
     assert!(
-        error_of(&body).contains("2 models are served (iris, line)"),
+        error_of(&body).contains("2 models are served (iris, line); name one in the path"),
         "{body}"
     );
 

@@ -382,6 +382,15 @@ fn bad_infer_requests_are_answered_with_what_is_wrong() {
             "negative dimension",
         ),
         (
+            "huge",
+            tensor(
+                json!([2, 4_000_000_000_000_i64]),
+                "FP64",
+                json!([1, 2, 3, 4]),
+            ),
+            "holds 8000000000000 elements but 4 were sent",
+        ),
+        (
             "integer",
             tensor(json!([1, 4]), "INT32", json!([1, 2.5, 3, 4])),
             "a INT32 tensor holds integers in its range, got 2.5",

@@ -319,13 +319,18 @@ fn the_token_guards_everything_but_health() {
     assert_eq!(answer["error_code"], "UNAUTHENTICATED");
 }
 
-/// A model that takes its time, to test timeouts and draining.
+/// A model that takes its time, to test timeouts and draining; it says when a prediction
+/// has started.
 #[derive(Debug)]
-struct Slow(Signature, Duration);
+struct Slow {
+    signature: Signature,
+    delay: Duration,
+    started: Arc<AtomicBool>,
+}
 
 impl Model for Slow {
     fn signature(&self) -> &Signature {
-        &self.0
+        &self.signature
     }
 
     fn predict_into(
@@ -334,22 +339,25 @@ impl Model for Slow {
         output: Output,
         mut out: ArrayViewMut2<'_, f64>,
     ) -> Result<(), PredictError> {
-        self.0.check_shapes(&features, output, &out.view_mut())?;
-        std::thread::sleep(self.1);
+        self.signature
+            .check_shapes(&features, output, &out.view_mut())?;
+        self.started.store(true, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
         out.fill(1.0);
         Ok(())
     }
 }
 
-fn slow_repository(delay: Duration) -> Arc<Repository> {
+fn slow_repository(delay: Duration) -> (Arc<Repository>, Arc<AtomicBool>) {
     let repository = Arc::new(Repository::new());
-    let signature = Signature::new(vec![Feature::numeric("a")], Task::Regression);
-    repository.insert(
-        "slow",
-        Arc::new(Slow(signature, delay)),
-        ModelInfo::new("slow", "test", "1"),
-    );
-    repository
+    let started = Arc::new(AtomicBool::new(false));
+    let model = Slow {
+        signature: Signature::new(vec![Feature::numeric("a")], Task::Regression),
+        delay,
+        started: Arc::clone(&started),
+    };
+    repository.insert("slow", Arc::new(model), ModelInfo::new("slow", "test", "1"));
+    (repository, started)
 }
 
 #[test]
@@ -359,8 +367,8 @@ fn slow_requests_time_out_with_504() {
         offload_rows: 1,
         ..Options::default()
     };
-    let server =
-        TestServer::with_repository(slow_repository(Duration::from_secs(1)), options, None);
+    let (repository, _) = slow_repository(Duration::from_secs(3));
+    let server = TestServer::with_repository(repository, options, None);
     let started = Instant::now();
     let (status, body) = post_json(&server.url("/predict"), &json!({"input": [1]}));
     assert_eq!(status, 504, "{body}");
@@ -368,7 +376,8 @@ fn slow_requests_time_out_with_504() {
         error_of(&body),
         "the request took longer than the limit of 200 ms"
     );
-    assert!(started.elapsed() < Duration::from_millis(900));
+    // The answer does not wait for the model.
+    assert!(started.elapsed() < Duration::from_secs(3));
     let (status, body) = post_json(&server.url("/invocations"), &json!({"inputs": [[1]]}));
     assert_eq!(status, 504);
     assert_eq!(body["error_code"], "TEMPORARILY_UNAVAILABLE");
@@ -380,11 +389,11 @@ fn stopping_drains_running_requests() {
         offload_rows: 1,
         ..Options::default()
     };
-    let mut server =
-        TestServer::with_repository(slow_repository(Duration::from_millis(700)), options, None);
+    let (repository, started) = slow_repository(Duration::from_millis(700));
+    let mut server = TestServer::with_repository(repository, options, None);
     let url = server.url("/predict");
     let running = std::thread::spawn(move || post_json(&url, &json!({"input": [1]})));
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(eventually(Duration::from_secs(10), || started.load(Ordering::SeqCst)));
     server.stop();
     let (status, body) = running.join().unwrap();
     assert_eq!(status, 200, "{body}");

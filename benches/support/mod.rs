@@ -76,7 +76,7 @@ pub fn ensemble(flavor: Flavor, trees: usize, depth: usize, features: usize) -> 
     let mut rng = SplitMix::new(42 + trees as u64 * 31 + depth as u64);
     let (split_rule, precision) = match flavor {
         Flavor::Xgboost => (SplitRule::LessThanF32, Precision::Single),
-        Flavor::Lightgbm => (SplitRule::LessEqualF64, Precision::Double),
+        Flavor::Lightgbm => (SplitRule::LightGbm, Precision::Double),
     };
     let family = Family::Trees(TreeEnsemble {
         num_features: features,

@@ -239,12 +239,6 @@ pub enum ImportError {
         /// What is unsupported, by name.
         what: String,
     },
-    /// The importer for this format is not compiled in or not written yet.
-    #[error("importing {format} models is not available in this build")]
-    NotAvailable {
-        /// The source format.
-        format: &'static str,
-    },
     /// The converted model failed validation.
     #[error("the {format} model converted to an invalid Verdict model: {source}")]
     Invalid {

@@ -55,4 +55,4 @@ pub use family::{Family, NativeModel};
 pub use format::{Codec, ModelFile, ModelInfo};
 pub use import::{SourceFormat, load};
 pub use model::{Model, Output, UnknownOutput};
-pub use signature::{ClassLabel, Feature, FeatureKind, Signature, Task};
+pub use signature::{ClassLabel, Feature, FeatureKind, Signature, Task, UNKNOWN_CATEGORY};

@@ -7,6 +7,9 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use crate::error::PredictError;
 use crate::model::Output;
 
+/// The code [`Signature::encode_category`] gives a category the model never saw.
+pub const UNKNOWN_CATEGORY: f64 = -1.0;
+
 /// The kind of values a feature holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -232,15 +235,19 @@ impl Signature {
     }
 
     /// The code of category `value` of feature `feature`: its position in the feature's
-    /// category list. An unknown category, or a feature that is not categorical, gives `NaN`,
-    /// which every model treats as missing (LightGBM and scikit-learn send unseen categories
-    /// the same way).
+    /// category list.
+    ///
+    /// A category the model did not see in training gets the code `-1`, which no category
+    /// has: every model sends it where its library sends an unknown category (LightGBM: like
+    /// a missing value; XGBoost: as a category outside the split's set; scikit-learn's
+    /// encoders: by their `handle_unknown` setting), and never confuses it with a missing
+    /// value (`NaN`), which an imputer may fill. A feature that is not categorical gives `NaN`.
     pub fn encode_category(&self, feature: usize, value: &str) -> f64 {
         match self.features.get(feature).map(|f| &f.kind) {
             Some(FeatureKind::Categorical { categories }) => categories
                 .iter()
                 .position(|c| c == value)
-                .map_or(f64::NAN, |code| code as f64),
+                .map_or(UNKNOWN_CATEGORY, |code| code as f64),
             _ => f64::NAN,
         }
     }

@@ -15,8 +15,10 @@ use verdict_model::family::tree::{
 use verdict_model::{ClassLabel, Model, NativeModel, Signature, Task};
 
 const FEATURES: usize = 6;
+/// LightGBM's `kZeroThreshold`, which it often writes as a threshold.
+const K_ZERO: f64 = 1e-35_f32 as f64;
 /// Thresholds come from this small set so that inputs hit them exactly.
-const THRESHOLDS: [f64; 7] = [-1.5, -0.1, 0.0, 0.1, 0.5, 1.0, 2.75];
+const THRESHOLDS: [f64; 9] = [-1.5, -0.1, -K_ZERO, 0.0, K_ZERO, 0.1, 0.5, 1.0, 2.75];
 
 #[derive(Debug, Clone, Copy)]
 struct Shape {
@@ -167,7 +169,7 @@ fn random_inputs(rng: &mut TestRng, rows: usize) -> Array2<f64> {
             2 => f64::from_bits(t.to_bits().wrapping_sub(1)),
             3 => f64::from((t as f32).next_up()),
             4 => f64::NAN,
-            5 => [0.0, -0.0, 1e-36, -1e-36, 1e-34][rng.random_range(0..5)],
+            5 => [0.0, -0.0, 1e-36, -1e-36, 1e-34, -0.5][rng.random_range(0..6)],
             6 => f64::from(rng.random_range(-2..70i32)),
             _ => rng.random_range(-3.0..3.0),
         }
@@ -194,6 +196,7 @@ fn shapes() -> impl Strategy<Value = Shape> {
             Just((SplitRule::LessThanF32, Precision::Single)),
             Just((SplitRule::LessEqualF32Input, Precision::Double)),
             Just((SplitRule::LessEqualF64, Precision::Double)),
+            Just((SplitRule::LightGbm, Precision::Double)),
         ],
         prop_oneof![Just(1usize), Just(3usize)],
         any::<bool>(),
@@ -207,7 +210,7 @@ fn shapes() -> impl Strategy<Value = Shape> {
                 leaf_width,
                 categorical,
                 linear: linear && leaf_width == 1,
-                zero_missing: rule == SplitRule::LessEqualF64,
+                zero_missing: matches!(rule, SplitRule::LessEqualF64 | SplitRule::LightGbm),
                 max_depth,
             },
         )

@@ -45,6 +45,18 @@ pub enum Link {
     Log1pExp,
     /// `1` if `x > 0`, else `0` (XGBoost's `binary:hinge`).
     Hinge,
+    /// `1 / (1 + exp(-scale * x))` in `f64`, like [`Sigmoid`](Link::Sigmoid), but a binary
+    /// classifier's label is decided on the margin rather than the probability: positive when
+    /// `x > 0`, or when `x >= 0` if `positive_at_zero` (scikit-learn).
+    ///
+    /// The two rules differ where the sigmoid rounds to exactly `0.5` (`0 <= x < 2^-53`), and
+    /// scikit-learn's `GradientBoostingClassifier` calls a margin of exactly `0` positive.
+    MarginSigmoid {
+        /// 1, or 2 for `GradientBoostingClassifier(loss='exponential')`.
+        scale: f64,
+        /// True when a margin of exactly `0` is the positive class.
+        positive_at_zero: bool,
+    },
 }
 
 impl Link {
@@ -52,35 +64,49 @@ impl Link {
     /// (same length).
     pub fn apply(self, precision: Precision, raw: &[f64], out: &mut [f64]) {
         debug_assert_eq!(raw.len(), out.len());
+        out.copy_from_slice(raw);
+        self.apply_in_place(precision, out);
+    }
+
+    /// Applies the link to one row's margins in place: `values` holds the margins on entry and
+    /// the predictions on return.
+    pub fn apply_in_place(self, precision: Precision, values: &mut [f64]) {
         match (self, precision) {
-            (Link::Identity, _) => out.copy_from_slice(raw),
+            (Link::Identity, _) => {}
             (Link::Sigmoid { scale }, Precision::Double) => {
-                for (o, &x) in out.iter_mut().zip(raw) {
-                    *o = 1.0 / (1.0 + (-scale * x).exp());
-                }
+                map(values, |x| 1.0 / (1.0 + (-scale * x).exp()));
             }
             (Link::Sigmoid { scale }, Precision::Single) => {
-                for (o, &x) in out.iter_mut().zip(raw) {
-                    *o = f64::from(sigmoid_f32(scale as f32 * x as f32));
-                }
+                map(values, |x| f64::from(sigmoid_f32(scale as f32 * x as f32)));
             }
-            (Link::Softmax, Precision::Double) => softmax_f64(raw, out),
-            (Link::Softmax, Precision::Single) => softmax_f32(raw, out),
+            (Link::Softmax, Precision::Double) => softmax_f64(values),
+            (Link::Softmax, Precision::Single) => softmax_f32(values),
             (Link::NormalizedSigmoid, _) => {
-                let mut sum = 0.0;
-                for (o, &x) in out.iter_mut().zip(raw) {
-                    *o = 1.0 / (1.0 + (-x).exp());
-                    sum += *o;
-                }
-                for o in out.iter_mut() {
-                    *o /= sum;
-                }
+                map(values, |x| 1.0 / (1.0 + (-x).exp()));
+                let sum: f64 = values.iter().sum();
+                map(values, |p| p / sum);
             }
-            (Link::Exp, Precision::Double) => map(raw, out, f64::exp),
-            (Link::Exp, Precision::Single) => map(raw, out, |x| f64::from((x as f32).exp())),
-            (Link::SignedSquare, _) => map(raw, out, |x| x.signum() * x * x),
-            (Link::Log1pExp, _) => map(raw, out, |x| x.exp().ln_1p()),
-            (Link::Hinge, _) => map(raw, out, |x| if x > 0.0 { 1.0 } else { 0.0 }),
+            (Link::Exp, Precision::Double) => map(values, f64::exp),
+            (Link::Exp, Precision::Single) => map(values, |x| f64::from((x as f32).exp())),
+            (Link::SignedSquare, _) => map(values, |x| x.signum() * x * x),
+            (Link::Log1pExp, _) => map(values, |x| x.exp().ln_1p()),
+            (Link::Hinge, _) => map(values, |x| if x > 0.0 { 1.0 } else { 0.0 }),
+            (Link::MarginSigmoid { scale, .. }, _) => {
+                map(values, |x| 1.0 / (1.0 + (-scale * x).exp()));
+            }
+        }
+    }
+
+    /// True when a binary classifier with margin `raw` and score `score` (this link applied
+    /// to `raw`) predicts the positive class.
+    pub fn binary_positive(self, raw: f64, score: f64) -> bool {
+        match self {
+            Link::MarginSigmoid {
+                positive_at_zero: true,
+                ..
+            } => raw >= 0.0,
+            Link::MarginSigmoid { .. } => raw > 0.0,
+            _ => score > 0.5,
         }
     }
 
@@ -88,7 +114,7 @@ impl Link {
     /// margins is the arg-max of the predictions.
     pub fn is_monotone(self) -> bool {
         match self {
-            Link::Sigmoid { scale } => scale > 0.0,
+            Link::Sigmoid { scale } | Link::MarginSigmoid { scale, .. } => scale > 0.0,
             Link::Identity | Link::Softmax | Link::NormalizedSigmoid | Link::Exp => true,
             Link::SignedSquare | Link::Log1pExp => true,
             Link::Hinge => false,
@@ -96,9 +122,9 @@ impl Link {
     }
 }
 
-fn map(raw: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
-    for (o, &x) in out.iter_mut().zip(raw) {
-        *o = f(x);
+fn map(values: &mut [f64], f: impl Fn(f64) -> f64) {
+    for v in values {
+        *v = f(*v);
     }
 }
 
@@ -110,33 +136,33 @@ fn sigmoid_f32(x: f32) -> f32 {
     1.0 / denom
 }
 
-fn softmax_f64(raw: &[f64], out: &mut [f64]) {
-    let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+fn softmax_f64(values: &mut [f64]) {
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut sum = 0.0;
-    for (o, &x) in out.iter_mut().zip(raw) {
-        *o = (x - max).exp();
-        sum += *o;
+    for v in values.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
     }
-    for o in out.iter_mut() {
-        *o /= sum;
+    for v in values.iter_mut() {
+        *v /= sum;
     }
 }
 
 /// XGBoost's softmax (`common::Softmax`): `f32` exponentials, a `f64` sum.
-fn softmax_f32(raw: &[f64], out: &mut [f64]) {
-    let max = raw
+fn softmax_f32(values: &mut [f64]) {
+    let max = values
         .iter()
         .map(|&x| x as f32)
         .fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f64;
-    for (o, &x) in out.iter_mut().zip(raw) {
-        let e = (x as f32 - max).exp();
-        *o = f64::from(e);
+    for v in values.iter_mut() {
+        let e = (*v as f32 - max).exp();
+        *v = f64::from(e);
         sum += f64::from(e);
     }
     let sum = sum as f32;
-    for o in out.iter_mut() {
-        *o = f64::from(*o as f32 / sum);
+    for v in values.iter_mut() {
+        *v = f64::from(*v as f32 / sum);
     }
 }
 
@@ -164,9 +190,62 @@ mod tests {
     }
 
     #[test]
+    fn margin_sigmoid_decides_the_label_on_the_margin() {
+        let strict = Link::MarginSigmoid {
+            scale: 1.0,
+            positive_at_zero: false,
+        };
+        let at_zero = Link::MarginSigmoid {
+            scale: 1.0,
+            positive_at_zero: true,
+        };
+        let mut p = [0.0];
+        // A tiny positive margin rounds to a probability of exactly 0.5.
+        let tiny = 1e-17;
+        strict.apply(Precision::Double, &[tiny], &mut p);
+        assert_eq!(p[0], 0.5);
+        assert!(strict.binary_positive(tiny, p[0]));
+        assert!(!Link::Sigmoid { scale: 1.0 }.binary_positive(tiny, p[0]));
+        assert!(!strict.binary_positive(0.0, 0.5));
+        assert!(at_zero.binary_positive(0.0, 0.5));
+        assert!(!at_zero.binary_positive(-tiny, 0.5));
+        // The exponential loss doubles the margin before the sigmoid.
+        let doubled = Link::MarginSigmoid {
+            scale: 2.0,
+            positive_at_zero: true,
+        };
+        doubled.apply(Precision::Double, &[0.75], &mut p);
+        assert_eq!(p[0], 1.0 / (1.0 + (-1.5f64).exp()));
+    }
+
+    #[test]
     fn sigmoid_does_not_overflow_on_large_negative_margins() {
         let mut out = [0.0];
         Link::Sigmoid { scale: 1.0 }.apply(Precision::Single, &[-1e6], &mut out);
         assert!(out[0].is_finite() && out[0] >= 0.0);
+    }
+
+    #[test]
+    fn in_place_equals_out_of_place() {
+        let raw = [0.5, -2.0, 3.25];
+        let links = [
+            Link::Identity,
+            Link::Sigmoid { scale: 0.7 },
+            Link::Softmax,
+            Link::NormalizedSigmoid,
+            Link::Exp,
+            Link::SignedSquare,
+            Link::Log1pExp,
+            Link::Hinge,
+        ];
+        for link in links {
+            for precision in [Precision::Single, Precision::Double] {
+                let mut out = [0.0; 3];
+                link.apply(precision, &raw, &mut out);
+                let mut values = raw;
+                link.apply_in_place(precision, &mut values);
+                assert_eq!(out, values, "{link:?} {precision:?}");
+            }
+        }
     }
 }

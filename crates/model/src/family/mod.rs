@@ -113,6 +113,16 @@ impl Family {
         }
     }
 
+    /// Turns one row's raw margins into the margins the link takes, in place: random forests
+    /// divide their sums here (see [`tree::Aggregation`]); every other family passes them on.
+    fn finish_margins(&self, margins: &mut [f64]) {
+        match self {
+            Family::Linear(_) => {}
+            Family::Trees(m) => m.aggregation.finish(m.precision, margins),
+            Family::Pipeline(p) => p.model.finish_margins(margins),
+        }
+    }
+
     /// Checks the family's internal consistency, so prediction cannot fail on an index.
     pub fn validate(&self) -> Result<(), InvalidModel> {
         match self {
@@ -331,7 +341,9 @@ impl NativeModel {
             return;
         }
         let (link, precision) = self.family.link();
-        link.apply(precision, raw, scores);
+        scores.copy_from_slice(raw);
+        self.family.finish_margins(scores);
+        link.apply_in_place(precision, scores);
         match (&self.signature.task, output) {
             (Task::Classification { .. }, Output::PredictProba) => {
                 if scores.len() == 1 {
@@ -343,7 +355,7 @@ impl NativeModel {
             }
             (Task::Classification { .. }, _) => {
                 out[0] = if scores.len() == 1 {
-                    f64::from(u8::from(scores[0] > 0.5))
+                    f64::from(u8::from(link.binary_positive(raw[0], scores[0])))
                 } else if link.is_monotone() {
                     // The arg-max of the margins is the source libraries' rule, and immune
                     // to ties created by rounding the probabilities.

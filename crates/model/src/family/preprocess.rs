@@ -4,6 +4,8 @@
 //! Every step maps one row to one row. Categorical inputs arrive as category codes (see
 //! [`Signature::encode_category`](crate::Signature::encode_category)).
 
+use std::cmp::Ordering;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidModel, PredictError};
@@ -45,6 +47,68 @@ pub struct OrdinalColumn {
     /// The value of a missing input (`NaN` by default in scikit-learn).
     pub missing: f64,
 }
+
+/// What a [`Step::Lookup`] column outputs for a value its table does not decide.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// This value.
+    Value(f64),
+    /// The input value, unchanged.
+    Keep,
+    /// Reject the row.
+    Error,
+}
+
+/// One input column of a [`Step::Lookup`]: a table from input values to output values,
+/// matched by `f64` equality (so `-0.0` matches `0.0`).
+///
+/// Input values are numbers or category codes alike, which is what lets one step encode
+/// scikit-learn's categories whether they are strings (codes, see
+/// [`Signature::encode_category`](crate::Signature::encode_category)) or numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LookupColumn {
+    /// The values the table knows, strictly increasing, without `NaN`.
+    pub keys: Vec<f64>,
+    /// The output for each key.
+    pub values: Vec<f64>,
+    /// The output for `NaN`.
+    pub missing: Fallback,
+    /// The output for any other value.
+    pub unknown: Fallback,
+}
+
+/// Where a [`Step::Indicators`] column puts its `1.0` for a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Indicator {
+    /// In this output column.
+    Column(u32),
+    /// Nowhere: every output stays `0.0`.
+    Nothing,
+    /// Reject the row.
+    Error,
+}
+
+/// One input column of a [`Step::Indicators`]: which output column each known value sets.
+///
+/// Several keys may share an output column (scikit-learn's infrequent categories), and a key
+/// may set none (a dropped category).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorColumn {
+    /// The values the column knows, strictly increasing, without `NaN`.
+    pub keys: Vec<f64>,
+    /// The output column for each key, within the step's output.
+    pub outputs: Vec<Indicator>,
+    /// What `NaN` sets.
+    pub missing: Indicator,
+    /// What any other value sets.
+    pub unknown: Indicator,
+}
+
+/// The most output columns of one [`Step::Indicators`], so a hostile file cannot make every
+/// row allocate gigabytes.
+pub const MAX_INDICATORS: u32 = 1 << 24;
 
 /// One branch of a [`Step::Columns`] step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +158,20 @@ pub enum Step {
     Ordinal {
         /// The input columns.
         columns: Vec<OrdinalColumn>,
+    },
+    /// Maps each input column through a table of values (scikit-learn's `OrdinalEncoder`,
+    /// numeric category codes, imputation of a marker value).
+    Lookup {
+        /// The input columns.
+        columns: Vec<LookupColumn>,
+    },
+    /// `width` indicator columns, zero but for the `1.0` each input column sets
+    /// (scikit-learn's `OneHotEncoder`, with dropped and infrequent categories).
+    Indicators {
+        /// The number of output columns.
+        width: u32,
+        /// The input columns.
+        columns: Vec<IndicatorColumn>,
     },
     /// Branches over subsets of the columns, concatenated, followed by the `remainder`
     /// columns passed through (`ColumnTransformer`).
@@ -162,9 +240,19 @@ impl Step {
                 per_column(scale.len(), "standardize")?;
                 Ok(input)
             }
-            Step::MinMax { scale, min, .. } => {
+            Step::MinMax { scale, min, clip } => {
                 per_column(scale.len(), "min-max")?;
                 per_column(min.len(), "min-max")?;
+                // `f64::clamp` panics on such bounds.
+                if let Some((lo, hi)) = clip
+                    && !matches!(lo.partial_cmp(hi), Some(Ordering::Less | Ordering::Equal))
+                {
+                    return Err(InvalidModel::BadValue {
+                        what: format!("the min-max clip range ({lo}, {hi}): its low end"),
+                        requirement: "at most its high end, and not NaN",
+                        value: *lo,
+                    });
+                }
                 Ok(input)
             }
             Step::Impute { fill } => {
@@ -189,6 +277,44 @@ impl Step {
             Step::Ordinal { columns } => {
                 per_column(columns.len(), "ordinal")?;
                 Ok(input)
+            }
+            Step::Lookup { columns } => {
+                per_column(columns.len(), "lookup")?;
+                for (j, column) in columns.iter().enumerate() {
+                    check_keys(&column.keys, column.values.len(), j, "lookup")?;
+                }
+                Ok(input)
+            }
+            Step::Indicators { width, columns } => {
+                per_column(columns.len(), "indicator")?;
+                if *width > MAX_INDICATORS {
+                    return Err(InvalidModel::TooLarge {
+                        what: "the output columns of an indicator step".into(),
+                        found: u64::from(*width),
+                        limit: u64::from(MAX_INDICATORS),
+                    });
+                }
+                for (j, column) in columns.iter().enumerate() {
+                    check_keys(&column.keys, column.outputs.len(), j, "indicator")?;
+                    let targets = column
+                        .outputs
+                        .iter()
+                        .chain([&column.missing, &column.unknown]);
+                    for target in targets {
+                        if let Indicator::Column(c) = *target
+                            && c >= *width
+                        {
+                            return Err(InvalidModel::Mismatch {
+                                what: format!(
+                                    "indicator step column {j} sets output {c}; output columns"
+                                ),
+                                expected: c as usize + 1,
+                                found: *width as usize,
+                            });
+                        }
+                    }
+                }
+                Ok(*width as usize)
             }
             Step::Columns {
                 branches,
@@ -269,6 +395,41 @@ impl Step {
                     };
                 }
             }
+            Step::Lookup { columns } => {
+                for (j, (o, column)) in out.iter_mut().zip(columns).enumerate() {
+                    let x = input[j];
+                    let fallback = if x.is_nan() {
+                        column.missing
+                    } else if let Some(k) = find_key(&column.keys, x) {
+                        Fallback::Value(column.values[k])
+                    } else {
+                        column.unknown
+                    };
+                    *o = match fallback {
+                        Fallback::Value(v) => v,
+                        Fallback::Keep => x,
+                        Fallback::Error => return Err(unknown_category(row, j, x)),
+                    };
+                }
+            }
+            Step::Indicators { columns, .. } => {
+                out.fill(0.0);
+                for (j, column) in columns.iter().enumerate() {
+                    let x = input[j];
+                    let target = if x.is_nan() {
+                        column.missing
+                    } else if let Some(k) = find_key(&column.keys, x) {
+                        column.outputs[k]
+                    } else {
+                        column.unknown
+                    };
+                    match target {
+                        Indicator::Column(c) => out[c as usize] = 1.0,
+                        Indicator::Nothing => {}
+                        Indicator::Error => return Err(unknown_category(row, j, x)),
+                    }
+                }
+            }
             Step::Columns {
                 branches,
                 remainder,
@@ -291,6 +452,42 @@ impl Step {
         }
         Ok(())
     }
+}
+
+/// The position of `x` (not `NaN`) among `keys` (strictly increasing), by `f64` equality.
+fn find_key(keys: &[f64], x: f64) -> Option<usize> {
+    // Keys are not NaN and neither is `x`, so the comparison always has an answer.
+    keys.binary_search_by(|k| k.partial_cmp(&x).unwrap_or(Ordering::Less))
+        .ok()
+}
+
+/// Checks that `keys` can be binary-searched and that there is one entry per key.
+fn check_keys(keys: &[f64], entries: usize, column: usize, what: &str) -> Result<(), InvalidModel> {
+    if keys.len() != entries {
+        return Err(InvalidModel::Mismatch {
+            what: format!("{what} step column {column}: entries per key"),
+            expected: keys.len(),
+            found: entries,
+        });
+    }
+    if let Some(bad) = keys
+        .windows(2)
+        .find(|w| w[0].partial_cmp(&w[1]) != Some(Ordering::Less))
+    {
+        return Err(InvalidModel::BadValue {
+            what: format!("{what} step column {column}: key {}", bad[1]),
+            requirement: "greater than the key before it (keys are sorted, unique, not NaN)",
+            value: bad[1],
+        });
+    }
+    if let Some(&bad) = keys.iter().find(|k| k.is_nan()) {
+        return Err(InvalidModel::BadValue {
+            what: format!("{what} step column {column}: a key"),
+            requirement: "not NaN",
+            value: bad,
+        });
+    }
+    Ok(())
 }
 
 fn unknown_category(row: usize, column: usize, value: f64) -> PredictError {
@@ -372,6 +569,126 @@ mod tests {
         };
         let err = apply(&step, &[f64::NAN]).unwrap_err();
         assert!(matches!(err, PredictError::UnknownCategory { .. }));
+    }
+
+    #[test]
+    fn lookup_tells_missing_from_unknown_and_matches_negative_zero() {
+        let step = Step::Lookup {
+            columns: vec![
+                LookupColumn {
+                    keys: vec![0.0, 2.0, 7.5],
+                    values: vec![10.0, 20.0, 30.0],
+                    missing: Fallback::Value(-2.0),
+                    unknown: Fallback::Value(-1.0),
+                },
+                LookupColumn {
+                    keys: vec![3.0],
+                    values: vec![99.0],
+                    missing: Fallback::Keep,
+                    unknown: Fallback::Keep,
+                },
+            ],
+        };
+        assert_eq!(apply(&step, &[7.5, 3.0]).unwrap(), [30.0, 99.0]);
+        assert_eq!(apply(&step, &[-0.0, 4.0]).unwrap(), [10.0, 4.0]);
+        assert_eq!(apply(&step, &[f64::NAN, 1.0]).unwrap(), [-2.0, 1.0]);
+        assert_eq!(apply(&step, &[2.5, -3.0]).unwrap(), [-1.0, -3.0]);
+        let out = apply(&step, &[1.0, f64::NAN]).unwrap();
+        assert_eq!(out[0], -1.0);
+        assert!(out[1].is_nan());
+    }
+
+    #[test]
+    fn lookup_rejects_unknown_when_told_to() {
+        let step = Step::Lookup {
+            columns: vec![LookupColumn {
+                keys: vec![1.0],
+                values: vec![0.0],
+                missing: Fallback::Value(f64::NAN),
+                unknown: Fallback::Error,
+            }],
+        };
+        assert!(apply(&step, &[f64::NAN]).unwrap()[0].is_nan());
+        let err = apply(&step, &[2.0]).unwrap_err();
+        assert!(matches!(err, PredictError::UnknownCategory { .. }));
+    }
+
+    #[test]
+    fn indicators_share_columns_and_drop_categories() {
+        // Column 0: keys 0..3 with key 0 dropped and keys 2, 3 grouped (infrequent); unknown
+        // values join the group, NaN sets its own column. Column 1: unknown is an error.
+        let step = Step::Indicators {
+            width: 4,
+            columns: vec![
+                IndicatorColumn {
+                    keys: vec![0.0, 1.0, 2.0, 3.0],
+                    outputs: vec![
+                        Indicator::Nothing,
+                        Indicator::Column(0),
+                        Indicator::Column(1),
+                        Indicator::Column(1),
+                    ],
+                    missing: Indicator::Column(2),
+                    unknown: Indicator::Column(1),
+                },
+                IndicatorColumn {
+                    keys: vec![5.0],
+                    outputs: vec![Indicator::Column(3)],
+                    missing: Indicator::Nothing,
+                    unknown: Indicator::Error,
+                },
+            ],
+        };
+        assert_eq!(step.output_width(2).unwrap(), 4);
+        assert_eq!(apply(&step, &[0.0, 5.0]).unwrap(), [0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(
+            apply(&step, &[3.0, f64::NAN]).unwrap(),
+            [0.0, 1.0, 0.0, 0.0]
+        );
+        assert_eq!(apply(&step, &[9.0, 5.0]).unwrap(), [0.0, 1.0, 0.0, 1.0]);
+        assert_eq!(
+            apply(&step, &[f64::NAN, 5.0]).unwrap(),
+            [0.0, 0.0, 1.0, 1.0]
+        );
+        let err = apply(&step, &[1.0, 4.0]).unwrap_err();
+        assert!(matches!(err, PredictError::UnknownCategory { .. }));
+    }
+
+    #[test]
+    fn validation_rejects_unsorted_keys_outputs_out_of_range_and_bad_clips() {
+        let lookup = |keys: Vec<f64>| Step::Lookup {
+            columns: vec![LookupColumn {
+                values: vec![0.0; keys.len()],
+                keys,
+                missing: Fallback::Keep,
+                unknown: Fallback::Keep,
+            }],
+        };
+        assert!(lookup(vec![1.0, 2.0]).output_width(1).is_ok());
+        assert!(lookup(vec![2.0, 1.0]).output_width(1).is_err());
+        assert!(lookup(vec![1.0, 1.0]).output_width(1).is_err());
+        assert!(lookup(vec![-0.0, 0.0]).output_width(1).is_err());
+        assert!(lookup(vec![f64::NAN]).output_width(1).is_err());
+        assert!(lookup(vec![1.0]).output_width(2).is_err());
+        let indicators = |target| Step::Indicators {
+            width: 2,
+            columns: vec![IndicatorColumn {
+                keys: vec![],
+                outputs: vec![],
+                missing: Indicator::Nothing,
+                unknown: target,
+            }],
+        };
+        assert!(indicators(Indicator::Column(1)).output_width(1).is_ok());
+        assert!(indicators(Indicator::Column(2)).output_width(1).is_err());
+        let min_max = |clip| Step::MinMax {
+            scale: vec![1.0],
+            min: vec![0.0],
+            clip,
+        };
+        assert!(min_max(Some((0.0, 1.0))).output_width(1).is_ok());
+        assert!(min_max(Some((1.0, 0.0))).output_width(1).is_err());
+        assert!(min_max(Some((f64::NAN, 1.0))).output_width(1).is_err());
     }
 
     #[test]

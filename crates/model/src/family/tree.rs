@@ -20,11 +20,27 @@ pub enum SplitRule {
     /// `(x as f32) < (t as f32)`: XGBoost casts its input to `f32`, and so takes the category
     /// code of a categorical split from the `f32` value too.
     LessThanF32,
-    /// `x <= t` in `f64`: LightGBM and scikit-learn's histogram gradient boosting.
+    /// `x <= t` in `f64`: scikit-learn's histogram gradient boosting. (LightGBM compares the
+    /// same way but reads its input differently: see [`LightGbm`](SplitRule::LightGbm).)
     LessEqualF64,
     /// `(x as f32 as f64) <= t`: scikit-learn's trees cast the input to `f32` but keep `f64`
     /// thresholds.
     LessEqualF32Input,
+    /// LightGBM's predictor, which differs from [`LessEqualF64`](SplitRule::LessEqualF64) in
+    /// how it reads its input:
+    ///
+    /// - every value with `|x| <= 1e-35f` (`kZeroThreshold`) becomes exactly `0.0` before any
+    ///   tree sees it, because LightGBM turns each row into its non-zero entries and scatters
+    ///   them over a zeroed buffer. Splits compare, and linear leaves multiply, the snapped
+    ///   value; `NaN` is kept. It matters at thresholds of exactly `±kZeroThreshold`, which
+    ///   LightGBM writes often: `-kZeroThreshold` itself goes right of `-kZeroThreshold`;
+    /// - numeric splits then compare `x <= t` in `f64`;
+    /// - categorical splits cast the value to `int` (truncating toward zero) *before* they
+    ///   reject negative codes, so a value in `(-1, 0)` is category 0.
+    ///
+    /// [`TreeEnsemble`] applies [`SplitRule::read`] to every input it reads; code that walks a
+    /// [`Tree`] itself must do the same.
+    LightGbm,
 }
 
 impl SplitRule {
@@ -33,8 +49,31 @@ impl SplitRule {
     pub fn goes_left(self, x: f64, t: f64) -> bool {
         match self {
             SplitRule::LessThanF32 => (x as f32) < (t as f32),
-            SplitRule::LessEqualF64 => x <= t,
+            SplitRule::LessEqualF64 | SplitRule::LightGbm => x <= t,
             SplitRule::LessEqualF32Input => f64::from(x as f32) <= t,
+        }
+    }
+
+    /// An input value as the trees see it: unchanged, except that
+    /// [`LightGbm`](SplitRule::LightGbm) reads `|x| <= 1e-35f` as `0.0`.
+    #[inline]
+    pub fn read(self, x: f64) -> f64 {
+        match self {
+            SplitRule::LightGbm if x.abs() <= ZERO_THRESHOLD => 0.0,
+            _ => x,
+        }
+    }
+
+    /// The value a categorical split looks up (not `NaN`), before it is truncated to a code
+    /// and negative codes are rejected.
+    #[inline]
+    fn category_value(self, x: f64) -> f64 {
+        match self {
+            // XGBoost takes the code from its f32 input: 0.99999999999 is category 1.
+            SplitRule::LessThanF32 => f64::from(x as f32),
+            // LightGBM truncates before its sign check: -0.5 is category 0.
+            SplitRule::LightGbm => x.trunc(),
+            SplitRule::LessEqualF64 | SplitRule::LessEqualF32Input => x,
         }
     }
 }
@@ -173,17 +212,13 @@ impl Tree {
                     left,
                     right,
                 } => {
-                    let mut x = row(*feature as usize);
-                    if rule == SplitRule::LessThanF32 {
-                        // XGBoost truncates the f32 input: 0.99999999999 is category 1.
-                        x = f64::from(x as f32);
-                    }
+                    let x = row(*feature as usize);
                     let go_left = if x.is_nan() {
                         *default_left
                     } else {
                         let words = &self.category_words
                             [*words_start as usize..(*words_start + *words_len) as usize];
-                        category_in_set(words, x) == *set_goes_left
+                        category_in_set(words, rule.category_value(x)) == *set_goes_left
                     };
                     index = if go_left { *left } else { *right } as usize;
                 }
@@ -248,16 +283,37 @@ fn category_in_set(words: &[u32], x: f64) -> bool {
 }
 
 /// How the trees' outputs combine.
+///
+/// In both cases the raw margins ([`Output::Raw`](crate::Output::Raw)) are the base score
+/// plus the sum of the trees, in tree order. Averaging happens only on the way to a
+/// prediction, between the sum and the link: LightGBM's `average_output` (random forests)
+/// returns the plain sum for `raw_score=True` and divides only in `predict`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregation {
-    /// The margins are the base score plus the sum of the trees, in tree order.
+    /// Predictions are the link of the sum.
     Sum,
-    /// The sum (base score included) divided by `divisor`: random forests.
+    /// Predictions are the link of the sum divided by `divisor`: random forests.
     Average {
         /// The number of trees per output (scikit-learn) or of iterations (LightGBM).
         divisor: f64,
     },
+}
+
+impl Aggregation {
+    /// Turns one row's summed margins into the margins the link takes, in place.
+    #[inline]
+    pub fn finish(self, precision: Precision, margins: &mut [f64]) {
+        let Aggregation::Average { divisor } = self else {
+            return;
+        };
+        match precision {
+            Precision::Double => margins.iter_mut().for_each(|m| *m /= divisor),
+            Precision::Single => margins
+                .iter_mut()
+                .for_each(|m| *m = f64::from(*m as f32 / divisor as f32)),
+        }
+    }
 }
 
 /// A tree ensemble: gradient-boosted trees, random forests, single decision trees.
@@ -300,9 +356,19 @@ impl TreeEnsemble {
         self.base_score.len()
     }
 
-    /// Adds the margins of `row` to `raw` (whose length is [`raw_width`](Self::raw_width)),
-    /// which holds the aggregated result on return.
+    /// Writes the raw margins of `row` into `raw` (whose length is
+    /// [`raw_width`](Self::raw_width)): the base score plus the sum of the trees, before any
+    /// [`Aggregation`] averaging.
     pub(crate) fn raw_row(&self, row: impl Fn(usize) -> f64 + Copy, raw: &mut [f64]) {
+        if self.split_rule == SplitRule::LightGbm {
+            let rule = self.split_rule;
+            self.sum_trees(move |f| rule.read(row(f)), raw);
+        } else {
+            self.sum_trees(row, raw);
+        }
+    }
+
+    fn sum_trees(&self, row: impl Fn(usize) -> f64 + Copy, raw: &mut [f64]) {
         match self.precision {
             Precision::Double => {
                 raw.copy_from_slice(&self.base_score);
@@ -318,9 +384,6 @@ impl TreeEnsemble {
                             *r += v;
                         }
                     }
-                }
-                if let Aggregation::Average { divisor } = self.aggregation {
-                    raw.iter_mut().for_each(|r| *r /= divisor);
                 }
             }
             Precision::Single => {
@@ -339,10 +402,6 @@ impl TreeEnsemble {
                         };
                         raw[out + k] = f64::from(raw[out + k] as f32 + value as f32);
                     }
-                }
-                if let Aggregation::Average { divisor } = self.aggregation {
-                    raw.iter_mut()
-                        .for_each(|r| *r = f64::from(*r as f32 / divisor as f32));
                 }
             }
         }
@@ -718,5 +777,118 @@ mod tests {
         assert_eq!(tree.leaf_value(0, 1, |f| row[f]), 16.0);
         let row = [-1.0, f64::NAN];
         assert_eq!(tree.leaf_value(0, 1, |f| row[f]), -1.0);
+    }
+
+    fn ensemble(split_rule: SplitRule, aggregation: Aggregation, trees: Vec<Tree>) -> TreeEnsemble {
+        TreeEnsemble {
+            num_features: 2,
+            split_rule,
+            precision: Precision::Double,
+            leaf_width: 1,
+            base_score: vec![0.0],
+            aggregation,
+            link: Link::Identity,
+            trees,
+        }
+    }
+
+    fn raw(ensemble: &TreeEnsemble, row: [f64; 2]) -> f64 {
+        let mut raw = [0.0];
+        ensemble.raw_row(|f| row[f], &mut raw);
+        raw[0]
+    }
+
+    #[test]
+    fn lightgbm_reads_tiny_inputs_as_zero() {
+        let k = ZERO_THRESHOLD;
+        let tree = stump(-k, Missing::Nan, true);
+        let plain = ensemble(
+            SplitRule::LessEqualF64,
+            Aggregation::Sum,
+            vec![tree.clone()],
+        );
+        let snapped = ensemble(SplitRule::LightGbm, Aggregation::Sum, vec![tree]);
+        // -kZero <= -kZero, but LightGBM reads -kZero as 0.0, which is above the threshold.
+        assert_eq!(raw(&plain, [-k, 0.0]), -1.0);
+        assert_eq!(raw(&snapped, [-k, 0.0]), 1.0);
+        // Just past kZero is a real value in both.
+        let below = f64::from_bits(k.to_bits() + 1);
+        assert_eq!(raw(&snapped, [-below, 0.0]), -1.0);
+        // NaN is not snapped: it still takes the default child.
+        assert_eq!(raw(&snapped, [f64::NAN, 0.0]), -1.0);
+        assert_eq!(SplitRule::LightGbm.read(-0.0).to_bits(), 0.0f64.to_bits());
+        assert_eq!(SplitRule::LessEqualF64.read(1e-36), 1e-36);
+    }
+
+    #[test]
+    fn linear_leaves_see_the_snapped_input() {
+        let mut tree = stump(10.0, Missing::Nan, true);
+        tree.linear = Some(LinearLeaves {
+            constants: vec![1.0, 2.0],
+            offsets: vec![0, 1, 1],
+            features: vec![1],
+            coefficients: vec![1e30],
+        });
+        let plain = ensemble(
+            SplitRule::LessEqualF64,
+            Aggregation::Sum,
+            vec![tree.clone()],
+        );
+        let snapped = ensemble(SplitRule::LightGbm, Aggregation::Sum, vec![tree]);
+        assert_eq!(raw(&plain, [0.0, 1e-36]), 1.0 + 1e-6);
+        assert_eq!(raw(&snapped, [0.0, 1e-36]), 1.0);
+    }
+
+    #[test]
+    fn averaging_happens_after_the_raw_sum() {
+        let trees = vec![
+            stump(0.0, Missing::Nan, true),
+            stump(5.0, Missing::Nan, true),
+        ];
+        let forest = ensemble(
+            SplitRule::LessEqualF64,
+            Aggregation::Average { divisor: 2.0 },
+            trees,
+        );
+        // Right of the first stump (+1), left of the second (-1), then two lefts.
+        assert_eq!(raw(&forest, [1.0, 0.0]), 0.0);
+        let sum = raw(&forest, [-1.0, 0.0]);
+        assert_eq!(sum, -2.0);
+        let mut margins = [sum];
+        forest.aggregation.finish(forest.precision, &mut margins);
+        assert_eq!(margins, [-1.0]);
+        let mut margins = [3.0];
+        Aggregation::Sum.finish(Precision::Double, &mut margins);
+        assert_eq!(margins, [3.0]);
+    }
+
+    #[test]
+    fn lightgbm_truncates_categories_before_the_sign_check() {
+        let tree = Tree {
+            output: 0,
+            nodes: vec![
+                Node::Categorical {
+                    feature: 0,
+                    words_start: 0,
+                    words_len: 1,
+                    set_goes_left: true,
+                    default_left: false,
+                    left: 1,
+                    right: 2,
+                },
+                Node::Leaf { leaf: 0 },
+                Node::Leaf { leaf: 1 },
+            ],
+            leaf_values: vec![0.0, 1.0],
+            category_words: vec![0b1],
+            linear: None,
+        };
+        let leaf = |rule: SplitRule, x: f64| tree.leaf_for(rule, |_| x);
+        // (int)-0.5 is 0, a member.
+        assert_eq!(leaf(SplitRule::LightGbm, -0.5), 0);
+        assert_eq!(leaf(SplitRule::LessEqualF64, -0.5), 1);
+        assert_eq!(leaf(SplitRule::LightGbm, -1.0), 1);
+        assert_eq!(leaf(SplitRule::LightGbm, 0.999), 0);
+        assert_eq!(leaf(SplitRule::LightGbm, f64::NAN), 1);
     }
 }

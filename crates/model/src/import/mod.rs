@@ -7,6 +7,8 @@
 //! [`load`] detects the format from the file's content, so every command accepts every
 //! supported file.
 
+pub mod lightgbm;
+
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -14,6 +16,7 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+pub mod sklearn;
 pub mod xgboost;
 
 /// A model file format Verdict reads.
@@ -140,15 +143,13 @@ pub fn from_bytes(
     };
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        SourceFormat::Lightgbm => Ok(lightgbm::from_bytes(bytes, name)?),
         SourceFormat::Xgboost => Ok(xgboost::from_bytes(
             bytes,
             name,
             &xgboost::Options::default(),
         )?),
-        other => Err(ImportError::NotAvailable {
-            format: other.name(),
-        }
-        .into()),
+        SourceFormat::Sklearn => Ok(sklearn::from_bytes(bytes, name)?),
     }
 }
 

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use ndarray::ArrayView2;
 
 use crate::family::link::Precision;
-use crate::family::tree::{Aggregation, Missing, Node, SplitRule, Tree, TreeEnsemble};
+use crate::family::tree::{Missing, Node, SplitRule, Tree, TreeEnsemble};
 
 /// Rows scored together, tree by tree: small enough for the block's features and margins to
 /// stay in L1/L2 cache, large enough to amortise walking the tree array.
@@ -149,7 +149,8 @@ struct Engine<T, A, const STRICT: bool> {
     /// negated features.
     stride: usize,
     base_score: Vec<A>,
-    average: Option<f64>,
+    /// How inputs are read before the trees see them ([`SplitRule::read`]).
+    rule: SplitRule,
     /// Some node treats zero as missing (LightGBM's missing type `Zero`).
     zero_missing: bool,
 }
@@ -189,7 +190,7 @@ impl CompiledTrees {
             (SplitRule::LessEqualF32Input, Precision::Double) => Some(Compiled::SklearnF32(
                 Engine::compile(ensemble, f32_at_or_below),
             )),
-            (SplitRule::LessEqualF64, Precision::Double) => {
+            (SplitRule::LessEqualF64 | SplitRule::LightGbm, Precision::Double) => {
                 Some(Compiled::LightgbmF64(Engine::compile(ensemble, |t| t)))
             }
             _ => None,
@@ -197,8 +198,9 @@ impl CompiledTrees {
         .map(CompiledTrees)
     }
 
-    /// Writes the aggregated margins of every row of `features` into `raw`
-    /// (`rows x raw_width`, row-major).
+    /// Writes the raw margins of every row of `features` into `raw` (`rows x raw_width`,
+    /// row-major): the base score plus the sum of the trees, before any averaging, like
+    /// [`TreeEnsemble`]'s reference evaluator.
     pub(crate) fn raw_margins(
         &self,
         ensemble: &TreeEnsemble,
@@ -231,7 +233,7 @@ fn plain_threshold<T: Value>(rule: SplitRule, t: T) -> Option<T> {
     match rule {
         // `x < t` is `x <= next_down(t)`; below negative infinity there is nothing.
         SplitRule::LessThanF32 => (t != T::NEG_INFINITY).then(|| t.next_down()),
-        SplitRule::LessEqualF64 | SplitRule::LessEqualF32Input => Some(t),
+        SplitRule::LessEqualF64 | SplitRule::LightGbm | SplitRule::LessEqualF32Input => Some(t),
     }
 }
 
@@ -243,7 +245,7 @@ fn swapped_threshold<T: Value>(rule: SplitRule, t: T) -> Option<T> {
         // Left iff `x < t` iff `-x > -t` iff `!(-x <= -t)`.
         SplitRule::LessThanF32 => Some(-t),
         // Left iff `x <= t` iff `-x >= -t` iff `!(-x < -t)` iff `!(-x <= next_down(-t))`.
-        SplitRule::LessEqualF64 | SplitRule::LessEqualF32Input => {
+        SplitRule::LessEqualF64 | SplitRule::LightGbm | SplitRule::LessEqualF32Input => {
             (-t != T::NEG_INFINITY).then(|| (-t).next_down())
         }
     }
@@ -276,10 +278,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 .iter()
                 .map(|&b| A::from_f64(b))
                 .collect(),
-            average: match ensemble.aggregation {
-                Aggregation::Sum => None,
-                Aggregation::Average { divisor } => Some(divisor),
-            },
+            rule: ensemble.split_rule,
             zero_missing: false,
         };
         for tree in &ensemble.trees {
@@ -420,6 +419,8 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         };
         let x = unsafe { *group.get_unchecked(column as usize * LANES + lane) };
         // False for NaN: missing values go right, where compilation put their default child.
+        // The negated comparison is the point: it is true for NaN.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         let mut go_right = !(x <= node.threshold);
         if ZERO_MISSING {
             go_right |= node.feature & ZERO_IS_MISSING != 0 && x.is_zero_missing();
@@ -451,28 +452,13 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 .iter_mut()
                 .zip(margins.iter())
             {
-                *dst = self.finish(m);
+                *dst = m.to_f64();
             }
             start = end;
         }
     }
 
-    /// Applies the averaging in the accumulator's arithmetic, as the reference does.
-    #[inline]
-    fn finish(&self, margin: A) -> f64 {
-        match self.average {
-            None => margin.to_f64(),
-            Some(divisor) => {
-                if std::mem::size_of::<A>() == 4 {
-                    f64::from(margin.to_f64() as f32 / divisor as f32)
-                } else {
-                    margin.to_f64() / divisor
-                }
-            }
-        }
-    }
-
-    /// Copies a block of rows into the buffer, converted. Rows are grouped by `LANES`, and
+    /// Copies a block of rows into the buffer, read ([`SplitRule::read`]) and converted. Rows are grouped by `LANES`, and
     /// each group is stored column by column (`group[column * LANES + lane]`), so a lane's
     /// value is at a constant offset from the group and lock-step walks need no per-row
     /// pointers. A row's columns are its features, a zero, and its features negated; a last
@@ -483,11 +469,12 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         block.clear();
         block.resize(groups * group_len, T::ZERO);
         let negated = self.features + 1;
+        let rule = self.rule;
         for (r, row) in view.rows().into_iter().enumerate() {
             let group = &mut block[(r / LANES) * group_len..][..group_len];
             let lane = r % LANES;
             for (j, &x) in row.iter().enumerate() {
-                let x = T::from_f64(x);
+                let x = T::from_f64(rule.read(x));
                 group[j * LANES + lane] = x;
                 group[(negated + j) * LANES + lane] = -x;
             }
@@ -518,8 +505,9 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 Walk::Reference => {
                     let tree = &ensemble.trees[t];
                     for (r, row) in view.rows().into_iter().enumerate() {
-                        let value = |f: usize| row[f];
-                        let leaf = tree.leaf_for(ensemble.split_rule, value);
+                        let rule = ensemble.split_rule;
+                        let value = |f: usize| rule.read(row[f]);
+                        let leaf = tree.leaf_for(rule, value);
                         let at = r * raw_width + out;
                         if width == 1 {
                             margins[at] += A::from_f64(tree.leaf_value(leaf, 1, value));

@@ -82,7 +82,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             token: args.token.filter(|t| !t.is_empty()),
             default_model: args.default_model,
             offload_rows: args.offload_rows.max(1),
-            ..Options::default()
         },
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
         ..ServerConfig::default()

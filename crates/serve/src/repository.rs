@@ -171,6 +171,8 @@ pub struct Repository {
     /// repository API.
     refresh: Mutex<()>,
     load_failures: Mutex<BTreeMap<String, u64>>,
+    /// Warnings already logged, so that polling repeats none of them.
+    warned: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// Locks a mutex, recovering the data if a thread panicked while holding it: every value
@@ -489,7 +491,8 @@ impl Repository {
 
     /// The model versions the sources hold now (only those of `only`, when given).
     fn scan(&self, only: Option<&str>) -> Vec<Found> {
-        let mut found = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
+        let mut notes = Vec::new();
         for source in &self.sources {
             match source {
                 Source::File(path) => found.push(Found {
@@ -498,14 +501,48 @@ impl Repository {
                     path: Ok(path.clone()),
                 }),
                 Source::Dir(root) => {
-                    if let Err(error) = scan_dir(root, &mut found) {
-                        tracing::error!("cannot scan {}: {error}", root.display());
+                    if let Err(error) = scan_dir(root, &mut found, &mut notes) {
+                        notes.push(format!("cannot scan {}: {error}", root.display()));
                     }
                 }
             }
         }
-        found.retain(|f| only.is_none_or(|name| f.name == name));
-        found
+        // Two files naming the same version (`m.json` and `m.txt`): the first one serves.
+        let mut kept: Vec<Found> = Vec::with_capacity(found.len());
+        for candidate in found {
+            match kept
+                .iter()
+                .find(|k| k.name == candidate.name && k.version == candidate.version)
+            {
+                Some(first) => notes.push(format!(
+                    "ignoring {}: {} is already version {} of model `{}`; rename one of them",
+                    display(&candidate.path),
+                    display(&first.path),
+                    candidate.version,
+                    candidate.name
+                )),
+                None => kept.push(candidate),
+            }
+        }
+        for note in notes {
+            self.warn_once(note);
+        }
+        kept.retain(|f| only.is_none_or(|name| f.name == name));
+        kept
+    }
+
+    /// Logs a warning the first time it is seen, not at every poll.
+    fn warn_once(&self, message: String) {
+        if lock(&self.warned).insert(message.clone()) {
+            tracing::warn!("{message}");
+        }
+    }
+}
+
+fn display(path: &Result<PathBuf, String>) -> String {
+    match path {
+        Ok(path) => path.display().to_string(),
+        Err(reason) => reason.clone(),
     }
 }
 
@@ -550,7 +587,7 @@ fn visible_entries(dir: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// Files in `root` are version 1 of the model they name; directories hold numbered version
 /// directories. A directory wins over a file of the same model name.
-fn scan_dir(root: &Path, found: &mut Vec<Found>) -> io::Result<()> {
+fn scan_dir(root: &Path, found: &mut Vec<Found>, notes: &mut Vec<String>) -> io::Result<()> {
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for path in visible_entries(root)? {
@@ -584,10 +621,10 @@ fn scan_dir(root: &Path, found: &mut Vec<Found>) -> io::Result<()> {
     for file in files {
         let name = model_name(&file);
         if versioned.contains(&name) {
-            tracing::warn!(
+            notes.push(format!(
                 "ignoring {}: the directory of model `{name}` takes precedence",
                 file.display()
-            );
+            ));
             continue;
         }
         found.push(Found {
@@ -722,6 +759,25 @@ mod tests {
     fn names_stop_at_the_first_dot() {
         assert_eq!(model_name(Path::new("/m/iris.vdm.json")), "iris");
         assert_eq!(model_name(Path::new("/m/iris")), "iris");
+    }
+
+    #[test]
+    fn two_files_of_one_name_serve_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("m.b.txt"), b"x").unwrap();
+        fs::write(dir.path().join("m.a.json"), b"x").unwrap();
+        let repository = Repository {
+            sources: vec![Source::Dir(dir.path().to_owned())],
+            ..Repository::default()
+        };
+        let found = repository.scan(None);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path.as_ref().unwrap(),
+            &dir.path().join("m.a.json")
+        );
+        let warned = lock(&repository.warned);
+        assert!(warned.iter().any(|w| w.contains("m.b.txt")), "{warned:?}");
     }
 
     #[test]

@@ -206,6 +206,18 @@ pub(crate) async fn openapi() -> HttpResponse {
     };
     let mut invocations_responses = mlflow_errors;
     invocations_responses["200"] = json!({ "description": "The predictions", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/MlflowResponse" } } } });
+    let invocations = json!({
+        "summary": "MLflow scoring with the only model served (or the default model)",
+        "requestBody": { "required": true, "content": {
+            "application/json": { "schema": { "$ref": "#/components/schemas/MlflowRequest" } },
+            "text/csv": { "schema": { "type": "string", "description": "CSV with a header line naming the features" } }
+        } },
+        "responses": invocations_responses
+    });
+    let mut named_invocations = invocations.clone();
+    named_invocations["summary"] = json!("MLflow scoring with a named model");
+    named_invocations["parameters"] =
+        json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }]);
     let mut named = simple("Predict with a named model");
     named["parameters"] =
         json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }]);
@@ -264,14 +276,8 @@ pub(crate) async fn openapi() -> HttpResponse {
         "paths": {
             "/predict": { "post": simple("Predict with the only model served (or the default model)") },
             "/models/{name}/predict": { "post": named },
-            "/invocations": { "post": {
-                "summary": "MLflow scoring",
-                "requestBody": { "required": true, "content": {
-                    "application/json": { "schema": { "$ref": "#/components/schemas/MlflowRequest" } },
-                    "text/csv": { "schema": { "type": "string", "description": "CSV with a header line naming the features" } }
-                } },
-                "responses": invocations_responses
-            } },
+            "/invocations": { "post": invocations },
+            "/models/{name}/invocations": { "post": named_invocations },
             "/ping": { "get": { "summary": "200 when a model is serving, 404 otherwise", "security": [], "responses": { "200": { "description": "Serving" }, "404": { "description": "No model is serving" } } } },
             "/health": { "get": { "summary": "The same as /ping", "security": [], "responses": { "200": { "description": "Serving" }, "404": { "description": "No model is serving" } } } },
             "/version": { "get": { "summary": "The server's version", "responses": { "200": { "description": "The version", "content": { "text/plain": { "schema": { "type": "string" } } } } } } }

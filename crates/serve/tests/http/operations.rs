@@ -459,6 +459,7 @@ fn the_pages_describe_the_models_and_routes() {
         "/predict",
         "/models/{name}/predict",
         "/invocations",
+        "/models/{name}/invocations",
         "/ping",
         "/health",
         "/version",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks `verdict serve` with the real tritonclient.http (binary and JSON tensors) and with
-# requests (MLflow and simple protocols), on a loopback port.
+# requests (MLflow and simple protocols), on a loopback port; validates /openapi.json.
 #
 #   tools/clients/run.sh            # builds the CLI (debug) unless VERDICT_BIN is set
 #
@@ -11,12 +11,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/tools/clients"
 VENV="${VENV:-$ROOT/target/clients-venv}"
 PYTHON="${PYTHON:-python3}"
-PINS=("tritonclient[http]==2.73.0" "numpy==2.2.6" "requests==2.32.3")
+PINS=("tritonclient[http]==2.73.0" "numpy==2.2.6" "requests==2.32.3" "openapi-spec-validator==0.9.0")
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import tritonclient.http, numpy, requests" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import tritonclient.http, numpy, requests, openapi_spec_validator" 2>/dev/null; then
   if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"; then
     echo "SKIPPED: cannot install ${PINS[*]} from PyPI; the client checks did not run"
     exit 0

@@ -278,6 +278,11 @@ def check_server(url):
     body = answer.json()
     check("simple labels", body["prediction"] == labels, answer.text)
     check("simple raw", [[r[f"raw_{k}"] for k in range(3)] for r in body["raw"]] == raw, answer.text)
+    from openapi_spec_validator import validate
+
+    openapi = requests.get(f"{base}/openapi.json", timeout=30).json()
+    validate(openapi)
+    check("openapi.json is a valid OpenAPI document", "/invocations" in openapi["paths"])
     metrics = requests.get(f"{base}/metrics", timeout=30).text
     check("metrics", 'verdict_requests_total{model="iris",protocol="v2",status="200"}' in metrics)
     print(f"{len(PASSED)} passed, 0 failed")

@@ -23,6 +23,7 @@ struct Cli {
 enum Command {
     Inspect(cmd::inspect::Args),
     Convert(cmd::convert::Args),
+    Serve(cmd::serve::Args),
     Bench(cmd::bench::Args),
 }
 
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

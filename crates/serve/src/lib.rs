@@ -1,3 +1,70 @@
-//! Real-time inference for Verdict models over HTTP.
+//! Real-time inference for Verdict models over HTTP, on actix-web.
 //!
-//! This crate will hold the actix-web handlers and the standalone server; it is being built.
+//! A [`Repository`] holds the models served, loaded from files and swapped atomically when a
+//! file changes; a [`Service`] registers the routes of three protocols over it, which all run
+//! through one core (decode, check against the model's signature, predict, encode):
+//!
+//! - the simple JSON protocol: `POST /predict` with `{"input": [...]}`;
+//! - the Open Inference Protocol v2 (KServe, Triton, MLServer) under `/v2`, with Triton's
+//!   binary tensor extension, so `tritonclient.http` works unchanged;
+//! - MLflow's scoring protocol: `POST /invocations`, `/ping`, `/version`.
+//!
+//! Mount the service in an application of your own with
+//! `App::new().configure(|cfg| service.configure(cfg))`, or run the standalone [`Server`],
+//! which adds signal handling and the file watcher. `docs/http.md` documents every route.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use verdict_serve::{Repository, Server, ServerConfig, Source};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let repository = Arc::new(Repository::open(vec![Source::File("iris.vdm".into())])?);
+//! actix_web::rt::System::new().block_on(async {
+//!     Server::bind(repository, ServerConfig::default())?.run().await
+//! })
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod error;
+mod inference;
+mod metrics;
+mod page;
+mod protocol;
+pub mod repository;
+mod server;
+mod service;
+
+pub use error::Error;
+pub use metrics::Metrics;
+pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};
+pub use server::{Server, ServerConfig};
+pub use service::{Options, Service, not_found};
+
+/// The protocol of a route, which decides the shape of its errors and labels its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// `/predict` and `/models/{name}/predict`.
+    Simple,
+    /// The Open Inference Protocol v2, under `/v2`.
+    V2,
+    /// MLflow's `/invocations`, `/ping`, `/health` and `/version`.
+    Mlflow,
+    /// `/`, `/openapi.json` and `/metrics`.
+    Admin,
+}
+
+impl Protocol {
+    /// The label in metrics and logs: `simple`, `v2`, `mlflow` or `admin`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Simple => "simple",
+            Protocol::V2 => "v2",
+            Protocol::Mlflow => "mlflow",
+            Protocol::Admin => "admin",
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `verdict serve`: the HTTP inference server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use verdict_serve::{Options, Repository, Server, ServerConfig, Source};
+
+/// Serve models over HTTP: POST /predict, the Open Inference Protocol v2 (/v2, as KServe and
+/// Triton speak it) and MLflow's /invocations.
+///
+/// Model files are watched: a changed file is loaded and swapped in without dropping a
+/// request, and a file that fails to load leaves the previous model serving. SIGHUP reloads
+/// every file; SIGTERM and SIGINT finish running requests, then stop. Logs go to stderr;
+/// set RUST_LOG (for example RUST_LOG=warn) to change how much.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  verdict serve --model iris.vdm\n  verdict serve --model-dir models/ --port 9000 --token \"$SECRET\"\n  curl -s localhost:8080/predict -d '{\"input\": [5.1, 3.5, 1.4, 0.2]}'"
+)]
+pub(crate) struct Args {
+    /// A model file to serve (any supported format); its file stem names it. Repeatable.
+    #[arg(
+        long = "model",
+        value_name = "FILE",
+        required_unless_present = "model_dir"
+    )]
+    models: Vec<PathBuf>,
+    /// A directory of models: NAME.ext files, and NAME/<version>/ directories.
+    #[arg(long, value_name = "DIR")]
+    model_dir: Vec<PathBuf>,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// A bearer token every route but the health checks requires.
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The largest request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    max_body: usize,
+    /// The most rows in one request.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_rows: usize,
+    /// The longest a request may take, in milliseconds (0: no limit).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// How often to check model files for changes, in milliseconds (0: only on SIGHUP).
+    #[arg(long, value_name = "MS", default_value_t = 1_000)]
+    poll_ms: u64,
+    /// Requests with at least this many rows predict on a blocking thread pool instead of the
+    /// event loop.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    offload_rows: usize,
+    /// The model that routes without a model name use, when several are served.
+    #[arg(long, value_name = "NAME")]
+    default_model: Option<String>,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    init_logging();
+    let sources: Vec<Source> = args
+        .models
+        .into_iter()
+        .map(Source::File)
+        .chain(args.model_dir.into_iter().map(Source::Dir))
+        .collect();
+    let repository = Arc::new(Repository::open(sources).context("cannot open the models")?);
+    let config = ServerConfig {
+        host: args.host,
+        port: args.port,
+        workers: args.workers,
+        options: Options {
+            max_body: args.max_body,
+            max_rows: args.max_rows,
+            timeout: (args.timeout_ms > 0).then(|| Duration::from_millis(args.timeout_ms)),
+            token: args.token.filter(|t| !t.is_empty()),
+            default_model: args.default_model,
+            offload_rows: args.offload_rows.max(1),
+        },
+        poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
+        ..ServerConfig::default()
+    };
+    let protected = config.options.token.is_some();
+    actix_web::rt::System::new().block_on(async move {
+        let server = Server::bind(Arc::clone(&repository), config).context("cannot listen")?;
+        for addr in server.addrs() {
+            println!("verdict serving on http://{addr}/");
+        }
+        if protected {
+            println!("every route but the health checks needs `Authorization: Bearer <token>`");
+        }
+        print_models(&repository);
+        server.run().await.context("the server failed")
+    })
+}
+
+/// One line per model version: what it is, or why it is not serving.
+fn print_models(repository: &Repository) {
+    let models = repository.models();
+    if models.is_empty() {
+        println!("no models found yet; files added to the model directories will be loaded");
+    }
+    for model in models {
+        for version in &model.versions {
+            match (&version.model, &version.error) {
+                (Some(served), _) => {
+                    let signature = served.model.signature();
+                    println!(
+                        "  {} v{}: {} {}, {} features ({})",
+                        model.name,
+                        version.version,
+                        signature.task.name(),
+                        served.family,
+                        signature.num_features(),
+                        served
+                            .path
+                            .as_ref()
+                            .map_or_else(String::new, |p| p.display().to_string())
+                    );
+                }
+                (None, error) => println!(
+                    "  {} v{}: NOT SERVING: {}",
+                    model.name,
+                    version.version,
+                    error.as_deref().unwrap_or("not loaded")
+                ),
+            }
+        }
+    }
+}
+
+/// Logs to stderr, `info` and up unless RUST_LOG says otherwise.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

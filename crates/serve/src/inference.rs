@@ -1,0 +1,65 @@
+//! The core every protocol shares: validate the outputs, predict, and measure.
+//!
+//! A single row predicts in a few microseconds, less than handing it to another thread costs,
+//! so small requests run inline on the event loop. Large ones go to actix's blocking pool, so
+//! one big batch never stalls the other connections of its worker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use ndarray::{Array2, ArrayView2};
+use verdict_model::{Model, Output};
+
+use crate::error::Error;
+use crate::repository::ServedModel;
+use crate::service::Shared;
+
+/// Predicts every output in `outputs` for `features`, in that order.
+///
+/// `features` must already be in the signature's column order; the outputs are checked
+/// before any work is done, so a request for `predict_proba` of a regressor fails fast.
+pub(crate) async fn predict(
+    shared: &Shared,
+    model: &Arc<ServedModel>,
+    features: Array2<f64>,
+    outputs: &[Output],
+) -> Result<Vec<Array2<f64>>, Error> {
+    let signature = model.model.signature();
+    for &output in outputs {
+        signature.require_output(output)?;
+    }
+    let rows = features.nrows();
+    let (result, queued, compute) = if rows >= shared.options.offload_rows {
+        let model = Arc::clone(model);
+        let outputs = outputs.to_vec();
+        let submitted = Instant::now();
+        web::block(move || {
+            let queued = submitted.elapsed();
+            let (result, compute) = timed(&*model.model, features.view(), &outputs);
+            (result, queued, compute)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the compute thread failed: {e}")))?
+    } else {
+        let (result, compute) = timed(&*model.model, features.view(), outputs);
+        (result, Duration::ZERO, compute)
+    };
+    shared
+        .metrics
+        .record_prediction(&model.name, rows, queued, compute);
+    result
+}
+
+fn timed(
+    model: &dyn Model,
+    features: ArrayView2<'_, f64>,
+    outputs: &[Output],
+) -> (Result<Vec<Array2<f64>>, Error>, Duration) {
+    let start = Instant::now();
+    let result = outputs
+        .iter()
+        .map(|&output| model.predict(features, output).map_err(Error::from))
+        .collect();
+    (result, start.elapsed())
+}

@@ -1,0 +1,287 @@
+//! `GET /`: a page for people, listing the models and their signatures with a form that calls
+//! the API; and `GET /openapi.json`, which describes the simple and MLflow routes.
+
+use std::fmt::Write as _;
+
+use actix_web::HttpResponse;
+use actix_web::web::Data;
+use serde_json::{Map, Value, json};
+use verdict_model::{FeatureKind, Signature};
+
+use crate::service::Shared;
+
+/// Escapes text for HTML content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A request body that fits the signature, to start from in the form.
+fn example_body(signature: &Signature) -> String {
+    let value = |kind: &FeatureKind| match kind {
+        FeatureKind::Categorical { categories } if !categories.is_empty() => {
+            Value::from(categories[0].as_str())
+        }
+        _ => Value::from(0.0),
+    };
+    let body = if signature.num_features() <= 12 && !signature.positional {
+        let row: Map<String, Value> = signature
+            .features
+            .iter()
+            .map(|f| (f.name.clone(), value(&f.kind)))
+            .collect();
+        json!({ "input": row, "outputs": signature.outputs() })
+    } else {
+        let row: Vec<Value> = signature.features.iter().map(|f| value(&f.kind)).collect();
+        json!({ "input": row, "outputs": signature.outputs() })
+    };
+    serde_json::to_string_pretty(&body).unwrap_or_default()
+}
+
+/// `GET /`.
+pub(crate) async fn index(shared: Data<Shared>) -> HttpResponse {
+    let mut models = String::new();
+    let mut options = String::new();
+    for status in shared.repository.models() {
+        let name = escape(&status.name);
+        let versions: Vec<String> = status
+            .versions
+            .iter()
+            .map(|v| v.version.to_string())
+            .collect();
+        let state = if status.is_ready() {
+            "ready"
+        } else {
+            "unavailable"
+        };
+        let _ = write!(
+            models,
+            "<section><h2>{name} <small>versions {} &middot; {state}</small></h2>",
+            escape(&versions.join(", "))
+        );
+        if let Some(reason) = status.reason() {
+            let _ = write!(models, "<p class=error>{}</p>", escape(&reason));
+        }
+        if let Some(model) = status.latest() {
+            let signature = model.model.signature();
+            let mut task = signature.task.name().to_owned();
+            if let Some(classes) = signature.classes() {
+                let names: Vec<String> = classes.iter().map(ToString::to_string).collect();
+                let _ = write!(task, " ({})", names.join(", "));
+            }
+            let _ = write!(
+                models,
+                "<p>{} &middot; {} &middot; from {} {}</p>",
+                escape(&model.family),
+                escape(&task),
+                escape(&model.info.source.library),
+                escape(&model.info.source.library_version)
+            );
+            let outputs: Vec<String> = signature
+                .outputs()
+                .into_iter()
+                .map(|o| format!("{o}: {}", signature.output_columns(o).join(", ")))
+                .collect();
+            let _ = write!(models, "<p>outputs: {}</p>", escape(&outputs.join("; ")));
+            models.push_str("<table><tr><th>#</th><th>feature</th><th>kind</th></tr>");
+            for (i, feature) in signature.features.iter().enumerate() {
+                let kind = match &feature.kind {
+                    FeatureKind::Numeric => "numeric".to_owned(),
+                    FeatureKind::Categorical { categories } if categories.is_empty() => {
+                        "categorical (codes)".to_owned()
+                    }
+                    FeatureKind::Categorical { categories } => {
+                        format!("categorical: {}", categories.join(", "))
+                    }
+                };
+                let _ = write!(
+                    models,
+                    "<tr><td>{i}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&feature.name),
+                    escape(&kind)
+                );
+            }
+            models.push_str("</table>");
+            let _ = write!(
+                options,
+                "<option value=\"{name}\" data-example=\"{}\">{name}</option>",
+                escape(&example_body(signature))
+            );
+        }
+        models.push_str("</section>");
+    }
+    let page = PAGE
+        .replace("{{models}}", &models)
+        .replace("{{options}}", &options)
+        .replace("{{version}}", env!("CARGO_PKG_VERSION"));
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page)
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>Verdict</title>
+<meta name=viewport content="width=device-width, initial-scale=1">
+<style>
+body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+h1 small,h2 small{color:#777;font-weight:normal;font-size:.7em}
+table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border-bottom:1px solid #ddd;padding:.15rem .6rem;text-align:left}
+textarea{width:100%;height:12rem;font:13px monospace}pre{background:#f5f5f5;padding:.75rem;overflow:auto}
+.error{color:#a00}section{margin-bottom:1.5rem}
+</style></head><body>
+<h1>Verdict <small>{{version}}</small></h1>
+<p>Routes: <code>POST /predict</code>, <code>POST /models/{name}/predict</code>,
+Open Inference Protocol v2 under <code>/v2</code>, MLflow <code>POST /invocations</code>,
+<code>GET /metrics</code>, <a href="openapi.json">openapi.json</a>.</p>
+{{models}}
+<h2>Try it</h2>
+<form id=try>
+<p><label>Model <select id=model>{{options}}</select></label>
+<label>Token <input id=token type=password placeholder="if the server needs one"></label></p>
+<textarea id=body spellcheck=false></textarea>
+<p><button>Predict</button></p>
+</form>
+<pre id=answer></pre>
+<script>
+const model = document.getElementById('model'), body = document.getElementById('body');
+const fill = () => { const o = model.selectedOptions[0]; if (o) body.value = o.dataset.example; };
+model.addEventListener('change', fill); fill();
+document.getElementById('try').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const headers = {'Content-Type': 'application/json'};
+  const token = document.getElementById('token').value;
+  if (token) headers['Authorization'] = 'Bearer ' + token;
+  const answer = document.getElementById('answer');
+  const response = await fetch('models/' + encodeURIComponent(model.value) + '/predict',
+    {method: 'POST', headers, body: body.value});
+  const text = await response.text();
+  let shown = text;
+  try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (_) {}
+  answer.textContent = response.status + ' ' + response.statusText + '\n' + shown;
+});
+</script>
+</body></html>
+"#;
+
+/// `GET /openapi.json`.
+pub(crate) async fn openapi() -> HttpResponse {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let error_responses = json!({
+        "400": { "description": "The request does not fit the protocol or the model", "content": { "application/json": { "schema": error } } },
+        "401": { "description": "Missing or wrong bearer token", "content": { "application/json": { "schema": error } } },
+        "404": { "description": "Unknown model", "content": { "application/json": { "schema": error } } },
+        "413": { "description": "Body or row count over the limit", "content": { "application/json": { "schema": error } } },
+        "503": { "description": "The model is not loaded", "content": { "application/json": { "schema": error } } },
+        "504": { "description": "The request took longer than the timeout", "content": { "application/json": { "schema": error } } },
+    });
+    let mut mlflow_errors = error_responses.clone();
+    if let Value::Object(responses) = &mut mlflow_errors {
+        for response in responses.values_mut() {
+            response["content"]["application/json"]["schema"] =
+                json!({ "$ref": "#/components/schemas/MlflowError" });
+        }
+        responses.insert(
+            "415".into(),
+            json!({ "description": "Neither JSON nor CSV", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/MlflowError" } } } }),
+        );
+    }
+    let simple = |summary: &str| {
+        let mut responses = error_responses.clone();
+        responses["200"] = json!({ "description": "The predictions", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PredictResponse" } } } });
+        json!({
+            "summary": summary,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PredictRequest" } } } },
+            "responses": responses,
+        })
+    };
+    let mut invocations_responses = mlflow_errors;
+    invocations_responses["200"] = json!({ "description": "The predictions", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/MlflowResponse" } } } });
+    let invocations = json!({
+        "summary": "MLflow scoring with the only model served (or the default model)",
+        "requestBody": { "required": true, "content": {
+            "application/json": { "schema": { "$ref": "#/components/schemas/MlflowRequest" } },
+            "text/csv": { "schema": { "type": "string", "description": "CSV with a header line naming the features" } }
+        } },
+        "responses": invocations_responses
+    });
+    let mut named_invocations = invocations.clone();
+    named_invocations["summary"] = json!("MLflow scoring with a named model");
+    named_invocations["parameters"] =
+        json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }]);
+    let mut named = simple("Predict with a named model");
+    named["parameters"] =
+        json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }]);
+    let document = json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Verdict inference server",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The simple JSON protocol and MLflow's scoring protocol. The Open Inference Protocol v2 routes under /v2 follow its own specification."
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
+                "MlflowError": { "type": "object", "required": ["error_code", "message"], "properties": { "error_code": { "type": "string", "example": "BAD_REQUEST" }, "message": { "type": "string" } } },
+                "Row": {
+                    "description": "Feature values in the model's order, or an object keyed by feature name. Numbers, null (missing) or texts (category names).",
+                    "oneOf": [ { "type": "array", "items": {} }, { "type": "object", "additionalProperties": {} } ]
+                },
+                "PredictRequest": {
+                    "type": "object",
+                    "description": "Exactly one of input, inputs or instances.",
+                    "properties": {
+                        "input": { "$ref": "#/components/schemas/Row" },
+                        "inputs": { "type": "array", "items": { "$ref": "#/components/schemas/Row" } },
+                        "instances": { "type": "array", "items": { "$ref": "#/components/schemas/Row" } },
+                        "outputs": { "type": "array", "items": { "type": "string", "enum": ["predict", "predict_proba", "raw"] } }
+                    },
+                    "example": { "input": [5.1, 3.5, 1.4, 0.2], "outputs": ["predict", "predict_proba"] }
+                },
+                "PredictResponse": {
+                    "type": "object",
+                    "properties": {
+                        "model": { "type": "string" },
+                        "version": { "type": "string" },
+                        "prediction": { "type": "array", "description": "One entry per row: the class label for classifiers, the value otherwise, or an object of target values.", "items": {} },
+                        "predict_proba": { "type": "array", "description": "One object per row, keyed proba_<class>.", "items": { "type": "object", "additionalProperties": { "type": "number" } } },
+                        "raw": { "type": "array", "description": "One entry per row: the margin, or an object keyed raw_<k>.", "items": {} }
+                    }
+                },
+                "MlflowRequest": {
+                    "type": "object",
+                    "description": "Exactly one of dataframe_split, dataframe_records, instances or inputs; params.output picks predict (default), predict_proba or raw.",
+                    "properties": {
+                        "dataframe_split": { "type": "object", "properties": { "columns": { "type": "array", "items": { "type": "string" } }, "data": { "type": "array", "items": { "type": "array", "items": {} } }, "index": { "type": "array", "items": {} } } },
+                        "dataframe_records": { "type": "array", "items": { "type": "object", "additionalProperties": {} } },
+                        "instances": { "type": "array", "items": { "$ref": "#/components/schemas/Row" } },
+                        "inputs": { "oneOf": [ { "type": "array", "items": { "$ref": "#/components/schemas/Row" } }, { "type": "object", "additionalProperties": { "type": "array", "items": {} } } ] },
+                        "params": { "type": "object", "properties": { "output": { "type": "string", "enum": ["predict", "predict_proba", "raw"] } } }
+                    }
+                },
+                "MlflowResponse": { "type": "object", "properties": { "predictions": { "type": "array", "items": {} } } }
+            }
+        },
+        "security": [ { "bearer": [] } ],
+        "paths": {
+            "/predict": { "post": simple("Predict with the only model served (or the default model)") },
+            "/models/{name}/predict": { "post": named },
+            "/invocations": { "post": invocations },
+            "/models/{name}/invocations": { "post": named_invocations },
+            "/ping": { "get": { "summary": "200 when a model is serving, 404 otherwise", "security": [], "responses": { "200": { "description": "Serving" }, "404": { "description": "No model is serving" } } } },
+            "/health": { "get": { "summary": "The same as /ping", "security": [], "responses": { "200": { "description": "Serving" }, "404": { "description": "No model is serving" } } } },
+            "/version": { "get": { "summary": "The server's version", "responses": { "200": { "description": "The version", "content": { "text/plain": { "schema": { "type": "string" } } } } } } }
+        }
+    });
+    HttpResponse::Ok().json(document)
+}

@@ -1,0 +1,196 @@
+//! The standalone server: the [`Service`] in an actix-web `HttpServer`, with signal handling
+//! and the file watcher.
+//!
+//! SIGTERM and SIGINT stop accepting connections and let running requests finish (up to the
+//! shutdown timeout); SIGHUP reloads every model file. Both are handled here rather than by
+//! actix, whose default treats SIGINT as an immediate stop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+
+use crate::repository::{Repository, Watcher};
+use crate::service::{Options, Service, not_found};
+
+/// How the standalone server listens and behaves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address to bind. Default: `127.0.0.1`, so nothing is exposed by accident.
+    pub host: String,
+    /// The port; 0 picks a free one (see [`Server::addrs`]). Default: 8080.
+    pub port: u16,
+    /// Worker threads, each with its own event loop. Default: one per core.
+    pub workers: Option<usize>,
+    /// Limits and policies of the routes.
+    pub options: Options,
+    /// How long an idle keep-alive connection stays open. Default: 60 s.
+    pub keep_alive: Duration,
+    /// How long a client has to send a request's headers. Default: 5 s.
+    pub client_request_timeout: Duration,
+    /// How long a graceful stop waits for running requests. Default: 30 s.
+    pub shutdown_timeout: Duration,
+    /// How often model files are checked for changes; `None` turns hot reload off (SIGHUP
+    /// still reloads). Default: 1 s.
+    pub poll_interval: Option<Duration>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            workers: None,
+            options: Options::default(),
+            keep_alive: Duration::from_secs(60),
+            client_request_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+            poll_interval: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// A bound server, ready to [`run`](Server::run).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use verdict_serve::{Repository, Server, ServerConfig, Source};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let repository = Arc::new(Repository::open(vec![Source::Dir("models".into())])?);
+/// actix_web::rt::System::new().block_on(async {
+///     let server = Server::bind(repository, ServerConfig::default())?;
+///     println!("listening on http://{}", server.addrs()[0]);
+///     server.run().await
+/// })
+/// # }
+/// ```
+pub struct Server {
+    http: actix_web::dev::Server,
+    addrs: Vec<SocketAddr>,
+    service: Service,
+    watcher: Option<Watcher>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addrs", &self.addrs)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds the listening socket and starts the workers and the file watcher. Call it inside
+    /// an actix runtime (`actix_web::rt::System` or `#[actix_web::main]`).
+    pub fn bind(repository: Arc<Repository>, config: ServerConfig) -> io::Result<Server> {
+        let service = Service::new(Arc::clone(&repository), config.options);
+        let app_service = service.clone();
+        let mut http = HttpServer::new(move || {
+            let service = app_service.clone();
+            App::new()
+                .configure(|cfg| service.configure(cfg))
+                .default_service(web::to(not_found))
+        })
+        .keep_alive(config.keep_alive)
+        .client_request_timeout(config.client_request_timeout)
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .disable_signals();
+        if let Some(workers) = config.workers {
+            http = http.workers(workers.max(1));
+        }
+        let http = http.bind((config.host.as_str(), config.port))?;
+        let addrs = http.addrs();
+        let watcher = config
+            .poll_interval
+            .map(|interval| repository.watch(interval))
+            .transpose()?;
+        Ok(Server {
+            http: http.run(),
+            addrs,
+            service,
+            watcher,
+        })
+    }
+
+    /// The addresses the server listens on.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// A handle to stop the server (`stop(true)` drains running requests first).
+    pub fn handle(&self) -> ServerHandle {
+        self.http.handle()
+    }
+
+    /// The routes' service: its repository, options and metrics.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until stopped by a signal or through a [`handle`](Server::handle).
+    pub async fn run(self) -> io::Result<()> {
+        let signals = actix_web::rt::spawn(handle_signals(
+            self.http.handle(),
+            Arc::clone(self.service.repository()),
+        ));
+        let result = self.http.await;
+        signals.abort();
+        drop(self.watcher);
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// SIGTERM and SIGINT drain and stop; SIGHUP reloads every model file.
+///
+/// The handlers are installed before this returns, so a signal sent once the server answers
+/// is never missed (an unhandled SIGHUP would end the process).
+#[cfg(unix)]
+fn handle_signals(
+    handle: ServerHandle,
+    repository: Arc<Repository>,
+) -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    );
+    async move {
+        let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = signals else {
+            tracing::warn!("cannot install signal handlers; stop the server with SIGKILL");
+            return;
+        };
+        loop {
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP: reloading every model");
+                    let repository = Arc::clone(&repository);
+                    if let Err(error) = web::block(move || repository.refresh(true)).await {
+                        tracing::error!("reload failed: {error}");
+                    }
+                    continue;
+                }
+            };
+            tracing::info!("{name}: finishing running requests, then stopping");
+            handle.stop(true).await;
+            return;
+        }
+    }
+}
+
+/// Ctrl-C drains and stops.
+#[cfg(not(unix))]
+async fn handle_signals(handle: ServerHandle, _repository: Arc<Repository>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        tracing::info!("Ctrl-C: finishing running requests, then stopping");
+        handle.stop(true).await;
+    }
+}

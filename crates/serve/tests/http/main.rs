@@ -1,0 +1,7 @@
+//! The server over real TCP on loopback: every protocol, endpoint, limit and failure mode.
+
+mod common;
+mod mlflow;
+mod operations;
+mod simple;
+mod v2;

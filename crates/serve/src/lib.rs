@@ -29,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+mod batcher;
 pub mod error;
 mod inference;
 mod metrics;
@@ -38,6 +39,7 @@ pub mod repository;
 mod server;
 mod service;
 
+pub use batcher::BatchConfig;
 pub use error::Error;
 pub use metrics::Metrics;
 pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};

@@ -430,7 +430,7 @@ mod tests {
         let rows = 1 + i % 4;
         Array2::from_shape_fn((rows, 2), |(r, c)| {
             let x = (i * 7 + r * 3 + c) as f64;
-            if (i + r + c) % 11 == 0 {
+            if (i + r + c).is_multiple_of(11) {
                 f64::NAN
             } else {
                 (x * 0.37).sin() * 2.0

@@ -163,12 +163,14 @@ fn a_request_over_the_batch_size_predicts_alone() {
     );
 }
 
+/// Whether the gate is open, and how many predictions have reached it; with its signal.
+type Gate = (Mutex<(bool, usize)>, Condvar);
+
 /// `y = 2x`, whose predictions wait until the gate opens, and say when one is waiting.
 #[derive(Debug)]
 struct Gated {
     signature: Signature,
-    /// (open, predictions waiting).
-    gate: Arc<(Mutex<(bool, usize)>, Condvar)>,
+    gate: Arc<Gate>,
 }
 
 impl Model for Gated {
@@ -198,7 +200,7 @@ impl Model for Gated {
     }
 }
 
-fn gated(options: Options) -> (TestServer, Arc<(Mutex<(bool, usize)>, Condvar)>) {
+fn gated(options: Options) -> (TestServer, Arc<Gate>) {
     let gate = Arc::new((Mutex::new((false, 0)), Condvar::new()));
     let repository = Arc::new(Repository::new());
     repository.insert(
@@ -212,7 +214,7 @@ fn gated(options: Options) -> (TestServer, Arc<(Mutex<(bool, usize)>, Condvar)>)
     (TestServer::with_repository(repository, options, None), gate)
 }
 
-fn wait_until_predicting(gate: &(Mutex<(bool, usize)>, Condvar)) {
+fn wait_until_predicting(gate: &Gate) {
     let (state, changed) = gate;
     let mut state = state.lock().unwrap();
     while state.1 == 0 {
@@ -220,7 +222,7 @@ fn wait_until_predicting(gate: &(Mutex<(bool, usize)>, Condvar)) {
     }
 }
 
-fn open(gate: &(Mutex<(bool, usize)>, Condvar)) {
+fn open(gate: &Gate) {
     let (state, changed) = gate;
     state.lock().unwrap().0 = true;
     changed.notify_all();

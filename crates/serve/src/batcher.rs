@@ -17,6 +17,7 @@
 //! what it holds and exits, so a stopping server never leaves a request without an answer.
 
 use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -112,9 +113,12 @@ impl Batcher {
         }
     }
 
-    /// Whether a request of `rows` rows goes through a queue; larger ones predict alone.
+    /// Whether a request of `rows` rows goes through a queue. Larger ones predict alone, and
+    /// so do those larger than the whole queue, which waiting could never let in.
     pub(crate) fn takes(&self, rows: usize) -> bool {
-        self.config.enabled && rows > 0 && rows <= self.config.max_batch_rows
+        self.config.enabled
+            && rows > 0
+            && rows <= self.config.max_batch_rows.min(self.config.max_queue_rows)
     }
 
     /// Rows waiting in all queues, for the metrics.
@@ -229,10 +233,34 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         while let Some(first) = self.first() {
-            let batch = self.fill(first);
+            let mut batch = self.fill(first);
             let rows: usize = batch.iter().map(|job| job.features.nrows()).sum();
             self.state.queued_rows.fetch_sub(rows, Ordering::AcqRel);
-            self.answer(batch, rows);
+            // Clients that gave up (timeout, disconnect) while queued need no prediction; under
+            // overload this is what lets the queue catch up.
+            batch.retain(|job| !job.reply.is_closed());
+            if batch.is_empty() {
+                continue;
+            }
+            let rows = batch.iter().map(|job| job.features.nrows()).sum();
+            let (requests, replies): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|job| ((job.features, job.submitted), job.reply))
+                .unzip();
+            // A model that panics fails its batch, not the worker: the requests queued behind
+            // it still get answers, and the queue's row count stays true.
+            let answers = panic::catch_unwind(AssertUnwindSafe(|| self.predict(&requests, rows)))
+                .unwrap_or_else(|_| {
+                    let message = format!("model `{}` panicked while predicting", self.model.name);
+                    requests
+                        .iter()
+                        .map(|_| Err(Error::Internal(message.clone())))
+                        .collect()
+                });
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // The client may have gone since; nobody is left to tell.
+                let _ = reply.send(answer);
+            }
         }
     }
 
@@ -287,21 +315,23 @@ impl Worker {
         batch
     }
 
-    /// Predicts `batch` and answers each request with its own rows.
-    fn answer(&self, batch: Vec<Job>, rows: usize) {
+    /// Predicts a batch of `rows` rows in all, and splits the result: each request gets
+    /// exactly its own rows.
+    fn predict(&self, requests: &[(Array2<f64>, Instant)], rows: usize) -> Vec<Answer> {
         let started = Instant::now();
         let model = &*self.model.model;
-        let result = if batch.len() == 1 {
+        let result = if requests.len() == 1 {
             None
         } else {
-            predict_all(model, &batch, rows, &self.key.outputs).ok()
+            predict_all(model, requests, rows, &self.key.outputs).ok()
         };
         let compute = started.elapsed();
         self.metrics.record_batch(&self.model.name, rows);
         let mut start = 0;
-        for job in batch {
-            let queued = started.saturating_duration_since(job.submitted);
-            let count = job.features.nrows();
+        let mut answers = Vec::with_capacity(requests.len());
+        for (features, submitted) in requests {
+            let queued = started.saturating_duration_since(*submitted);
+            let count = features.nrows();
             let (answer, compute) = match &result {
                 Some(predictions) => (
                     Ok(predictions
@@ -318,11 +348,7 @@ impl Worker {
                         .key
                         .outputs
                         .iter()
-                        .map(|&output| {
-                            model
-                                .predict(job.features.view(), output)
-                                .map_err(Error::from)
-                        })
+                        .map(|&output| model.predict(features.view(), output).map_err(Error::from))
                         .collect();
                     (answer, own.elapsed())
                 }
@@ -330,20 +356,23 @@ impl Worker {
             start += count;
             self.metrics
                 .record_prediction(&self.model.name, count, queued, compute);
-            // The client may have gone (timeout, disconnect); nobody is left to tell.
-            let _ = job.reply.send(answer);
+            answers.push(answer);
         }
+        answers
     }
 }
 
-/// One prediction per output over the rows of every request in `batch`, concatenated.
+/// One prediction per output over the rows of every request, concatenated.
 fn predict_all(
     model: &dyn Model,
-    batch: &[Job],
+    requests: &[(Array2<f64>, Instant)],
     rows: usize,
     outputs: &[Output],
 ) -> Result<Vec<Array2<f64>>, Error> {
-    let views: Vec<_> = batch.iter().map(|job| job.features.view()).collect();
+    let views: Vec<_> = requests
+        .iter()
+        .map(|(features, _)| features.view())
+        .collect();
     let features = ndarray::concatenate(Axis(0), &views)
         .map_err(|e| Error::Internal(format!("cannot concatenate a batch: {e}")))?;
     debug_assert_eq!(features.nrows(), rows);
@@ -508,14 +537,17 @@ mod tests {
             max_queue_rows: 3,
         });
         let metrics = Arc::new(Metrics::default());
+        // Two rows already wait (their requests are not needed to refuse the next one).
+        batcher.state.queued_rows.store(2, Ordering::Relaxed);
+        assert!(batcher.takes(request(1).nrows()));
         let error = actix_web::rt::System::new()
-            .block_on(batcher.predict(&metrics, &model, request(3), &[Output::Predict]))
+            .block_on(batcher.predict(&metrics, &model, request(1), &[Output::Predict]))
             .unwrap_err();
         assert!(
             matches!(
                 error,
                 Error::Overloaded {
-                    queued: 0,
+                    queued: 2,
                     limit: 3,
                     retry_after: RETRY_AFTER_SECS
                 }
@@ -528,6 +560,66 @@ mod tests {
             response.headers().get("retry-after").unwrap(),
             &RETRY_AFTER_SECS.to_string()
         );
+        assert_eq!(batcher.queued_rows(), 2);
+        // A request larger than the whole queue could never get in: it predicts alone.
+        assert!(!batcher.takes(4));
+    }
+
+    /// `y = x`, which panics on a negative `x`, as a faulty custom model might.
+    #[derive(Debug)]
+    struct Fragile(Signature);
+
+    impl Model for Fragile {
+        fn signature(&self) -> &Signature {
+            &self.0
+        }
+
+        fn predict_into(
+            &self,
+            features: ndarray::ArrayView2<'_, f64>,
+            _output: Output,
+            mut out: ndarray::ArrayViewMut2<'_, f64>,
+        ) -> Result<(), verdict_model::PredictError> {
+            assert!(features.iter().all(|&x| x >= 0.0), "negative input");
+            out.assign(&features);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panicking_model_fails_its_batch_not_the_worker() {
+        let model = Arc::new(ServedModel {
+            name: "fragile".to_owned(),
+            version: 1,
+            model: Arc::new(Fragile(Signature::new(
+                vec![Feature::numeric("x")],
+                Task::Regression,
+            ))),
+            info: ModelInfo::new("fragile", "verdict", "test"),
+            family: "custom".to_owned(),
+            path: None,
+            loaded_at: SystemTime::now(),
+        });
+        let batcher = Batcher::new(BatchConfig {
+            enabled: true,
+            ..BatchConfig::default()
+        });
+        let metrics = Arc::new(Metrics::default());
+        let outputs = [Output::Predict];
+        actix_web::rt::System::new().block_on(async {
+            let bad = Array2::from_elem((1, 1), -1.0);
+            let error = batcher
+                .predict(&metrics, &model, bad, &outputs)
+                .await
+                .unwrap_err();
+            assert!(error.to_string().contains("panicked"), "{error}");
+            let good = Array2::from_elem((1, 1), 2.5);
+            let answer = batcher
+                .predict(&metrics, &model, good, &outputs)
+                .await
+                .unwrap();
+            assert_eq!(answer[0][[0, 0]], 2.5);
+        });
         assert_eq!(batcher.queued_rows(), 0);
     }
 }

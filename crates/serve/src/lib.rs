@@ -13,6 +13,12 @@
 //! `App::new().configure(|cfg| service.configure(cfg))`, or run the standalone [`Server`],
 //! which adds signal handling and the file watcher. `docs/http.md` documents every route.
 //!
+//! Small requests predict inline on the event loop, large ones on the blocking pool. With
+//! [`BatchConfig::enabled`] (in [`Options::batch`]), concurrent small requests for one model are
+//! coalesced into one prediction on a worker thread instead, bounded by a queue that answers
+//! 503 with `Retry-After` when full; it is off by default, because for fast models the hand-off
+//! costs more than the batch saves.
+//!
 //! # Example
 //!
 //! ```no_run

@@ -133,10 +133,11 @@ fn serve_batch_flags_turn_batching_on() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The reader stays open until the end: the server prints a line per model after its URL,
+    // and a closed pipe would fail that print.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    stdout.read_line(&mut first).unwrap();
     let addr = first
         .strip_prefix("verdict serving on http://")
         .and_then(|rest| rest.trim_end().strip_suffix('/'))

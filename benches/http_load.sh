@@ -6,6 +6,8 @@
 #   benches/http_load.sh                      # release build of the CLI, iris-like model
 #   MODEL=path/to/model DURATION=5 benches/http_load.sh
 #   SERVE_ARGS="--offload-rows 1" benches/http_load.sh   # extra `verdict serve` flags
+#   ROUTES=predict CONNECTIONS=64 SERVE_ARGS="--batch" benches/http_load.sh
+#                                             # /predict only, 64 connections, batching on
 #
 # Needs wrk (`apt-get install wrk`). The server runs with RUST_LOG=warn: the access log is
 # off, as it would be behind a load balancer that logs. wrk and the server share the
@@ -15,6 +17,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION="${DURATION:-10}"
 THREADS="${THREADS:-1}"
+ROUTES="${ROUTES:-predict infer}"
+CONNECTIONS="${CONNECTIONS:-1 8 64}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 
 if [ -z "${VERDICT_BIN:-}" ]; then
@@ -74,7 +78,8 @@ echo
 echo "| route | connections | req/s | p50 | p99 | errors |"
 echo "|---|---:|---:|---:|---:|---:|"
 for route in "predict:/predict" "infer:/v2/models/$NAME/infer"; do
-  for connections in 1 8 64; do
+  case " $ROUTES " in *" ${route%%:*} "*) ;; *) continue ;; esac
+  for connections in $CONNECTIONS; do
     wrk -t"$THREADS" -c"$connections" -d"${DURATION}s" --latency -s "$WORK/${route%%:*}.lua" \
       "http://$ADDR${route#*:}" >"$WORK/wrk.txt"
     rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$WORK/wrk.txt")
@@ -90,3 +95,9 @@ curl -s "http://$ADDR/metrics" | awk '
   /^verdict_compute_duration_seconds_sum/ {sum += $2}
   /^verdict_compute_duration_seconds_count/ {count += $2}
   END {if (count) printf "\nmean model time per request: %.2f us over %d predictions\n", sum / count * 1e6, count}'
+# With --batch: how many rows the batches held, and how many requests the queue refused.
+curl -s "http://$ADDR/metrics" | awk '
+  /^verdict_batch_rows_sum/ {sum += $2}
+  /^verdict_batch_rows_count/ {count += $2}
+  /^verdict_batch_rejections_total/ {rejected += $2}
+  END {if (count) printf "mean rows per batch: %.2f over %d batches; %d requests refused\n", sum / count, count, rejected}'

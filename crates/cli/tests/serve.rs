@@ -116,3 +116,57 @@ fn serve_needs_a_model() {
         "{message}"
     );
 }
+
+#[test]
+fn serve_batch_flags_turn_batching_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("line.vdm");
+    line().save(&path, Codec::Bincode).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["serve", "--model"])
+        .arg(&path)
+        .args(["--port", "0", "--workers", "1", "--batch"])
+        .args(["--batch-max-rows", "2", "--batch-delay-us", "0"])
+        .args(["--queue-max-rows", "100"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The reader stays open until the end: the server prints a line per model after its URL,
+    // and a closed pipe would fail that print.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .strip_prefix("verdict serving on http://")
+        .and_then(|rest| rest.trim_end().strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+
+    // One row goes through a batch; three rows, over --batch-max-rows, predict alone.
+    let answer = request(&addr, "POST", "/predict", r#"{"input": [3, 1]}"#);
+    assert!(
+        answer.ends_with(r#""prediction":[6.0],"version":"1"}"#),
+        "{answer}"
+    );
+    let answer = request(
+        &addr,
+        "POST",
+        "/predict",
+        r#"{"inputs": [[3, 1], [1, 1], [0, 0]]}"#,
+    );
+    assert!(answer.contains(r#""prediction":[6.0,2.0,1.0]"#), "{answer}");
+    let metrics = request(&addr, "GET", "/metrics", "");
+    assert!(
+        metrics.contains("verdict_batch_rows_count{model=\"line\"} 1\n"),
+        "{metrics}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

@@ -127,6 +127,18 @@ pub enum Error {
         /// The request path.
         path: String,
     },
+    /// The batch queues hold as many rows as they may; the client should retry shortly.
+    #[error(
+        "the server is overloaded: {queued} rows are waiting, the limit is {limit}; retry in {retry_after} s"
+    )]
+    Overloaded {
+        /// Rows waiting when the request arrived.
+        queued: usize,
+        /// The limit on waiting rows.
+        limit: usize,
+        /// The `Retry-After` sent, in seconds.
+        retry_after: u64,
+    },
     /// A failure of the server itself, not of the request.
     #[error("internal error: {0}")]
     Internal(String),
@@ -168,8 +180,15 @@ impl Error {
     pub fn response_for(&self, protocol: Protocol) -> HttpResponse {
         let status = self.status_code();
         let mut response = HttpResponse::build(status);
-        if matches!(self, Error::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        match self {
+            Error::Unauthorized => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Error::Overloaded { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after));
+            }
+            _ => {}
         }
         match protocol {
             Protocol::Mlflow => response.json(serde_json::json!({
@@ -202,7 +221,9 @@ impl ResponseError for Error {
             Error::UnknownModel { .. } | Error::UnknownVersion { .. } | Error::NoRoute { .. } => {
                 StatusCode::NOT_FOUND
             }
-            Error::Unavailable { .. } | Error::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::NoModel | Error::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::TooManyRows { .. } | Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -2,7 +2,9 @@
 //!
 //! A single row predicts in a few microseconds, less than handing it to another thread costs,
 //! so small requests run inline on the event loop. Large ones go to actix's blocking pool, so
-//! one big batch never stalls the other connections of its worker.
+//! one big batch never stalls the other connections of its worker. With dynamic batching on,
+//! requests up to the batch size go to the [`Batcher`](crate::batcher::Batcher) instead, which
+//! predicts many of them at once on a thread of its own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +32,14 @@ pub(crate) async fn predict(
         signature.require_output(output)?;
     }
     let rows = features.nrows();
+    if shared.batcher.takes(rows) {
+        // The batch worker records the prediction metrics: it knows the queue and compute
+        // times of each request.
+        return shared
+            .batcher
+            .predict(&shared.metrics, model, features, outputs)
+            .await;
+    }
     let (result, queued, compute) = if rows >= shared.options.offload_rows {
         let model = Arc::clone(model);
         let outputs = outputs.to_vec();

@@ -13,6 +13,12 @@
 //! `App::new().configure(|cfg| service.configure(cfg))`, or run the standalone [`Server`],
 //! which adds signal handling and the file watcher. `docs/http.md` documents every route.
 //!
+//! Small requests predict inline on the event loop, large ones on the blocking pool. With
+//! [`BatchConfig::enabled`] (in [`Options::batch`]), concurrent small requests for one model are
+//! coalesced into one prediction on a worker thread instead, bounded by a queue that answers
+//! 503 with `Retry-After` when full; it is off by default, because for fast models the hand-off
+//! costs more than the batch saves.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -29,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+mod batcher;
 pub mod error;
 mod inference;
 mod metrics;
@@ -38,6 +45,7 @@ pub mod repository;
 mod server;
 mod service;
 
+pub use batcher::BatchConfig;
 pub use error::Error;
 pub use metrics::Metrics;
 pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};

@@ -14,33 +14,56 @@ use crate::repository::Repository;
 
 /// Histogram bucket bounds, in seconds: 10 µs to 10 s, for requests that range from one row
 /// to the largest batch.
-const BUCKETS: [f64; 19] = [
+const SECONDS: [f64; 19] = [
     1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Debug, Clone, Default)]
+/// Histogram bucket bounds for the rows of a batch: powers of two up to the largest batch
+/// anyone should configure.
+const ROWS: [f64; 14] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0,
+];
+
+#[derive(Debug, Clone)]
 struct Histogram {
+    bounds: &'static [f64],
     /// Cumulative counts are computed at render time; these are per bucket, plus +Inf.
-    counts: [u64; BUCKETS.len() + 1],
+    counts: Vec<u64>,
     sum: f64,
     count: u64,
 }
 
 impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        let bucket = BUCKETS
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn seconds() -> Histogram {
+        Histogram::new(&SECONDS)
+    }
+
+    fn observe(&mut self, value: f64) {
+        let bucket = self
+            .bounds
             .iter()
-            .position(|&bound| seconds <= bound)
-            .unwrap_or(BUCKETS.len());
-        self.counts[bucket] += 1;
-        self.sum += seconds;
+            .position(|&bound| value <= bound)
+            .unwrap_or(self.bounds.len());
+        if let Some(count) = self.counts.get_mut(bucket) {
+            *count += 1;
+        }
+        self.sum += value;
         self.count += 1;
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
             cumulative += count;
             let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
         }
@@ -68,6 +91,8 @@ pub struct Metrics {
     queue_duration: Mutex<BTreeMap<String, Histogram>>,
     compute_duration: Mutex<BTreeMap<String, Histogram>>,
     rows: Mutex<BTreeMap<String, u64>>,
+    batch_rows: Mutex<BTreeMap<String, Histogram>>,
+    rejections: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -92,7 +117,7 @@ impl Metrics {
             .or_default() += 1;
         lock(&self.request_duration)
             .entry(record.protocol)
-            .or_default()
+            .or_insert_with(Histogram::seconds)
             .observe(record.duration.as_secs_f64());
     }
 
@@ -107,16 +132,29 @@ impl Metrics {
         *lock(&self.rows).entry(model.to_owned()).or_default() += rows as u64;
         lock(&self.queue_duration)
             .entry(model.to_owned())
-            .or_default()
+            .or_insert_with(Histogram::seconds)
             .observe(queued.as_secs_f64());
         lock(&self.compute_duration)
             .entry(model.to_owned())
-            .or_default()
+            .or_insert_with(Histogram::seconds)
             .observe(compute.as_secs_f64());
     }
 
-    /// The exposition text.
-    pub fn render(&self, repository: &Repository) -> String {
+    /// Records one batch of the dynamic batcher and its rows.
+    pub(crate) fn record_batch(&self, model: &str, rows: usize) {
+        lock(&self.batch_rows)
+            .entry(model.to_owned())
+            .or_insert_with(|| Histogram::new(&ROWS))
+            .observe(rows as f64);
+    }
+
+    /// Counts one request refused because the batch queues were full.
+    pub(crate) fn record_rejection(&self, model: &str) {
+        *lock(&self.rejections).entry(model.to_owned()).or_default() += 1;
+    }
+
+    /// The exposition text; `queued_rows` is the rows waiting in the batch queues now.
+    pub fn render(&self, repository: &Repository, queued_rows: usize) -> String {
         let mut out = String::new();
         out.push_str("# HELP verdict_requests_total Requests answered, by model, protocol and HTTP status.\n");
         out.push_str("# TYPE verdict_requests_total counter\n");
@@ -141,7 +179,7 @@ impl Metrics {
         for (name, help, histograms) in [
             (
                 "verdict_queue_duration_seconds",
-                "Time a prediction waited for a compute thread, by model.",
+                "Time a prediction waited for a compute thread (the blocking pool or a batch worker, including the batching delay), by model.",
                 &self.queue_duration,
             ),
             (
@@ -162,6 +200,29 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "verdict_rows_predicted_total{{model=\"{}\"}} {rows}",
+                escape(model)
+            );
+        }
+        out.push_str(
+            "# HELP verdict_batch_rows Rows per batch of the dynamic batcher, by model.\n",
+        );
+        out.push_str("# TYPE verdict_batch_rows histogram\n");
+        for (model, histogram) in lock(&self.batch_rows).iter() {
+            histogram.render(
+                &mut out,
+                "verdict_batch_rows",
+                &format!("model=\"{}\",", escape(model)),
+            );
+        }
+        out.push_str("# HELP verdict_batch_queue_rows Rows waiting in the batch queues.\n");
+        out.push_str("# TYPE verdict_batch_queue_rows gauge\n");
+        let _ = writeln!(out, "verdict_batch_queue_rows {queued_rows}");
+        out.push_str("# HELP verdict_batch_rejections_total Requests answered 503 because the batch queues were full, by model.\n");
+        out.push_str("# TYPE verdict_batch_rejections_total counter\n");
+        for (model, count) in lock(&self.rejections).iter() {
+            let _ = writeln!(
+                out,
+                "verdict_batch_rejections_total{{model=\"{}\"}} {count}",
                 escape(model)
             );
         }
@@ -199,7 +260,7 @@ mod tests {
 
     #[test]
     fn histograms_are_cumulative() {
-        let mut histogram = Histogram::default();
+        let mut histogram = Histogram::seconds();
         histogram.observe(0.00001);
         histogram.observe(0.002);
         histogram.observe(100.0);

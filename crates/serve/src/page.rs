@@ -181,7 +181,11 @@ pub(crate) async fn openapi() -> HttpResponse {
         "401": { "description": "Missing or wrong bearer token", "content": { "application/json": { "schema": error } } },
         "404": { "description": "Unknown model", "content": { "application/json": { "schema": error } } },
         "413": { "description": "Body or row count over the limit", "content": { "application/json": { "schema": error } } },
-        "503": { "description": "The model is not loaded", "content": { "application/json": { "schema": error } } },
+        "503": {
+            "description": "The model is not loaded, or the batch queue is full (then with Retry-After)",
+            "headers": { "Retry-After": { "description": "Seconds to wait before retrying, when the batch queue is full", "schema": { "type": "integer" } } },
+            "content": { "application/json": { "schema": error } },
+        },
         "504": { "description": "The request took longer than the timeout", "content": { "application/json": { "schema": error } } },
     });
     let mut mlflow_errors = error_responses.clone();

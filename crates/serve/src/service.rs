@@ -15,6 +15,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder};
 
+use crate::batcher::{BatchConfig, Batcher};
 use crate::error::Error;
 use crate::metrics::{Metrics, RequestRecord};
 use crate::protocol::{mlflow, simple, v2};
@@ -39,6 +40,8 @@ pub struct Options {
     pub offload_rows: usize,
     /// The model routes without a model name use. Default: the only model served.
     pub default_model: Option<String>,
+    /// Dynamic batching of concurrent small requests. Default: off.
+    pub batch: BatchConfig,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             token: None,
             offload_rows: 64,
             default_model: None,
+            batch: BatchConfig::default(),
         }
     }
 }
@@ -58,8 +62,9 @@ impl Default for Options {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) repository: Arc<Repository>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) options: Options,
+    pub(crate) batcher: Batcher,
 }
 
 /// The name of the model a request was served by, for the access log and the metrics.
@@ -102,7 +107,8 @@ impl Service {
         Service {
             shared: Data::new(Shared {
                 repository,
-                metrics: Metrics::default(),
+                metrics: Arc::default(),
+                batcher: Batcher::new(options.batch.clone()),
                 options,
             }),
         }
@@ -120,7 +126,9 @@ impl Service {
 
     /// The Prometheus exposition text, as `GET /metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render(&self.shared.repository)
+        self.shared
+            .metrics
+            .render(&self.shared.repository, self.shared.batcher.queued_rows())
     }
 
     /// Registers every route: `/predict` and `/models/{model}/predict`, the Open Inference
@@ -241,7 +249,11 @@ impl Service {
 async fn metrics(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(shared.metrics.render(&shared.repository))
+        .body(
+            shared
+                .metrics
+                .render(&shared.repository, shared.batcher.queued_rows()),
+        )
 }
 
 /// Compares two secrets in time that depends only on their lengths.

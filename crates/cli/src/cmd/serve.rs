@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use verdict_serve::{Options, Repository, Server, ServerConfig, Source};
+use verdict_serve::{BatchConfig, Options, Repository, Server, ServerConfig, Source};
 
 /// Serve models over HTTP: POST /predict, the Open Inference Protocol v2 (/v2, as KServe and
 /// Triton speak it) and MLflow's /invocations.
@@ -60,6 +60,20 @@ pub(crate) struct Args {
     /// The model that routes without a model name use, when several are served.
     #[arg(long, value_name = "NAME")]
     default_model: Option<String>,
+    /// Coalesce concurrent small requests for the same model into one prediction (dynamic
+    /// batching). Off by default: it adds a thread hop and up to --batch-delay-us of waiting
+    /// to every request, which only pays when the model's per-call cost dominates.
+    #[arg(long)]
+    batch: bool,
+    /// The most rows in one batch; larger requests predict alone.
+    #[arg(long, value_name = "N", default_value_t = BatchConfig::default().max_batch_rows)]
+    batch_max_rows: usize,
+    /// How long a batch waits for more requests after its first, in microseconds.
+    #[arg(long, value_name = "US", default_value_t = BatchConfig::default().max_delay_us)]
+    batch_delay_us: u64,
+    /// The most rows waiting for a batch; requests over it are answered 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = BatchConfig::default().max_queue_rows)]
+    queue_max_rows: usize,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -82,6 +96,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             token: args.token.filter(|t| !t.is_empty()),
             default_model: args.default_model,
             offload_rows: args.offload_rows.max(1),
+            batch: BatchConfig {
+                enabled: args.batch,
+                max_batch_rows: args.batch_max_rows.max(1),
+                max_delay_us: args.batch_delay_us,
+                max_queue_rows: args.queue_max_rows,
+            },
         },
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
         ..ServerConfig::default()

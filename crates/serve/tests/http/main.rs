@@ -1,5 +1,6 @@
 //! The server over real TCP on loopback: every protocol, endpoint, limit and failure mode.
 
+mod batching;
 mod common;
 mod mlflow;
 mod operations;

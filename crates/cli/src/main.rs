@@ -22,6 +22,7 @@ struct Cli {
 enum Command {
     Inspect(cmd::inspect::Args),
     Convert(cmd::convert::Args),
+    Predict(cmd::predict::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

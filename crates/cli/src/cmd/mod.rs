@@ -2,6 +2,7 @@
 
 pub(crate) mod convert;
 pub(crate) mod inspect;
+pub(crate) mod predict;
 
 use verdict_model::SourceFormat;
 

@@ -54,8 +54,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "OUTPUTS", value_delimiter = ',')]
     outputs: Vec<Output>,
     /// A prefix for the prediction columns, to keep them apart from input columns.
-    #[arg(long, default_value = "")]
-    prefix: String,
+    #[arg(long)]
+    prefix: Option<String>,
     /// Threads that read and score (default: every core).
     #[arg(long, value_name = "N")]
     threads: Option<NonZeroUsize>,
@@ -121,7 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let options = Options {
         outputs: args.outputs.clone(),
         passthrough,
-        prefix: args.prefix.clone(),
+        prefix: args.prefix.clone().unwrap_or_default(),
         strict: args.strict,
         chunk_rows: args.chunk_rows,
         threads: args.threads,

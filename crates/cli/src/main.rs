@@ -4,6 +4,7 @@
 //! function per command, and owns the exit codes. Only `main` turns an error into an exit code.
 
 mod cmd;
+mod npy;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ enum Command {
     Inspect(cmd::inspect::Args),
     Convert(cmd::convert::Args),
     Predict(cmd::predict::Args),
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Predict(args) => cmd::predict::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -255,6 +255,25 @@ pub enum ImportError {
     },
 }
 
+impl PredictError {
+    /// The same error with row numbers shifted by `offset`, for errors found in a chunk that
+    /// starts at row `offset`.
+    pub fn offset_rows(self, offset: usize) -> Self {
+        match self {
+            PredictError::UnknownCategory {
+                row,
+                feature,
+                value,
+            } => PredictError::UnknownCategory {
+                row: row + offset,
+                feature,
+                value,
+            },
+            other => other,
+        }
+    }
+}
+
 /// A prediction that cannot be made for the given input.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 #[non_exhaustive]

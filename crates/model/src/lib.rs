@@ -46,6 +46,8 @@ pub mod family;
 pub mod format;
 pub mod import;
 mod model;
+pub mod parallel;
+mod predict;
 mod signature;
 
 pub use error::{Error, FormatError, ImportError, InvalidModel, PredictError};

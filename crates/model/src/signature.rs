@@ -61,9 +61,10 @@ pub enum ClassLabel {
 
 impl std::fmt::Display for ClassLabel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad` honours width and alignment, so labels line up in tables.
         match self {
-            ClassLabel::Int(i) => write!(f, "{i}"),
-            ClassLabel::Text(s) => f.write_str(s),
+            ClassLabel::Int(i) => f.pad(&i.to_string()),
+            ClassLabel::Text(s) => f.pad(s),
         }
     }
 }

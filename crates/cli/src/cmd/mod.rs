@@ -1,5 +1,6 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub(crate) mod bench;
 pub(crate) mod convert;
 pub(crate) mod inspect;
 pub(crate) mod predict;

@@ -11,12 +11,15 @@ pub mod preprocess;
 pub mod tree;
 
 use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidModel, PredictError};
 use crate::model::{Model, Output};
+use crate::predict::CompiledTrees;
 use crate::signature::{Signature, Task};
 use linear::LinearModel;
 use link::{Link, Precision};
@@ -185,14 +188,36 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// Rows whose margins are computed together before the link is applied: bounds the scratch
+/// space whatever the input size.
+const CHUNK_ROWS: usize = 256;
+
 /// A native family with its signature: the model Verdict loads, saves and serves.
 ///
 /// It can only be built through [`NativeModel::new`], which validates the family against the
-/// signature, so prediction never indexes out of range.
-#[derive(Debug, Clone, PartialEq)]
+/// signature, so prediction never indexes out of range. Tree ensembles are also compiled into
+/// the fast engine of [`crate::predict`] at construction; the family stays the reference.
+#[derive(Clone)]
 pub struct NativeModel {
     signature: Signature,
     family: Family,
+    compiled: Option<Arc<CompiledTrees>>,
+}
+
+impl PartialEq for NativeModel {
+    fn eq(&self, other: &Self) -> bool {
+        // The compiled engine is derived from the family.
+        self.signature == other.signature && self.family == other.family
+    }
+}
+
+impl fmt::Debug for NativeModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeModel")
+            .field("signature", &self.signature)
+            .field("family", &self.family)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NativeModel {
@@ -238,7 +263,55 @@ impl NativeModel {
                 found: signature.raw_width,
             });
         }
-        Ok(NativeModel { signature, family })
+        let compiled = match &family {
+            Family::Trees(ensemble) => CompiledTrees::compile(ensemble).map(Arc::new),
+            _ => None,
+        };
+        Ok(NativeModel {
+            signature,
+            family,
+            compiled,
+        })
+    }
+
+    /// The same model evaluated only by the reference evaluator: slower, and the yardstick the
+    /// fast engine is tested against.
+    pub fn reference(&self) -> NativeModel {
+        NativeModel {
+            compiled: None,
+            ..self.clone()
+        }
+    }
+
+    /// The margins of a chunk of rows into `raw` (`rows x raw_width`, row-major).
+    fn raw_chunk(
+        &self,
+        features: ArrayView2<'_, f64>,
+        scratch: &mut Scratch,
+    ) -> Result<(), PredictError> {
+        let raw_width = self.signature.raw_width;
+        scratch.raw.resize(features.nrows() * raw_width, 0.0);
+        if let (Some(compiled), Family::Trees(ensemble)) = (&self.compiled, &self.family) {
+            compiled.raw_margins(ensemble, features, &mut scratch.raw);
+            return Ok(());
+        }
+        for (index, (row, raw)) in features
+            .rows()
+            .into_iter()
+            .zip(scratch.raw.chunks_exact_mut(raw_width))
+            .enumerate()
+        {
+            let row = match row.as_slice() {
+                Some(row) => row,
+                None => {
+                    scratch.row.clear();
+                    scratch.row.extend(row.iter());
+                    &scratch.row
+                }
+            };
+            self.family.raw_row(row, index, raw, &mut scratch.buffers)?;
+        }
+        Ok(())
     }
 
     /// The family.
@@ -316,35 +389,29 @@ impl Model for NativeModel {
                 Ok(scratch) => scratch,
                 Err(_) => &mut fresh,
             };
-            scratch.raw.resize(raw_width, 0.0);
             scratch.scores.resize(raw_width, 0.0);
-            for (index, (row, mut dst)) in
-                features.rows().into_iter().zip(out.rows_mut()).enumerate()
-            {
-                let row = match row.as_slice() {
-                    Some(row) => row,
-                    None => {
-                        scratch.row.clear();
-                        scratch.row.extend(row.iter());
-                        &scratch.row
-                    }
-                };
-                self.family
-                    .raw_row(row, index, &mut scratch.raw, &mut scratch.buffers)?;
-                match dst.as_slice_mut() {
-                    Some(dst) => self.finish_row(output, &scratch.raw, &mut scratch.scores, dst),
-                    None => {
-                        // A strided output (column-major, a slice with a step).
-                        scratch.out_row.resize(dst.len(), 0.0);
-                        self.finish_row(
-                            output,
-                            &scratch.raw,
-                            &mut scratch.scores,
-                            &mut scratch.out_row,
-                        );
-                        dst.assign(&ndarray::ArrayView1::from(&scratch.out_row[..]));
+            let rows = features.nrows();
+            let mut start = 0;
+            while start < rows {
+                let end = (start + CHUNK_ROWS).min(rows);
+                self.raw_chunk(features.slice(ndarray::s![start..end, ..]), scratch)
+                    .map_err(|e| e.offset_rows(start))?;
+                for (raw, mut dst) in scratch
+                    .raw
+                    .chunks_exact(raw_width)
+                    .zip(out.slice_mut(ndarray::s![start..end, ..]).rows_mut())
+                {
+                    match dst.as_slice_mut() {
+                        Some(dst) => self.finish_row(output, raw, &mut scratch.scores, dst),
+                        None => {
+                            // A strided output (column-major, a slice with a step).
+                            scratch.out_row.resize(dst.len(), 0.0);
+                            self.finish_row(output, raw, &mut scratch.scores, &mut scratch.out_row);
+                            dst.assign(&ndarray::ArrayView1::from(&scratch.out_row[..]));
+                        }
                     }
                 }
+                start = end;
             }
             Ok(())
         })

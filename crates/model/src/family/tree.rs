@@ -17,7 +17,8 @@ use crate::error::InvalidModel;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SplitRule {
-    /// `(x as f32) < (t as f32)`: XGBoost casts its input to `f32`.
+    /// `(x as f32) < (t as f32)`: XGBoost casts its input to `f32`, and so takes the category
+    /// code of a categorical split from the `f32` value too.
     LessThanF32,
     /// `x <= t` in `f64`: LightGBM and scikit-learn's histogram gradient boosting.
     LessEqualF64,
@@ -172,7 +173,11 @@ impl Tree {
                     left,
                     right,
                 } => {
-                    let x = row(*feature as usize);
+                    let mut x = row(*feature as usize);
+                    if rule == SplitRule::LessThanF32 {
+                        // XGBoost truncates the f32 input: 0.99999999999 is category 1.
+                        x = f64::from(x as f32);
+                    }
                     let go_left = if x.is_nan() {
                         *default_left
                     } else {
@@ -235,7 +240,7 @@ impl Tree {
 fn category_in_set(words: &[u32], x: f64) -> bool {
     // Truncation toward zero, as both XGBoost and LightGBM cast; out-of-range and negative
     // codes are simply not members.
-    if !(x >= 0.0) || x >= (words.len() * 32) as f64 {
+    if !(0.0..(words.len() * 32) as f64).contains(&x) {
         return false;
     }
     let code = x as usize;
@@ -402,7 +407,7 @@ impl TreeEnsemble {
                 len: raw_width,
             });
         }
-        if tree.leaf_values.len() % self.leaf_width != 0 {
+        if !tree.leaf_values.len().is_multiple_of(self.leaf_width) {
             return Err(InvalidModel::Mismatch {
                 what: format!("tree {t}: leaf values must be a multiple of the leaf width"),
                 expected: self.leaf_width,
@@ -669,6 +674,35 @@ mod tests {
         assert_eq!(leaf(64.0), 1);
         assert_eq!(leaf(f64::INFINITY), 1);
         assert_eq!(leaf(f64::NAN), 1);
+    }
+
+    #[test]
+    fn xgboost_takes_category_codes_from_the_f32_input() {
+        let tree = Tree {
+            output: 0,
+            nodes: vec![
+                Node::Categorical {
+                    feature: 0,
+                    words_start: 0,
+                    words_len: 1,
+                    set_goes_left: false,
+                    default_left: true,
+                    left: 1,
+                    right: 2,
+                },
+                Node::Leaf { leaf: 0 },
+                Node::Leaf { leaf: 1 },
+            ],
+            leaf_values: vec![0.0, 1.0],
+            category_words: vec![0b10],
+            linear: None,
+        };
+        let almost_one = 0.999_999_999_9;
+        assert_eq!(almost_one as f32, 1.0);
+        assert_eq!(tree.leaf_for(SplitRule::LessThanF32, |_| almost_one), 1);
+        assert_eq!(tree.leaf_for(SplitRule::LessEqualF64, |_| almost_one), 0);
+        assert_eq!(tree.leaf_for(SplitRule::LessThanF32, |_| 1.0), 1);
+        assert_eq!(tree.leaf_for(SplitRule::LessThanF32, |_| f64::NAN), 0);
     }
 
     #[test]

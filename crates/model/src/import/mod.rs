@@ -14,6 +14,8 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+pub mod xgboost;
+
 /// A model file format Verdict reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceFormat {
@@ -101,7 +103,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Reads any supported model file, detecting its format unless `from` says it.
 ///
-/// The model's name defaults to the file stem.
+/// The model's name defaults to the file name up to its first dot (`churn.xgb.json` is
+/// `churn`).
 pub fn load(path: impl AsRef<Path>, from: Option<SourceFormat>) -> Result<ModelFile, Error> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
@@ -110,12 +113,22 @@ pub fn load(path: impl AsRef<Path>, from: Option<SourceFormat>) -> Result<ModelF
         source,
     })?;
     let name = path
-        .file_stem()
-        .map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned());
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .and_then(|n| {
+            n.split('.')
+                .next()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "model".to_owned());
     from_bytes(&bytes, &name, from)
 }
 
 /// Reads any supported model from bytes; `name` names it when the format carries no name.
+///
+/// Importers run with their default options; an XGBoost model keeps all its trees, as
+/// `Booster.predict` does (see [`xgboost::Options`] for the scikit-learn wrapper's choice).
 pub fn from_bytes(
     bytes: &[u8],
     name: &str,
@@ -125,9 +138,13 @@ pub fn from_bytes(
         Some(format) => format,
         None => detect(bytes)?,
     };
-    let _ = name;
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        SourceFormat::Xgboost => Ok(xgboost::from_bytes(
+            bytes,
+            name,
+            &xgboost::Options::default(),
+        )?),
         other => Err(ImportError::NotAvailable {
             format: other.name(),
         }

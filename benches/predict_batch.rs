@@ -1,0 +1,67 @@
+//! Tree-ensemble throughput: rows per second for depths 6, 8 and 12, 100, 300 and 1000 trees,
+//! and batches of 1, 64 and 10,000 rows, on one thread; the reference evaluator alongside for
+//! the 300-tree depth-8 case.
+//!
+//! Run with: `cargo bench --bench predict_batch`
+
+mod support;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ndarray::Array2;
+use support::Flavor;
+use verdict::model::{Model, Output};
+
+const FEATURES: usize = 50;
+
+fn trees(c: &mut Criterion) {
+    for flavor in [Flavor::Xgboost, Flavor::Lightgbm] {
+        let mut group = c.benchmark_group(format!("predict_batch/{flavor:?}"));
+        for depth in [6, 8, 12] {
+            for trees in [100, 300, 1000] {
+                let model = support::ensemble(flavor, trees, depth, FEATURES);
+                for batch in [1, 64, 10_000] {
+                    let x = support::rows(batch, FEATURES);
+                    let mut out = Array2::zeros((batch, 2));
+                    group.throughput(Throughput::Elements(batch as u64));
+                    group.bench_with_input(
+                        BenchmarkId::new(format!("d{depth}_t{trees}"), batch),
+                        &batch,
+                        |b, _| {
+                            b.iter(|| {
+                                model
+                                    .predict_into(x.view(), Output::PredictProba, out.view_mut())
+                                    .unwrap()
+                            })
+                        },
+                    );
+                }
+            }
+        }
+        group.finish();
+    }
+}
+
+fn reference(c: &mut Criterion) {
+    let mut group = c.benchmark_group("predict_batch/reference");
+    for flavor in [Flavor::Xgboost, Flavor::Lightgbm] {
+        let model = support::ensemble(flavor, 300, 8, FEATURES).reference();
+        let x = support::rows(10_000, FEATURES);
+        let mut out = Array2::zeros((10_000, 2));
+        group.throughput(Throughput::Elements(10_000));
+        group.bench_function(format!("{flavor:?}_d8_t300"), |b| {
+            b.iter(|| {
+                model
+                    .predict_into(x.view(), Output::PredictProba, out.view_mut())
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = trees, reference
+}
+criterion_main!(benches);

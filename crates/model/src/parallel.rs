@@ -1,0 +1,59 @@
+//! Prediction on every core.
+//!
+//! [`Model::predict_into`] scores on the calling thread. [`predict_into_parallel`] splits the
+//! rows into chunks and scores them on the current rayon pool, so the caller chooses the
+//! thread count with [`rayon::ThreadPool::install`] (polars shares the same mechanism).
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+
+use crate::error::PredictError;
+use crate::model::{Model, Output};
+
+/// Rows per task: enough to amortise scheduling, few enough to balance the cores.
+const MIN_CHUNK_ROWS: usize = 1024;
+
+/// Like [`Model::predict_into`], with the rows split across the current rayon pool.
+///
+/// The result is identical to the single-threaded call: rows are independent.
+///
+/// ```
+/// # use ndarray::{array, Array2};
+/// # use verdict_model::{Feature, Model, Output, Signature, Task, NativeModel};
+/// # use verdict_model::family::{Family, linear::{LinearModel, LinearMissing}, link::{Link, Precision}};
+/// # let model = NativeModel::new(
+/// #     Signature::new(vec![Feature::numeric("x")], Task::Regression),
+/// #     Family::Linear(LinearModel { num_features: 1, coefficients: vec![2.0], intercepts: vec![0.0],
+/// #         precision: Precision::Double, missing: LinearMissing::Propagate, link: Link::Identity }),
+/// # )?;
+/// let rows = Array2::from_shape_fn((10_000, 1), |(i, _)| i as f64);
+/// let mut out = Array2::zeros((10_000, 1));
+/// verdict_model::parallel::predict_into_parallel(&model, rows.view(), Output::Predict, out.view_mut())?;
+/// assert_eq!(out[[9_999, 0]], 19_998.0);
+/// # Ok::<(), verdict_model::Error>(())
+/// ```
+pub fn predict_into_parallel(
+    model: &dyn Model,
+    features: ArrayView2<'_, f64>,
+    output: Output,
+    mut out: ArrayViewMut2<'_, f64>,
+) -> Result<(), PredictError> {
+    model.signature().check_shapes(&features, output, &out)?;
+    let rows = features.nrows();
+    let chunk = rows
+        .div_ceil(rayon::current_num_threads() * 4)
+        .max(MIN_CHUNK_ROWS);
+    if rows <= chunk {
+        return model.predict_into(features, output, out);
+    }
+    features
+        .axis_chunks_iter(Axis(0), chunk)
+        .into_par_iter()
+        .zip(out.axis_chunks_iter_mut(Axis(0), chunk))
+        .enumerate()
+        .try_for_each(|(i, (features, out))| {
+            model
+                .predict_into(features, output, out)
+                .map_err(|e| e.offset_rows(i * chunk))
+        })
+}

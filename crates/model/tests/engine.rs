@@ -1,0 +1,269 @@
+//! The fast tree engine computes exactly what the reference evaluator computes: random
+//! ensembles of every split rule and precision, with missing values, values exactly at
+//! thresholds, zero-as-missing nodes, categorical splits, linear leaves and vector leaves.
+
+mod common;
+
+use ndarray::Array2;
+use proptest::prelude::*;
+use proptest::test_runner::TestRng;
+use verdict_model::family::Family;
+use verdict_model::family::link::{Link, Precision};
+use verdict_model::family::tree::{
+    Aggregation, LinearLeaves, Missing, Node, SplitRule, Tree, TreeEnsemble,
+};
+use verdict_model::{ClassLabel, Model, NativeModel, Signature, Task};
+
+const FEATURES: usize = 6;
+/// Thresholds come from this small set so that inputs hit them exactly.
+const THRESHOLDS: [f64; 7] = [-1.5, -0.1, 0.0, 0.1, 0.5, 1.0, 2.75];
+
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    rule: SplitRule,
+    precision: Precision,
+    leaf_width: usize,
+    categorical: bool,
+    linear: bool,
+    zero_missing: bool,
+    max_depth: usize,
+}
+
+/// Grows a random tree of at most `max_depth`, numbering nodes so children follow parents.
+fn random_tree(rng: &mut TestRng, shape: Shape, output: u32) -> Tree {
+    let mut nodes: Vec<Node> = vec![Node::Leaf { leaf: 0 }];
+    let mut words = Vec::new();
+    let mut leaves = 0u32;
+    // (node index, depth) still to decide.
+    let mut open = vec![(0usize, 0usize)];
+    while let Some((at, depth)) = open.pop() {
+        let split = depth < shape.max_depth && rng.random_bool(if depth < 3 { 0.95 } else { 0.6 });
+        if !split {
+            nodes[at] = Node::Leaf { leaf: leaves };
+            leaves += 1;
+            continue;
+        }
+        let left = nodes.len() as u32;
+        nodes.push(Node::Leaf { leaf: 0 });
+        nodes.push(Node::Leaf { leaf: 0 });
+        let feature = rng.random_range(0..FEATURES as u32);
+        nodes[at] = if shape.categorical && rng.random_bool(0.3) {
+            let start = words.len() as u32;
+            let len = rng.random_range(1..3u32);
+            for _ in 0..len {
+                words.push(rng.random::<u32>());
+            }
+            Node::Categorical {
+                feature,
+                words_start: start,
+                words_len: len,
+                set_goes_left: rng.random_bool(0.5),
+                default_left: rng.random_bool(0.5),
+                left,
+                right: left + 1,
+            }
+        } else {
+            let missing = match rng.random_range(0..3) {
+                0 if shape.zero_missing => Missing::Zero,
+                1 if shape.zero_missing => Missing::AsZero,
+                _ => Missing::Nan,
+            };
+            Node::Numeric {
+                feature,
+                threshold: THRESHOLDS[rng.random_range(0..THRESHOLDS.len())],
+                missing,
+                default_left: rng.random_bool(0.5),
+                left,
+                right: left + 1,
+            }
+        };
+        open.push((left as usize, depth + 1));
+        open.push((left as usize + 1, depth + 1));
+    }
+    let leaf_values = (0..leaves as usize * shape.leaf_width)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let linear = shape.linear.then(|| {
+        let mut offsets = vec![0u32];
+        let mut features = Vec::new();
+        let mut coefficients = Vec::new();
+        for _ in 0..leaves {
+            for _ in 0..rng.random_range(0..3) {
+                features.push(rng.random_range(0..FEATURES as u32));
+                coefficients.push(rng.random_range(-2.0..2.0));
+            }
+            offsets.push(features.len() as u32);
+        }
+        LinearLeaves {
+            constants: (0..leaves).map(|_| rng.random_range(-1.0..1.0)).collect(),
+            offsets,
+            features,
+            coefficients,
+        }
+    });
+    Tree {
+        output,
+        nodes,
+        leaf_values,
+        category_words: words,
+        linear,
+    }
+}
+
+fn random_model(rng: &mut TestRng, shape: Shape, trees: usize, outputs: usize) -> NativeModel {
+    let raw_width = if shape.leaf_width > 1 {
+        shape.leaf_width
+    } else {
+        outputs
+    };
+    let trees = (0..trees)
+        .map(|t| {
+            let output = if shape.leaf_width > 1 {
+                0
+            } else {
+                (t % outputs) as u32
+            };
+            random_tree(rng, shape, output)
+        })
+        .collect();
+    let aggregation = if rng.random_bool(0.3) {
+        Aggregation::Average { divisor: 3.0 }
+    } else {
+        Aggregation::Sum
+    };
+    let family = Family::Trees(TreeEnsemble {
+        num_features: FEATURES,
+        split_rule: shape.rule,
+        precision: shape.precision,
+        leaf_width: shape.leaf_width,
+        base_score: (0..raw_width).map(|k| 0.1 * k as f64 - 0.05).collect(),
+        aggregation,
+        link: if raw_width > 1 {
+            Link::Softmax
+        } else {
+            Link::Sigmoid { scale: 1.0 }
+        },
+        trees,
+    });
+    let classes = raw_width.max(2) as i64;
+    let mut signature = Signature::new(
+        Signature::positional_features(FEATURES),
+        Task::Classification {
+            classes: (0..classes).map(ClassLabel::Int).collect(),
+        },
+    );
+    signature.raw_width = raw_width;
+    NativeModel::new(signature, family).expect("random trees are valid")
+}
+
+/// Inputs drawn from the thresholds, their f32 and f64 neighbours, zeros, tiny values, NaN
+/// and category codes.
+fn random_inputs(rng: &mut TestRng, rows: usize) -> Array2<f64> {
+    Array2::from_shape_fn((rows, FEATURES), |_| {
+        let t = THRESHOLDS[rng.random_range(0..THRESHOLDS.len())];
+        match rng.random_range(0..10) {
+            0 => t,
+            1 => f64::from_bits(t.to_bits().wrapping_add(1)),
+            2 => f64::from_bits(t.to_bits().wrapping_sub(1)),
+            3 => f64::from((t as f32).next_up()),
+            4 => f64::NAN,
+            5 => [0.0, -0.0, 1e-36, -1e-36, 1e-34][rng.random_range(0..5)],
+            6 => f64::from(rng.random_range(-2..70i32)),
+            _ => rng.random_range(-3.0..3.0),
+        }
+    })
+}
+
+fn assert_engine_matches_reference(model: &NativeModel, x: &Array2<f64>) {
+    let reference = model.reference();
+    for output in model.signature().outputs() {
+        let fast = model.predict(x.view(), output).unwrap();
+        let slow = reference.predict(x.view(), output).unwrap();
+        for ((i, &a), &b) in fast.indexed_iter().zip(slow.iter()) {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{output} at {i:?}: engine {a} vs reference {b}"
+            );
+        }
+    }
+}
+
+fn shapes() -> impl Strategy<Value = Shape> {
+    (
+        prop_oneof![
+            Just((SplitRule::LessThanF32, Precision::Single)),
+            Just((SplitRule::LessEqualF32Input, Precision::Double)),
+            Just((SplitRule::LessEqualF64, Precision::Double)),
+        ],
+        prop_oneof![Just(1usize), Just(3usize)],
+        any::<bool>(),
+        any::<bool>(),
+        1usize..14,
+    )
+        .prop_map(
+            |((rule, precision), leaf_width, categorical, linear, max_depth)| Shape {
+                rule,
+                precision,
+                leaf_width,
+                categorical,
+                linear: linear && leaf_width == 1,
+                zero_missing: rule == SplitRule::LessEqualF64,
+                max_depth,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn engine_equals_reference(
+        shape in shapes(),
+        trees in 1usize..12,
+        rows in 1usize..300,
+        seed in any::<[u8; 32]>(),
+    ) {
+        let mut rng = TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed);
+        let outputs = if shape.leaf_width == 1 && trees % 2 == 0 { 3 } else { 1 };
+        let model = random_model(&mut rng, shape, trees, outputs);
+        let x = random_inputs(&mut rng, rows);
+        assert_engine_matches_reference(&model, &x);
+    }
+}
+
+#[test]
+fn engine_equals_reference_on_the_hand_built_models() {
+    for file in common::all_models() {
+        let x = common::inputs(file.model.signature().num_features());
+        assert_engine_matches_reference(&file.model, &x);
+    }
+}
+
+#[test]
+fn strided_inputs_and_outputs_give_the_same_answer() {
+    let mut rng = TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha);
+    let shape = Shape {
+        rule: SplitRule::LessThanF32,
+        precision: Precision::Single,
+        leaf_width: 1,
+        categorical: false,
+        linear: false,
+        zero_missing: false,
+        max_depth: 6,
+    };
+    let model = random_model(&mut rng, shape, 20, 1);
+    let x = random_inputs(&mut rng, 500);
+    let column_major = x.t().to_owned().reversed_axes();
+    let expected = model
+        .predict(x.view(), verdict_model::Output::PredictProba)
+        .unwrap();
+    let mut out = Array2::zeros((2, 500));
+    model
+        .predict_into(
+            column_major.view(),
+            verdict_model::Output::PredictProba,
+            out.view_mut().reversed_axes(),
+        )
+        .unwrap();
+    assert_eq!(out.t(), expected);
+}

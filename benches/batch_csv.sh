@@ -18,7 +18,8 @@ DATA=${BENCH_DATA:-target/bench-data}
 TARGET=${CARGO_TARGET_DIR:-target}
 
 cargo build --quiet --release -p verdict-cli
-cargo build --quiet --release --example synthetic_ensemble
+# The generator needs only verdict-model, so build the facade without batch and serve.
+cargo build --quiet --release --no-default-features --example synthetic_ensemble
 VERDICT="$TARGET/release/verdict"
 
 MODEL="$DATA/ensemble.vdm"

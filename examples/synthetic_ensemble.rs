@@ -44,7 +44,7 @@ fn tree(rng: &mut Rng, features: usize, depth: u32) -> Tree {
             feature: (rng.next() % features as u64) as u32,
             threshold: rng.unit(),
             missing: Missing::Nan,
-            default_left: rng.next() % 2 == 0,
+            default_left: rng.next().is_multiple_of(2),
             left: (2 * i + 1) as u32,
             right: (2 * i + 2) as u32,
         });
@@ -110,7 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for id in 0..rows {
         write!(csv, "{id}")?;
         for _ in 0..features {
-            if rng.next() % 100 == 0 {
+            if rng.next().is_multiple_of(100) {
                 write!(csv, ",")?;
             } else {
                 write!(csv, ",{:.6}", rng.unit())?;

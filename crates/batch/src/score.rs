@@ -445,37 +445,36 @@ impl Scorer {
         }
 
         // Cut every buffer into the same blocks of rows, so each task owns its slices.
-        let mut tasks: Vec<(usize, &mut [f64], Vec<&mut [f64]>)> = work
-            .features
-            .chunks_mut(BLOCK_ROWS * width.max(1))
-            .enumerate()
-            .map(|(i, block)| {
-                (
-                    i * BLOCK_ROWS,
-                    block,
-                    Vec::with_capacity(self.outputs.len()),
-                )
-            })
-            .collect();
-        if width == 0 {
+        let mut tasks: Vec<Block<'_>> = if width == 0 {
             // A model without features still has one prediction per row.
-            tasks = (0..height.div_ceil(BLOCK_ROWS))
-                .map(|i| (i * BLOCK_ROWS, &mut [][..], Vec::new()))
-                .collect();
-        }
+            (0..height.div_ceil(BLOCK_ROWS))
+                .map(|i| Block::new(i * BLOCK_ROWS, &mut [][..]))
+                .collect()
+        } else {
+            work.features
+                .chunks_mut(BLOCK_ROWS * width)
+                .enumerate()
+                .map(|(i, block)| Block::new(i * BLOCK_ROWS, block))
+                .collect()
+        };
         for (buffer, planned) in work.outputs.iter_mut().zip(&self.outputs) {
             for (task, out) in tasks
                 .iter_mut()
                 .zip(buffer.chunks_mut(BLOCK_ROWS * planned.width))
             {
-                task.2.push(out);
+                task.outputs.push(out);
             }
         }
 
         let model = self.model.as_ref();
         let outputs = &self.outputs;
         let score = || {
-            tasks.into_par_iter().try_for_each(|(start, block, outs)| {
+            tasks.into_par_iter().try_for_each(|task| {
+                let Block {
+                    start,
+                    block,
+                    outputs: outs,
+                } = task;
                 let rows = (height - start).min(BLOCK_ROWS);
                 transpose(&columns, start, block);
                 let features = ArrayView2::from_shape((rows, width), &*block)
@@ -554,6 +553,23 @@ impl Scorer {
                 numbers.extend(values);
                 Float64Chunked::from_vec(name.into(), numbers).into_column()
             }
+        }
+    }
+}
+
+/// One block of rows: where it starts, its features and its rows of each output.
+struct Block<'a> {
+    start: usize,
+    block: &'a mut [f64],
+    outputs: Vec<&'a mut [f64]>,
+}
+
+impl<'a> Block<'a> {
+    fn new(start: usize, block: &'a mut [f64]) -> Self {
+        Block {
+            start,
+            block,
+            outputs: Vec::new(),
         }
     }
 }

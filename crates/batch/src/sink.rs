@@ -244,7 +244,7 @@ impl Write for SharedFile {
 
 enum Encoder {
     Csv(polars::io::csv::write::BatchedWriter<SharedFile>),
-    Parquet(polars::io::parquet::write::BatchedWriter<SharedFile>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<SharedFile>>),
     Ipc(polars::io::ipc::BatchedWriter<SharedFile>),
     Ndjson(polars::io::json::BatchedWriter<SharedFile>),
 }
@@ -300,11 +300,11 @@ impl FileWriter {
                         .map_err(Error::polars(context()))?,
                 )
             }
-            Format::Parquet => Encoder::Parquet(
+            Format::Parquet => Encoder::Parquet(Box::new(
                 ParquetWriter::new(file.clone())
                     .batched(schema)
                     .map_err(Error::polars(context()))?,
-            ),
+            )),
             Format::Ipc => {
                 let arrow_schema = schema.to_arrow(CompatLevel::newest());
                 let fields =
@@ -464,11 +464,7 @@ impl SqliteWriter {
                 let statement = conn
                     .prepare(&format!("SELECT * FROM {quoted} LIMIT 0"))
                     .map_err(Error::sqlite(context(&format!("read table `{table}`"))))?;
-                let existing: Vec<String> = statement
-                    .column_names()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
+                let existing: Vec<String> = statement.column_names().map(str::to_owned).collect();
                 let missing: Vec<&str> = schema
                     .iter_names()
                     .map(|n| n.as_str())

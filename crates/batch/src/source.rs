@@ -201,7 +201,7 @@ enum Input {
         what: SqliteInput,
     },
     Frame(DataFrame),
-    Lazy(LazyFrame),
+    Lazy(Box<LazyFrame>),
 }
 
 impl fmt::Debug for Source {
@@ -327,7 +327,7 @@ impl Source {
     /// A lazy query, run by polars' streaming engine.
     pub fn lazy(frame: LazyFrame) -> Self {
         Source {
-            input: Input::Lazy(frame),
+            input: Input::Lazy(Box::new(frame)),
             shard: None,
         }
     }
@@ -773,7 +773,7 @@ impl Reader {
                 (Some(path), spawn_polars(lf, chunk_rows, context))
             }
             Input::Lazy(lf) => {
-                let lf = slice(lf.clone(), part);
+                let lf = slice(lf.as_ref().clone(), part);
                 (
                     None,
                     spawn_polars(lf, chunk_rows, "cannot run the lazy frame".into()),

@@ -29,7 +29,7 @@ fn check_binary(
     what: &str,
 ) {
     assert_eq!(
-        column_names(&scored),
+        column_names(scored),
         ["id", "label", "proba_0", "proba_1"],
         "{what}"
     );

@@ -339,11 +339,7 @@ pub fn read_sqlite(
 ) -> (Vec<String>, Vec<Vec<rusqlite::types::Value>>) {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut statement = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-    let names: Vec<String> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let width = names.len();
     let rows = statement
         .query_map([], |row| {

@@ -1,6 +1,7 @@
 //! `verdict predict`: score a file, a directory of files or a SQLite table into a file or a
 //! SQLite table.
 
+use std::fmt::Write;
 use std::io::IsTerminal;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use verdict_batch::{
     CsvOptions, Event, Format, IfExists, Matching, Options, Passthrough, Scorer, Shard, Sink,
     Source, SqliteInput,
@@ -142,15 +143,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             );
         }),
         Event::Started { total_rows } => {
-            let style = match total_rows {
+            let template = match total_rows {
                 Some(total) => {
                     bar.set_length(total);
-                    "{bar:30} {human_pos}/{human_len} rows  {per_sec}  ETA {eta}"
+                    "{bar:30} {human_pos}/{human_len} rows  {rate}  ETA {eta}"
                 }
-                None => "{spinner} {human_pos} rows  {per_sec}",
+                None => "{spinner} {human_pos} rows  {rate}",
             };
-            if let Ok(style) = ProgressStyle::with_template(style) {
-                bar.set_style(style);
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn Write| {
+                        let _ = write!(w, "{:.0} rows/s", state.per_sec());
+                    },
+                ));
             }
             bar.enable_steady_tick(Duration::from_millis(200));
         }

@@ -24,6 +24,7 @@ enum Command {
     Inspect(cmd::inspect::Args),
     Convert(cmd::convert::Args),
     Serve(cmd::serve::Args),
+    Predict(cmd::predict::Args),
     Bench(cmd::bench::Args),
 }
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -3,6 +3,7 @@
 pub(crate) mod bench;
 pub(crate) mod convert;
 pub(crate) mod inspect;
+pub(crate) mod predict;
 pub(crate) mod serve;
 
 use verdict_model::SourceFormat;

@@ -1,0 +1,353 @@
+//! The errors of `verdict-batch`.
+//!
+//! A batch job fails in front of someone who has to fix a file, a query or a command line, so
+//! every error names the column, the row, the value or the path at fault, and where it can, the
+//! fix (a close column name, a flag to pass).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use verdict_model::PredictError;
+
+/// Any error of a batch run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input lacks columns that the model needs.
+    #[error("the input has no column for {} of the model's {expected} features: {}",
+        missing.len(), list_missing(missing))]
+    MissingFeatures {
+        /// The features not found, each with close column names.
+        missing: Vec<MissingColumn>,
+        /// How many features the model has.
+        expected: usize,
+    },
+    /// Columns asked to be passed through are not in the input.
+    #[error("the input has no column {} to pass through", list_missing(missing))]
+    MissingPassthrough {
+        /// The columns not found, each with close column names.
+        missing: Vec<MissingColumn>,
+    },
+    /// A model without feature names met an input with the wrong number of columns.
+    #[error(
+        "the model has no feature names, so its {expected} features are matched by position, \
+         but the input has {} columns besides the passed-through ones: {}",
+        found.len(), found.join(", ")
+    )]
+    PositionalMismatch {
+        /// The model's number of features.
+        expected: usize,
+        /// The input's candidate feature columns, in order.
+        found: Vec<String>,
+    },
+    /// A value of a numeric feature is not a number.
+    #[error("column `{column}`, {location}: `{value}` is not a number")]
+    NotANumber {
+        /// The input column.
+        column: String,
+        /// Where the value is.
+        location: Location,
+        /// The value, as it appears in the input.
+        value: String,
+    },
+    /// A feature is null and `strict` forbids it.
+    #[error("column `{column}`, {location}: the value is missing (strict mode rejects nulls)")]
+    NullValue {
+        /// The input column.
+        column: String,
+        /// Where the value is.
+        location: Location,
+    },
+    /// A categorical feature has a category the model does not know and `strict` forbids it.
+    #[error(
+        "column `{column}`, {location}: `{value}` is not one of the model's categories \
+         (strict mode rejects unknown categories)"
+    )]
+    UnknownCategory {
+        /// The input column.
+        column: String,
+        /// Where the value is.
+        location: Location,
+        /// The category.
+        value: String,
+    },
+    /// A feature column has a type Verdict cannot turn into numbers.
+    #[error("column `{column}` has type {dtype}, which cannot feed the {kind} feature `{feature}`")]
+    UnsupportedType {
+        /// The input column.
+        column: String,
+        /// The model feature it feeds.
+        feature: String,
+        /// `numeric` or `categorical`.
+        kind: &'static str,
+        /// The column's type.
+        dtype: String,
+    },
+    /// An output column would have the name of an input column that is passed through.
+    #[error(
+        "the output column `{column}` clashes with the input column of that name; \
+         set an output prefix (--prefix) or do not pass `{column}` through"
+    )]
+    ColumnClash {
+        /// The name both would have.
+        column: String,
+    },
+    /// Two output columns would have the same name.
+    #[error("two output columns would both be named `{column}`; choose fewer outputs")]
+    DuplicateOutput {
+        /// The name.
+        column: String,
+    },
+    /// The model cannot produce a requested output.
+    #[error(transparent)]
+    Output(PredictError),
+    /// The model failed on a block of rows.
+    #[error("the model failed on the {rows} rows from {first}: {source}")]
+    Predict {
+        /// The block's first row.
+        first: Location,
+        /// The block's number of rows.
+        rows: usize,
+        /// The model's error.
+        source: PredictError,
+    },
+    /// The model's own encoder rejects a category code it did not see in training.
+    #[error(
+        "column `{column}`, {location}: the model rejects category code {code}, which it did not see in training"
+    )]
+    RejectedCategory {
+        /// The feature.
+        column: String,
+        /// Where the value is.
+        location: Location,
+        /// The code.
+        code: f64,
+    },
+    /// An option is out of range or inconsistent.
+    #[error("{0}")]
+    InvalidOption(String),
+    /// The input does not exist or matches no file.
+    #[error("no input files match `{pattern}`")]
+    NoInput {
+        /// The path, directory or glob.
+        pattern: String,
+    },
+    /// The format of a path cannot be told from its name.
+    #[error(
+        "cannot tell the format of `{path}` from its extension; name it with --input-format / \
+         --output-format (csv, parquet, ipc, ndjson or sqlite)"
+    )]
+    UnknownFormat {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A directory or glob holds files of different formats.
+    #[error(
+        "`{pattern}` matches files of different formats ({first} and {second}); use a glob such as `dir/*.parquet`"
+    )]
+    MixedFormats {
+        /// The directory or glob.
+        pattern: String,
+        /// One format.
+        first: &'static str,
+        /// Another.
+        second: &'static str,
+    },
+    /// The output exists and the run was not told to replace it.
+    #[error("{what} already exists; pass --if-exists replace to overwrite it{hint}")]
+    OutputExists {
+        /// The file, or the table and its database.
+        what: String,
+        /// More options, where there are.
+        hint: &'static str,
+    },
+    /// The output would overwrite the input.
+    #[error("the output `{path}` is the input; write the predictions to another file")]
+    OutputIsInput {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file system operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("cannot read", "cannot create").
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Polars failed to read or write data.
+    #[error("{context}: {source}")]
+    Polars {
+        /// What was being done, and on which file.
+        context: String,
+        /// Polars' error.
+        source: polars::error::PolarsError,
+    },
+    /// SQLite failed.
+    #[error("{context}: {source}")]
+    Sqlite {
+        /// What was being done, and on which database.
+        context: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// A SQLite value cannot be stored in its column.
+    #[error("column `{column}`, {location}: {problem}")]
+    SqliteValue {
+        /// The column.
+        column: String,
+        /// Where the value is.
+        location: Location,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Error {
+    /// Wraps a polars error with what was being done.
+    pub(crate) fn polars(
+        context: impl Into<String>,
+    ) -> impl FnOnce(polars::error::PolarsError) -> Error {
+        let context = context.into();
+        move |source| Error::Polars { context, source }
+    }
+
+    /// Wraps a SQLite error with what was being done.
+    pub(crate) fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Sqlite { context, source }
+    }
+
+    /// Wraps an I/O error with the action and the path.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// A column that was asked for and not found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingColumn {
+    /// The name asked for.
+    pub name: String,
+    /// Input columns with close names, closest first.
+    pub suggestions: Vec<String>,
+}
+
+impl MissingColumn {
+    /// `name`, with up to three of `candidates` whose names are close to it (by edit distance,
+    /// ignoring case, spaces, `_`, `-` and `.`).
+    pub fn new<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        let key = normalize(name);
+        let mut scored: Vec<(usize, &str)> = candidates
+            .into_iter()
+            .filter_map(|candidate| {
+                let distance = strsim::levenshtein(&key, &normalize(candidate));
+                // About one edit in four characters: `mean textrue` finds `mean texture`,
+                // while short names (`x1`) only find spellings of themselves (`X_1`), not
+                // their neighbours (`x0`).
+                let allowed = key.chars().count() / 4;
+                (distance <= allowed).then_some((distance, candidate))
+            })
+            .collect();
+        scored.sort_by_key(|&(distance, candidate)| (distance, candidate.to_owned()));
+        MissingColumn {
+            name: name.to_owned(),
+            suggestions: scored
+                .into_iter()
+                .take(3)
+                .map(|(_, c)| c.to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for MissingColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.name)?;
+        if !self.suggestions.is_empty() {
+            let names: Vec<String> = self.suggestions.iter().map(|s| format!("`{s}`")).collect();
+            write!(f, " (did you mean {}?)", names.join(" or "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Lower case without separators, so `Mean_Radius` and `mean radius` compare equal.
+fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn list_missing(missing: &[MissingColumn]) -> String {
+    missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where a value is in the input: its 1-based row (header lines not counted) and, for
+/// many-file input, the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The 1-based row in the file (or table, query or frame).
+    pub row: u64,
+    /// The file, when the input is a file.
+    pub file: Option<PathBuf>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}", self.row)?;
+        if let Some(file) = &self.file {
+            write!(f, " of {}", file.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_names_that_differ_by_separators_and_typos() {
+        let columns = [
+            "id",
+            "mean radius",
+            "mean texture",
+            "worst radius",
+            "target",
+        ];
+        let missing = MissingColumn::new("mean_radius", columns);
+        assert_eq!(missing.suggestions[0], "mean radius");
+        let missing = MissingColumn::new("mean textrue", columns);
+        assert_eq!(missing.suggestions, vec!["mean texture"]);
+        assert!(MissingColumn::new("area", columns).suggestions.is_empty());
+    }
+
+    #[test]
+    fn locations_name_the_file_when_there_is_one() {
+        let here = Location {
+            row: 7,
+            file: Some(PathBuf::from("a.csv")),
+        };
+        assert_eq!(here.to_string(), "row 7 of a.csv");
+        assert_eq!(Location { row: 3, file: None }.to_string(), "row 3");
+    }
+}

@@ -1,0 +1,414 @@
+//! From input columns to the rows of `f64` a model takes.
+//!
+//! A [`FeatureMap`] is settled once per run from the input's schema: which input column feeds
+//! each of the model's features, matched by name (column order in the file does not matter),
+//! or by position for models that have no feature names. Each chunk is then read column by
+//! column into contiguous `f64` columns ([`FeatureMap::columns`]), and [`transpose`] copies any
+//! range of rows into the row-major block that [`Model::predict_into`] reads, so that the
+//! copy and the prediction of one range of rows run on the same core, one cache away.
+//!
+//! [`Model::predict_into`]: verdict_model::Model::predict_into
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use verdict_model::{FeatureKind, Signature};
+
+use crate::error::{Error, Location, MissingColumn, Result};
+
+/// How the model's features were found in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matching {
+    /// Every feature by its name.
+    ByName,
+    /// By position, because the model has no feature names: `columns[i]` feeds feature `i`.
+    ByPosition {
+        /// The input columns, in the model's feature order.
+        columns: Vec<String>,
+    },
+}
+
+/// Where the rows of a chunk come from, so errors can name a row of the user's input.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// The file, when the input is one of many files (or one file).
+    pub file: Option<PathBuf>,
+    /// The 1-based row number of the chunk's first row within its file, table or frame.
+    pub first_row: u64,
+}
+
+impl Origin {
+    /// The location of row `index` of the chunk.
+    pub fn at(&self, index: usize) -> Location {
+        Location {
+            row: self.first_row + index as u64,
+            file: self.file.clone(),
+        }
+    }
+}
+
+/// Which input column feeds each of the model's features, and how its values become `f64`.
+#[derive(Debug, Clone)]
+pub struct FeatureMap {
+    bindings: Vec<Binding>,
+    matching: Matching,
+}
+
+#[derive(Debug, Clone)]
+struct Binding {
+    /// The input column.
+    column: String,
+    /// The model's name for the feature.
+    feature: String,
+    how: Encoding,
+}
+
+#[derive(Debug, Clone)]
+enum Encoding {
+    /// Numbers: numeric and boolean columns are cast, text is parsed.
+    Number,
+    /// Category names, turned into codes with [`Signature::encode_category`]. The map holds
+    /// its answer for every known category, so a lookup costs one hash instead of a scan of
+    /// the category list; a name not in it is unknown (`NaN`).
+    Category(HashMap<String, f64>),
+}
+
+impl FeatureMap {
+    /// Matches the model's features to the columns of `schema`.
+    ///
+    /// Features are matched by name. A model whose signature is `positional` (it was trained
+    /// without feature names) is matched by name too when the input has its `f0`, `f1`, ...
+    /// columns, and otherwise by position: its features are the input's columns in order,
+    /// leaving out `exclude` (the columns passed through by name, such as ids), and there
+    /// must be exactly as many as the model has features.
+    pub fn new(signature: &Signature, schema: &Schema, exclude: &[String]) -> Result<Self> {
+        let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+        let all_by_name = signature
+            .features
+            .iter()
+            .all(|f| schema.contains(f.name.as_str()));
+        let (columns, matching) = if all_by_name {
+            let columns = signature.features.iter().map(|f| f.name.clone()).collect();
+            (columns, Matching::ByName)
+        } else if signature.positional {
+            let candidates: Vec<String> = names
+                .iter()
+                .filter(|n| !exclude.iter().any(|e| e == *n))
+                .map(|n| (*n).to_owned())
+                .collect();
+            if candidates.len() != signature.num_features() {
+                return Err(Error::PositionalMismatch {
+                    expected: signature.num_features(),
+                    found: candidates,
+                });
+            }
+            let matching = Matching::ByPosition {
+                columns: candidates.clone(),
+            };
+            (candidates, matching)
+        } else {
+            let missing = signature
+                .features
+                .iter()
+                .filter(|f| !schema.contains(f.name.as_str()))
+                .map(|f| MissingColumn::new(&f.name, names.iter().copied()))
+                .collect();
+            return Err(Error::MissingFeatures {
+                missing,
+                expected: signature.num_features(),
+            });
+        };
+
+        let mut bindings = Vec::with_capacity(columns.len());
+        for (index, (feature, column)) in signature.features.iter().zip(columns).enumerate() {
+            let dtype = schema.get(column.as_str()).unwrap_or(&DataType::Null);
+            let how = match &feature.kind {
+                FeatureKind::Categorical { categories } if !categories.is_empty() => {
+                    let codes = categories
+                        .iter()
+                        .map(|c| (c.clone(), signature.encode_category(index, c)))
+                        .collect();
+                    Encoding::Category(codes)
+                }
+                // A categorical feature without names takes its codes as numbers.
+                _ => Encoding::Number,
+            };
+            let binding = Binding {
+                column,
+                feature: feature.name.clone(),
+                how,
+            };
+            binding.check_type(dtype)?;
+            bindings.push(binding);
+        }
+        Ok(FeatureMap { bindings, matching })
+    }
+
+    /// How the features were matched.
+    pub fn matching(&self) -> &Matching {
+        &self.matching
+    }
+
+    /// The input column of each feature, in feature order.
+    pub fn input_columns(&self) -> impl Iterator<Item = &str> {
+        self.bindings.iter().map(|b| b.column.as_str())
+    }
+
+    /// The names of the input columns that feed numeric features (the ones a CSV reader must
+    /// read as numbers) and categorical features (which it must read as text).
+    pub(crate) fn column_kinds(&self) -> (Vec<&str>, Vec<&str>) {
+        let mut numeric = Vec::new();
+        let mut categorical = Vec::new();
+        for binding in &self.bindings {
+            match binding.how {
+                Encoding::Number => numeric.push(binding.column.as_str()),
+                Encoding::Category(_) => categorical.push(binding.column.as_str()),
+            }
+        }
+        (numeric, categorical)
+    }
+
+    /// Reads the feature columns of `chunk` as contiguous `f64` columns with `NaN` for
+    /// missing values, in feature order.
+    ///
+    /// With `strict`, a null or an unknown category is an error instead of `NaN`.
+    pub fn columns(&self, chunk: &DataFrame, origin: &Origin, strict: bool) -> Result<Columns> {
+        let mut data = Vec::with_capacity(self.bindings.len());
+        for binding in &self.bindings {
+            let column = chunk
+                .column(&binding.column)
+                .map_err(Error::polars(format!(
+                    "cannot read column `{}`",
+                    binding.column
+                )))?;
+            let values = binding.read(column, origin, strict)?;
+            // One buffer per column, so the transposition can index rows directly.
+            let values = match values.rechunk() {
+                std::borrow::Cow::Borrowed(_) => values,
+                std::borrow::Cow::Owned(contiguous) => contiguous,
+            };
+            data.push(values);
+        }
+        Ok(Columns { data })
+    }
+}
+
+impl Binding {
+    /// Rejects column types that cannot feed the feature, before any row is read.
+    fn check_type(&self, dtype: &DataType) -> Result<()> {
+        let ok = match self.how {
+            Encoding::Number => dtype.is_primitive_numeric() || is_text_or_flag(dtype),
+            Encoding::Category(_) => {
+                dtype.is_integer() || is_text_or_flag(dtype) || dtype.is_categorical()
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedType {
+                column: self.column.clone(),
+                feature: self.feature.clone(),
+                kind: match self.how {
+                    Encoding::Number => "numeric",
+                    Encoding::Category(_) => "categorical",
+                },
+                dtype: dtype.to_string(),
+            })
+        }
+    }
+
+    fn read(&self, column: &Column, origin: &Origin, strict: bool) -> Result<Float64Chunked> {
+        self.check_type(column.dtype())?;
+        let name = column.name().clone();
+        match &self.how {
+            Encoding::Number if column.dtype() == &DataType::String => {
+                let text = column.str().map_err(self.polars_error())?;
+                let mut values = Vec::with_capacity(text.len());
+                for (index, value) in text.iter().enumerate() {
+                    values.push(match value.map(str::trim) {
+                        Some("") | None => self.missing(origin, index, strict)?,
+                        Some(value) => value.parse::<f64>().map_err(|_| Error::NotANumber {
+                            column: self.column.clone(),
+                            location: origin.at(index),
+                            value: value.to_owned(),
+                        })?,
+                    });
+                }
+                Ok(Float64Chunked::from_vec(name, values))
+            }
+            Encoding::Number => {
+                let numbers = column
+                    .cast(&DataType::Float64)
+                    .map_err(self.polars_error())?;
+                let numbers = numbers.f64().map_err(self.polars_error())?;
+                if numbers.null_count() == 0 {
+                    return Ok(numbers.clone());
+                }
+                if strict && let Some(index) = numbers.iter().position(|v| v.is_none()) {
+                    return Err(Error::NullValue {
+                        column: self.column.clone(),
+                        location: origin.at(index),
+                    });
+                }
+                numbers
+                    .fill_null_with_values(f64::NAN)
+                    .map_err(self.polars_error())
+            }
+            Encoding::Category(codes) => {
+                let text;
+                let text = if column.dtype() == &DataType::String {
+                    column.str().map_err(self.polars_error())?
+                } else {
+                    text = column
+                        .cast(&DataType::String)
+                        .map_err(self.polars_error())?;
+                    text.str().map_err(self.polars_error())?
+                };
+                let mut values = Vec::with_capacity(text.len());
+                for (index, value) in text.iter().enumerate() {
+                    values.push(match value {
+                        None => self.missing(origin, index, strict)?,
+                        Some(value) => match codes.get(value) {
+                            Some(&code) => code,
+                            None if strict => {
+                                return Err(Error::UnknownCategory {
+                                    column: self.column.clone(),
+                                    location: origin.at(index),
+                                    value: value.to_owned(),
+                                });
+                            }
+                            None => f64::NAN,
+                        },
+                    });
+                }
+                Ok(Float64Chunked::from_vec(name, values))
+            }
+        }
+    }
+
+    /// The value of a missing entry: `NaN`, or an error in strict mode.
+    fn missing(&self, origin: &Origin, index: usize, strict: bool) -> Result<f64> {
+        if strict {
+            Err(Error::NullValue {
+                column: self.column.clone(),
+                location: origin.at(index),
+            })
+        } else {
+            Ok(f64::NAN)
+        }
+    }
+
+    fn polars_error(&self) -> impl FnOnce(PolarsError) -> Error {
+        Error::polars(format!("cannot read column `{}`", self.column))
+    }
+}
+
+fn is_text_or_flag(dtype: &DataType) -> bool {
+    matches!(dtype, DataType::String | DataType::Boolean | DataType::Null)
+}
+
+/// A chunk's feature columns as contiguous `f64`, in feature order.
+#[derive(Debug)]
+pub struct Columns {
+    data: Vec<Float64Chunked>,
+}
+
+impl Columns {
+    /// The columns as slices.
+    pub fn slices(&self) -> Result<Vec<&[f64]>> {
+        self.data
+            .iter()
+            .map(|c| {
+                c.cont_slice().map_err(Error::polars(format!(
+                    "column `{}` is not contiguous",
+                    c.name()
+                )))
+            })
+            .collect()
+    }
+}
+
+/// Copies rows `start .. start + rows` of `columns` into `block`, row-major: value `j` of row
+/// `i` goes to `block[i * columns.len() + j]`.
+///
+/// `block` must hold `rows * columns.len()` values and every column at least `start + rows`.
+pub fn transpose(columns: &[&[f64]], start: usize, block: &mut [f64]) {
+    let width = columns.len();
+    if width == 0 {
+        return;
+    }
+    for (j, column) in columns.iter().enumerate() {
+        let rows = block.len() / width;
+        let source = column.get(start..start + rows).unwrap_or_default();
+        for (i, &value) in source.iter().enumerate() {
+            block[i * width + j] = value;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verdict_model::{Feature, Task};
+
+    fn signature() -> Signature {
+        Signature::new(
+            vec![
+                Feature::numeric("a"),
+                Feature::categorical("colour", vec!["red".into(), "green".into()]),
+            ],
+            Task::Regression,
+        )
+    }
+
+    #[test]
+    fn matches_by_name_whatever_the_column_order() {
+        let df =
+            df!("colour" => ["green", "blue", "red"], "id" => [1, 2, 3], "a" => [1.5, 2.5, 3.5])
+                .unwrap();
+        let map = FeatureMap::new(&signature(), df.schema(), &[]).unwrap();
+        assert_eq!(map.matching(), &Matching::ByName);
+        let columns = map.columns(&df, &Origin::default(), false).unwrap();
+        let slices = columns.slices().unwrap();
+        let mut block = vec![0.0; 6];
+        transpose(&slices, 0, &mut block);
+        let expected = [1.5, 1.0, 2.5, f64::NAN, 3.5, 0.0];
+        assert!(
+            block
+                .iter()
+                .zip(expected)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+
+        let mut tail = vec![0.0; 2];
+        transpose(&slices, 2, &mut tail);
+        assert_eq!(tail, [3.5, 0.0]);
+    }
+
+    #[test]
+    fn names_every_missing_feature_with_suggestions() {
+        let df = df!("A" => [1.0], "color" => ["red"]).unwrap();
+        let error = FeatureMap::new(&signature(), df.schema(), &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the input has no column for 2 of the model's 2 features: `a` (did you mean `A`?), \
+             `colour` (did you mean `color`?)"
+        );
+    }
+
+    #[test]
+    fn text_in_a_numeric_column_names_column_row_and_value() {
+        let df = df!("a" => ["1", " 2.5 ", "x1"], "colour" => ["red", "red", "red"]).unwrap();
+        let map = FeatureMap::new(&signature(), df.schema(), &[]).unwrap();
+        let origin = Origin {
+            file: Some("in.parquet".into()),
+            first_row: 11,
+        };
+        let error = map.columns(&df, &origin, false).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "column `a`, row 13 of in.parquet: `x1` is not a number"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! A failed run leaves no output, partial or otherwise, and never touches the input.
+
+mod common;
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+
+use common::*;
+use polars::prelude::*;
+use verdict_batch::{Error, IfExists, Options, Scorer, Sink, Source};
+
+/// The names of the files in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// 10,000 rows whose row 9,001 makes `FailsOnNegative` fail, long after the first chunks
+/// were written.
+fn failing_input(dir: &Path) -> std::path::PathBuf {
+    let mut x0: Vec<f64> = (0..10_000).map(|i| f64::from(i) / 10.0).collect();
+    x0[9000] = -1.0;
+    let frame = df!("x0" => x0).unwrap();
+    let path = dir.join("in.parquet");
+    write(&frame, &path);
+    path
+}
+
+fn options() -> Options {
+    Options {
+        chunk_rows: NonZeroUsize::new(1000).unwrap(),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn a_model_failing_midway_leaves_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = failing_input(dir.path());
+    let before = std::fs::read(&input).unwrap();
+    let scorer = Scorer::new(FailsOnNegative::new(1), options()).unwrap();
+    for extension in ["csv", "parquet", "arrow", "ndjson"] {
+        let output = dir.path().join(format!("out.{extension}"));
+        let error = scorer
+            .run(
+                Source::path(&input, None).unwrap(),
+                &Sink::path(&output, None).unwrap(),
+                &mut |_| {},
+            )
+            .unwrap_err();
+        match error {
+            Error::Predict { first, rows, .. } => {
+                // Row 9,001 opens the tenth chunk, and so its first block of 512 rows.
+                assert_eq!(first.row, 9001, "{extension}");
+                assert_eq!(rows, 512);
+            }
+            other => panic!("unexpected error {other}"),
+        }
+        assert_eq!(listing(dir.path()), ["in.parquet"], "{extension}");
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}
+
+#[test]
+fn a_failed_run_keeps_the_previous_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = failing_input(dir.path());
+    let output = dir.path().join("out.parquet");
+    std::fs::write(&output, b"yesterday's predictions").unwrap();
+    let scorer = Scorer::new(FailsOnNegative::new(1), options()).unwrap();
+    let sink = Sink::path(&output, None).unwrap();
+    // Without --if-exists replace the run does not start.
+    let error = scorer
+        .run(Source::path(&input, None).unwrap(), &sink, &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(error, Error::OutputExists { .. }), "{error}");
+    // With it, a failure leaves the old file whole.
+    let sink = sink.with_if_exists(IfExists::Replace);
+    scorer
+        .run(Source::path(&input, None).unwrap(), &sink, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(std::fs::read(&output).unwrap(), b"yesterday's predictions");
+    assert_eq!(listing(dir.path()), ["in.parquet", "out.parquet"]);
+}
+
+#[test]
+fn a_bad_value_deep_in_a_csv_file_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let mut csv = String::from("x0\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i}\n"));
+    }
+    csv.push_str("oops\n1\n");
+    std::fs::write(&input, csv).unwrap();
+    let scorer = Scorer::new(regressor(1), options()).unwrap();
+    let output = dir.path().join("out.csv");
+    let error = scorer
+        .run(
+            Source::path(&input, None).unwrap(),
+            &Sink::path(&output, None).unwrap(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::NotANumber { location, .. } if location.row == 20_001),
+        "{error}"
+    );
+    assert_eq!(listing(dir.path()), ["in.csv"]);
+}
+
+#[test]
+fn a_failed_run_into_sqlite_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = failing_input(dir.path());
+    let scorer = Scorer::new(FailsOnNegative::new(1), options()).unwrap();
+
+    // A database the run would have created is not left behind.
+    let fresh = dir.path().join("fresh.sqlite");
+    scorer
+        .run(
+            Source::path(&input, None).unwrap(),
+            &Sink::sqlite(&fresh, "p"),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(listing(dir.path()), ["in.parquet"]);
+
+    // An existing table survives a failed replace, and other tables are untouched.
+    let db = dir.path().join("out.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE p (prediction REAL); INSERT INTO p VALUES (42); CREATE TABLE other (x); INSERT INTO other VALUES (1);")
+        .unwrap();
+    drop(conn);
+    let sink = Sink::sqlite(&db, "p").with_if_exists(IfExists::Replace);
+    scorer
+        .run(Source::path(&input, None).unwrap(), &sink, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(
+        read_sqlite(&db, "p").1,
+        [[rusqlite::types::Value::Real(42.0)]]
+    );
+    assert_eq!(read_sqlite(&db, "other").1.len(), 1);
+    let sink = Sink::sqlite(&db, "p").with_if_exists(IfExists::Append);
+    scorer
+        .run(Source::path(&input, None).unwrap(), &sink, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(read_sqlite(&db, "p").1.len(), 1);
+}
+
+#[test]
+fn the_output_may_not_be_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "x0\n1\n").unwrap();
+    let scorer = Scorer::new(regressor(1), Options::default()).unwrap();
+    let sink = Sink::path(&input, None)
+        .unwrap()
+        .with_if_exists(IfExists::Replace);
+    let error = scorer
+        .run(Source::path(&input, None).unwrap(), &sink, &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(error, Error::OutputIsInput { .. }), "{error}");
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), "x0\n1\n");
+}

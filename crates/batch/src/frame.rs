@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use polars::prelude::*;
-use verdict_model::{FeatureKind, Signature};
+use verdict_model::{FeatureKind, Signature, UNKNOWN_CATEGORY};
 
 use crate::error::{Error, Location, MissingColumn, Result};
 
@@ -70,7 +70,8 @@ enum Encoding {
     Number,
     /// Category names, turned into codes with [`Signature::encode_category`]. The map holds
     /// its answer for every known category, so a lookup costs one hash instead of a scan of
-    /// the category list; a name not in it is unknown (`NaN`).
+    /// the category list; a name not in it is unknown ([`UNKNOWN_CATEGORY`], as
+    /// `encode_category` answers for it).
     Category(HashMap<String, f64>),
 }
 
@@ -172,7 +173,7 @@ impl FeatureMap {
     /// Reads the feature columns of `chunk` as contiguous `f64` columns with `NaN` for
     /// missing values, in feature order.
     ///
-    /// With `strict`, a null or an unknown category is an error instead of `NaN`.
+    /// With `strict`, a null or an unknown category is an error instead.
     pub fn columns(&self, chunk: &DataFrame, origin: &Origin, strict: bool) -> Result<Columns> {
         let mut data = Vec::with_capacity(self.bindings.len());
         for binding in &self.bindings {
@@ -278,7 +279,7 @@ impl Binding {
                                     value: value.to_owned(),
                                 });
                             }
-                            None => f64::NAN,
+                            None => UNKNOWN_CATEGORY,
                         },
                     });
                 }
@@ -373,7 +374,8 @@ mod tests {
         let slices = columns.slices().unwrap();
         let mut block = vec![0.0; 6];
         transpose(&slices, 0, &mut block);
-        let expected = [1.5, 1.0, 2.5, f64::NAN, 3.5, 0.0];
+        // `blue` is not one of the model's categories.
+        let expected = [1.5, 1.0, 2.5, UNKNOWN_CATEGORY, 3.5, 0.0];
         assert!(
             block
                 .iter()

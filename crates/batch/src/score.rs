@@ -52,7 +52,8 @@ pub struct Options {
     /// A prefix for every prediction column (`pred_` makes `pred_label`), to avoid clashes
     /// with input columns.
     pub prefix: String,
-    /// Rejects missing feature values and unknown categories instead of passing `NaN`.
+    /// Rejects missing feature values (instead of passing `NaN`) and unknown categories
+    /// (instead of passing [`UNKNOWN_CATEGORY`](verdict_model::UNKNOWN_CATEGORY)).
     pub strict: bool,
     /// The most rows read, scored and written at a time; peak memory grows with it.
     pub chunk_rows: NonZeroUsize,

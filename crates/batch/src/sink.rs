@@ -113,7 +113,7 @@ impl Sink {
     }
 
     /// The output file or database.
-    pub fn path_ref(&self) -> &Path {
+    pub fn output_path(&self) -> &Path {
         match &self.target {
             Target::File { path, .. } | Target::Sqlite { path, .. } => path,
         }
@@ -122,7 +122,7 @@ impl Sink {
     /// Checks, before anything is read, that the run may write here: the output is not an
     /// input, it does not exist unless told to replace it, and files are not appended to.
     pub(crate) fn check(&self, source: &Source) -> Result<()> {
-        let path = self.path_ref();
+        let path = self.output_path();
         let inputs: Vec<&Path> = source
             .files()
             .iter()

@@ -191,13 +191,11 @@ fn csv_null_values_are_configurable() {
 }
 
 #[test]
-fn unknown_categories_are_missing_unless_strict() {
+fn unknown_categories_get_the_unknown_code_unless_strict() {
     let csv = "a,colour\n1,green\n2,mauve\n";
     let lenient = run_csv(with_category(), csv, Options::default()).unwrap();
-    assert!(same_bits(
-        &floats(&lenient, "prediction"),
-        &[12.0, f64::NAN]
-    ));
+    let unknown = 1.0 + 2.0 + 10.0 * verdict_model::UNKNOWN_CATEGORY;
+    assert!(same_bits(&floats(&lenient, "prediction"), &[12.0, unknown]));
     let strict = Options {
         strict: true,
         ..Options::default()
@@ -228,9 +226,10 @@ fn numbers_as_category_names_are_read_as_text() {
         .into_parts();
     let model = std::sync::Arc::new(verdict_model::NativeModel::new(signature, family).unwrap());
     let scored = run_csv(model, "a,colour\n1,7\n1,10\n1,07\n", Options::default()).unwrap();
+    let unknown = 1.0 + 1.0 + 10.0 * verdict_model::UNKNOWN_CATEGORY;
     assert!(same_bits(
         &floats(&scored, "prediction"),
-        &[12.0, 2.0, f64::NAN]
+        &[12.0, 2.0, unknown]
     ));
 }
 

@@ -321,8 +321,9 @@ fn categories_are_encoded_by_name() {
         .unwrap()
         .score_frame(&input)
         .unwrap();
-    // y = 1 + a + 10 * code; missing and unknown categories are NaN, which this linear model
-    // propagates.
-    let expected = [22.0, 3.0, f64::NAN, f64::NAN, 16.0];
+    // y = 1 + a + 10 * code. A missing category is NaN, which this linear model propagates;
+    // an unknown one has the code the signature gives it (-1).
+    let unknown = 1.0 + 4.0 + 10.0 * verdict_model::UNKNOWN_CATEGORY;
+    let expected = [22.0, 3.0, f64::NAN, unknown, 16.0];
     assert!(same_bits(&floats(&scored, "prediction"), &expected));
 }

@@ -67,8 +67,8 @@ pub(crate) struct Args {
     /// groups) of many-file input, row ranges otherwise.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
-    /// Fail on a missing feature value or an unknown category instead of scoring it as
-    /// missing.
+    /// Fail on a missing feature value or an unknown category instead of scoring it (as
+    /// missing, or as the model's unknown category).
     #[arg(long)]
     strict: bool,
     /// The input's format: csv, parquet, ipc, ndjson or sqlite.

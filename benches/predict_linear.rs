@@ -79,9 +79,11 @@ fn pipeline() -> NativeModel {
         link: Link::Sigmoid { scale: 1.0 },
     });
     let mut features = Signature::positional_features(40);
-    features.extend((40..50).map(|i| {
-        Feature::categorical(format!("c{i}"), (0..5).map(|c| format!("v{c}")).collect())
-    }));
+    features.extend(
+        (40..50).map(|i| {
+            Feature::categorical(format!("c{i}"), (0..5).map(|c| format!("v{c}")).collect())
+        }),
+    );
     NativeModel::new(
         Signature::new(features, classes(2)),
         Family::Pipeline(Pipeline {
@@ -134,7 +136,11 @@ fn models(c: &mut Criterion) {
             let mut out = Array2::zeros((batch, width));
             group.throughput(Throughput::Elements(batch as u64));
             group.bench_with_input(BenchmarkId::new(*name, batch), &batch, |b, _| {
-                b.iter(|| model.predict_into(x.view(), *output, out.view_mut()).unwrap())
+                b.iter(|| {
+                    model
+                        .predict_into(x.view(), *output, out.view_mut())
+                        .unwrap()
+                })
             });
         }
     }

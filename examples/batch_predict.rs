@@ -13,12 +13,11 @@ use verdict::batch::{Event, IfExists, Matching, Options, Passthrough, Scorer, Si
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model_path = root.join("examples/models/breast_cancer.xgb.json");
+    let model_path = root.join("examples/models/breast_cancer_xgb.json");
     let data = root.join("examples/data/breast_cancer.csv");
-    let out_dir = std::env::args().nth(1).map_or_else(
-        || std::env::temp_dir().join("verdict-batch-example"),
-        PathBuf::from,
-    );
+    let out_dir = std::env::args()
+        .nth(1)
+        .map_or_else(|| root.join("target/batch_predict"), PathBuf::from);
     std::fs::create_dir_all(&out_dir)?;
 
     // Any supported model file: the format is detected from its content.

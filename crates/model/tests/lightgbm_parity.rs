@@ -390,7 +390,7 @@ fn the_example_model_loads() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/breast_cancer_lgbm.txt");
     let file = import::load(&path, None).unwrap();
-    assert_eq!(file.info.name, "breast_cancer");
+    assert_eq!(file.info.name, "breast_cancer_lgbm");
     assert_eq!(file.model.signature().num_features(), 30);
 }
 

@@ -498,13 +498,13 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             let out = info.output as usize;
             match info.walk {
                 Walk::Lockstep if self.zero_missing => {
-                    self.lockstep::<true>(info, block, margins, rows, raw_width)
+                    self.walk::<true, false>(info, block, margins, rows, raw_width)
                 }
-                Walk::Lockstep => self.lockstep::<false>(info, block, margins, rows, raw_width),
+                Walk::Lockstep => self.walk::<false, false>(info, block, margins, rows, raw_width),
                 Walk::UntilRest if self.zero_missing => {
-                    self.until_rest::<true>(info, block, margins, rows, raw_width)
+                    self.walk::<true, true>(info, block, margins, rows, raw_width)
                 }
-                Walk::UntilRest => self.until_rest::<false>(info, block, margins, rows, raw_width),
+                Walk::UntilRest => self.walk::<false, true>(info, block, margins, rows, raw_width),
                 Walk::Reference => {
                     let tree = &ensemble.trees[t];
                     let rule = ensemble.split_rule;
@@ -534,43 +534,16 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         }
     }
 
-    /// Walks the `LANES` rows of each group through a shallow tree for exactly `depth` steps;
-    /// leaves loop to themselves, so no row needs to stop early, and the lanes' independent
-    /// walks overlap in the processor.
+    /// Walks the `LANES` rows of each group through a tree in lock-step, for at most `depth`
+    /// steps; leaves loop to themselves, so no row needs to stop on its own, and the lanes'
+    /// independent walks (and cache misses) overlap in the processor.
+    ///
+    /// With `STOP_AT_REST` (deep trees, whose paths differ widely in length) a group stops as
+    /// soon as none of its rows moved; shallow trees walk exactly `depth` steps with no such
+    /// test. Lock-step matters even for deep trees: a row-by-row walk was six times slower at
+    /// depth 12.
     #[inline]
-    fn lockstep<const ZERO_MISSING: bool>(
-        &self,
-        info: &TreeInfo,
-        block: &[T],
-        margins: &mut [A],
-        rows: usize,
-        raw_width: usize,
-    ) {
-        let out = info.output as usize;
-        for (g, group) in block.chunks_exact(self.stride * LANES).enumerate() {
-            let mut index = [info.root; LANES];
-            for _ in 0..info.depth {
-                for (lane, i) in index.iter_mut().enumerate() {
-                    *i = self.step::<ZERO_MISSING>(*i, group, lane);
-                }
-            }
-            let first = g * LANES;
-            for (lane, &i) in index.iter().enumerate().take(rows - first) {
-                self.add_leaf(
-                    margins,
-                    (first + lane) * raw_width + out,
-                    i,
-                    self.leaf_width,
-                );
-            }
-        }
-    }
-
-    /// Like [`lockstep`](Self::lockstep), for deep trees whose paths differ widely in
-    /// length: the group stops as soon as all its rows rest on leaves, instead of walking the
-    /// full depth. Walking the lanes together still overlaps their cache misses, which is
-    /// what makes deep trees fast; a row-by-row walk was six times slower at depth 12.
-    fn until_rest<const ZERO_MISSING: bool>(
+    fn walk<const ZERO_MISSING: bool, const STOP_AT_REST: bool>(
         &self,
         info: &TreeInfo,
         block: &[T],
@@ -588,7 +561,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                     moved |= next != *i;
                     *i = next;
                 }
-                if !moved {
+                if STOP_AT_REST && !moved {
                     break;
                 }
             }

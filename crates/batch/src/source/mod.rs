@@ -8,8 +8,9 @@
 //! of the consumer (a rendezvous channel of one slot), so memory depends on the chunk size,
 //! not on the input's.
 //!
-//! Files are read by polars' streaming engine ([`LazyFrame::sink_batches`]), one file after
-//! the other so that an error can name its file and row.
+//! Files are read one after the other, so that an error can name its file and row: CSV in
+//! blocks of whole records parsed by polars (see `csv.rs` for why not polars' own scan), the
+//! other formats by polars' streaming engine ([`LazyFrame::sink_batches`]).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -24,6 +25,8 @@ use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Location, Result};
 use crate::frame::Origin;
+
+mod csv;
 
 /// A data format Verdict reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -471,7 +474,7 @@ impl Source {
             Input::Files { format, paths, csv } => {
                 let mut total = 0;
                 for path in paths {
-                    total += count_rows(scan(*format, path, csv, None)?, path)?;
+                    total += count_file_rows(*format, path, csv)?;
                 }
                 Ok(total)
             }
@@ -562,6 +565,15 @@ fn first_count(counted: &DataFrame) -> PolarsResult<u64> {
         .ok_or_else(|| polars_err!(ComputeError: "the count has no column"))?;
     let value = column.cast(&DataType::UInt64)?.u64()?.get(0).unwrap_or(0);
     Ok(value)
+}
+
+/// The rows of one file: CSV records are counted with bounded memory, the other formats
+/// by polars (Parquet and IPC from their metadata).
+fn count_file_rows(format: Format, path: &Path, csv: &CsvOptions) -> Result<u64> {
+    match format {
+        Format::Csv => csv::count_records(path, csv),
+        _ => count_rows(scan(format, path, csv, None)?, path),
+    }
 }
 
 fn count_rows(lf: LazyFrame, path: &Path) -> Result<u64> {
@@ -707,8 +719,7 @@ impl Reader {
                 Some(len) => len,
                 None => match &self.input {
                     Input::Files { format, paths, csv } => {
-                        let path = &paths[part.index];
-                        count_rows(scan(*format, path, csv, None)?, path)?
+                        count_file_rows(*format, &paths[part.index], csv)?
                     }
                     input => Source {
                         input: input.clone(),
@@ -737,7 +748,6 @@ impl Reader {
                 Producer::Thread { chunks, .. } => match chunks.recv() {
                     Ok(Ok(chunk)) => Some(chunk),
                     Ok(Err(error)) => {
-                        let error = self.explain(error);
                         self.current = None;
                         return Err(error);
                     }
@@ -766,6 +776,28 @@ impl Reader {
     fn start(&self, part: Part) -> Result<Stream> {
         let chunk_rows = self.chunk_rows;
         let (file, producer) = match &self.input {
+            Input::Files {
+                format: Format::Csv,
+                paths,
+                csv,
+            } => {
+                let path = paths[part.index].clone();
+                let schema = scan(Format::Csv, &path, csv, Some(&self.hints))?
+                    .collect_schema()
+                    .map_err(Error::polars(format!(
+                        "cannot read the schema of {}",
+                        path.display()
+                    )))?;
+                let producer = csv::spawn(
+                    path.clone(),
+                    csv.clone(),
+                    schema,
+                    self.hints.numeric.clone(),
+                    part,
+                    chunk_rows,
+                );
+                (Some(path), producer)
+            }
             Input::Files { format, paths, csv } => {
                 let path = paths[part.index].clone();
                 let lf = slice(scan(*format, &path, csv, Some(&self.hints))?, part);
@@ -805,66 +837,6 @@ impl Reader {
             },
             producer,
         })
-    }
-
-    /// Turns a CSV reader's parse error into one that names the column, row and value.
-    ///
-    /// Polars stops at a value that does not parse as the type of its column but does not
-    /// say which row it was on; the file is read once more with the numeric features as text
-    /// to find it. The cost falls only on runs that fail.
-    fn explain(&self, error: Error) -> Error {
-        let (
-            Input::Files {
-                format: Format::Csv,
-                paths,
-                csv,
-            },
-            Some(stream),
-        ) = (&self.input, &self.current)
-        else {
-            return error;
-        };
-        let path = &paths[stream.part.index];
-        let hints = ReadHints {
-            numeric: Vec::new(),
-            text: self
-                .hints
-                .numeric
-                .iter()
-                .chain(&self.hints.text)
-                .cloned()
-                .collect(),
-        };
-        let Ok(lf) = scan(Format::Csv, path, csv, Some(&hints)) else {
-            return error;
-        };
-        let columns: Vec<Expr> = self.hints.numeric.iter().map(|c| col(c.as_str())).collect();
-        let lf = slice(lf, stream.part).select(columns);
-        let mut producer = spawn_polars(lf, self.chunk_rows, String::new());
-        let mut first_row = stream.part.offset + 1;
-        while let Producer::Thread { chunks, .. } = &mut producer {
-            let Ok(Ok(chunk)) = chunks.recv() else {
-                break;
-            };
-            for column in chunk.columns() {
-                let Ok(text) = column.str() else { continue };
-                let bad = text
-                    .iter()
-                    .position(|v| v.is_some_and(|v| !v.is_empty() && v.parse::<f64>().is_err()));
-                if let Some(index) = bad {
-                    return Error::NotANumber {
-                        column: column.name().to_string(),
-                        location: Location {
-                            row: first_row + index as u64,
-                            file: Some(path.clone()),
-                        },
-                        value: text.get(index).unwrap_or_default().to_owned(),
-                    };
-                }
-            }
-            first_row += chunk.height() as u64;
-        }
-        error
     }
 }
 

@@ -221,3 +221,43 @@ fn shards_of_many_csv_files_are_whole_files() {
     );
     assert_eq!(heights, [100, 200, 100, 200]);
 }
+
+#[test]
+fn quoted_newlines_stay_in_their_row_across_chunks_and_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = frame(300, 3, 26);
+    let notes: Vec<String> = (0..300)
+        .map(|i| match i % 3 {
+            0 => format!("line one\nline two of {i}"),
+            1 => format!("say \"hi\",\r\n{i}"),
+            _ => format!("plain {i}"),
+        })
+        .collect();
+    input
+        .with_column(Column::new("note".into(), notes))
+        .unwrap();
+    let csv = dir.path().join("notes.csv");
+    write(&input, &csv);
+    assert!(std::fs::read_to_string(&csv).unwrap().lines().count() > 400);
+    let whole = Scorer::new(regressor(3), regression(100))
+        .unwrap()
+        .score_frame(&input)
+        .unwrap();
+    for chunk_rows in [1, 7, 100, 1000] {
+        let output = dir.path().join(format!("notes-{chunk_rows}.parquet"));
+        Scorer::new(regressor(3), regression(chunk_rows))
+            .unwrap()
+            .run(
+                Source::path(&csv, None).unwrap(),
+                &Sink::path(&output, None).unwrap(),
+                &mut |_| {},
+            )
+            .unwrap();
+        let streamed = read(&output);
+        assert!(
+            streamed.equals_missing(&whole),
+            "chunks of {chunk_rows}:\n{streamed}\n{whole}"
+        );
+    }
+    check_shards(|| Source::path(&csv, None).unwrap(), 4, &whole, dir.path());
+}

@@ -199,7 +199,11 @@ impl BlockReader<'_> {
             .with_quote_char(Some(QUOTE));
         if !self.csv.null_values.is_empty() {
             parse = parse.with_null_values(Some(NullValues::AllColumns(
-                self.csv.null_values.iter().map(|v| v.as_str().into()).collect(),
+                self.csv
+                    .null_values
+                    .iter()
+                    .map(|v| v.as_str().into())
+                    .collect(),
             )));
         }
         CsvReadOptions::default()
@@ -268,7 +272,12 @@ mod tests {
         let input = "\"x\ny\",1\n\"say \"\"hi\"\"\n\",2\n3,\"\"\n4,5\n";
         assert_eq!(
             cut(input, 1),
-            ["\"x\ny\",1\n", "\"say \"\"hi\"\"\n\",2\n", "3,\"\"\n", "4,5\n"]
+            [
+                "\"x\ny\",1\n",
+                "\"say \"\"hi\"\"\n\",2\n",
+                "3,\"\"\n",
+                "4,5\n"
+            ]
         );
     }
 

@@ -16,6 +16,7 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+mod json;
 pub mod sklearn;
 pub mod xgboost;
 

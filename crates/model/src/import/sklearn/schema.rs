@@ -15,6 +15,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::value::MapAccessDeserializer};
 
+pub(super) use crate::import::json::Float;
+use crate::import::json::non_finite;
+
 /// The fields read before anything else, to refuse another format or version with a clear
 /// message rather than with whatever the first incompatible field would say.
 #[derive(Debug, Deserialize)]
@@ -62,10 +65,6 @@ pub(super) struct OutputSpec {
     /// `classification` or `regression`.
     pub task: String,
 }
-
-/// A binary64 value: a JSON number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Float(pub f64);
 
 /// A category, fill value or missing marker.
 #[derive(Debug, Clone, PartialEq)]
@@ -412,43 +411,6 @@ impl<'de> Visitor<'de> for TypedVisitor {
         let estimator =
             Estimator::read(&kind, serde_json::Value::Object(object)).map_err(de::Error::custom)?;
         Ok(Typed { kind, estimator })
-    }
-}
-
-impl<'de> Deserialize<'de> for Float {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FloatVisitor;
-        impl Visitor<'_> for FloatVisitor {
-            type Value = Float;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number, or \"NaN\", \"Infinity\" or \"-Infinity\"")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Float, E> {
-                Ok(Float(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Float, E> {
-                Ok(Float(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Float, E> {
-                Ok(Float(v as f64))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Float, E> {
-                non_finite(v)
-                    .map(Float)
-                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
-            }
-        }
-        deserializer.deserialize_any(FloatVisitor)
-    }
-}
-
-/// The value of the strings JSON uses for non-finite numbers.
-fn non_finite(text: &str) -> Option<f64> {
-    match text {
-        "NaN" => Some(f64::NAN),
-        "Infinity" => Some(f64::INFINITY),
-        "-Infinity" => Some(f64::NEG_INFINITY),
-        _ => None,
     }
 }
 

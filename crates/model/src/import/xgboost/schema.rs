@@ -21,6 +21,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
+use crate::import::json::Float;
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Model {
@@ -258,50 +260,6 @@ fn quote_non_finite(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// An `f32` that may be written as a number or as `"NaN"`, `"Infinity"` or `"-Infinity"`.
-struct Float(f32);
-
-impl<'de> Deserialize<'de> for Float {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FloatVisitor;
-
-        impl Visitor<'_> for FloatVisitor {
-            type Value = Float;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number, NaN or Infinity")
-            }
-
-            fn visit_f32<E: de::Error>(self, v: f32) -> Result<Float, E> {
-                Ok(Float(v))
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Float, E> {
-                Ok(Float(v as f32))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Float, E> {
-                Ok(Float(v as f32))
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Float, E> {
-                Ok(Float(v as f32))
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Float, E> {
-                match v {
-                    "NaN" => Ok(Float(f32::NAN)),
-                    "Infinity" => Ok(Float(f32::INFINITY)),
-                    "-Infinity" => Ok(Float(f32::NEG_INFINITY)),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
-            }
-        }
-
-        deserializer.deserialize_any(FloatVisitor)
-    }
-}
-
 /// A list of [`Float`]s.
 fn floats<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
     struct FloatsVisitor;
@@ -317,7 +275,7 @@ fn floats<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Err
             // The hint is bounded by the input length (UBJSON) but stay modest anyway.
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
             while let Some(Float(x)) = seq.next_element()? {
-                out.push(x);
+                out.push(x as f32);
             }
             Ok(out)
         }

@@ -4,11 +4,16 @@
 //! one node at a time: that is the reference. This module compiles a [`TreeEnsemble`] into a
 //! layout built for speed and computes the same numbers, bit for bit:
 //!
-//! - one flat array of 12- or 16-byte nodes for all trees, laid out breadth-first with the two
-//!   children of a node side by side, so a step is `next = left + go_right`;
-//! - rows scored in blocks, tree by tree, so each tree stays in cache while a block passes
-//!   through it, with the block's features copied once into a contiguous buffer of the
-//!   comparison type (`f32` for XGBoost and scikit-learn trees, `f64` for LightGBM);
+//! - trees of depth 10 or less (unless padding would more than quadruple them) are stored
+//!   *complete*: `2^depth - 1` splits of 8 or 16 bytes with implicit children, so a step is
+//!   `next = 2i + 1 + go_right` with no child pointer to load, and a leaf above the last
+//!   level becomes a chain of splits that always go left;
+//! - deeper trees go into one flat array of 12- or 16-byte nodes, laid out breadth-first with
+//!   the two children of a node side by side, so a step is `next = left + go_right`;
+//! - rows scored in blocks (64 rows; 256 when the compiled trees outgrow a 2 MB cache),
+//!   tree by tree, so each tree stays in cache while a block passes through it, with the
+//!   block's features copied once into a contiguous buffer of the comparison type (`f32` for
+//!   XGBoost and scikit-learn trees, `f64` for LightGBM);
 //! - eight rows walk a tree in lock-step, so their independent walks (and cache misses)
 //!   overlap; leaves point to themselves, so shallow trees are walked for exactly `depth`
 //!   steps with no data-dependent branch, and deep ones stop once all eight rows rest;

@@ -711,7 +711,12 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         raw_width: usize,
     ) {
         let out = info.output as usize;
-        for (g, group) in block.chunks_exact(self.stride * LANES).enumerate() {
+        let full = rows / LANES;
+        for (g, group) in block
+            .chunks_exact(self.stride * LANES)
+            .enumerate()
+            .take(full)
+        {
             let mut index = [info.root; LANES];
             for _ in 0..info.depth {
                 let mut moved = false;
@@ -735,6 +740,38 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 );
             }
         }
+        if rows > full * LANES {
+            self.walk_tail::<ZERO_MISSING>(info, block, margins, rows, raw_width);
+        }
+    }
+
+    /// [`walk`](Self::walk) for the last, partial group of a block (a single row, say): only
+    /// its live rows walk, one after the other. Kept out of line so that the lock-step loop
+    /// compiles as it does alone (inlined, the extra path cost full blocks 20-30%).
+    #[inline(never)]
+    fn walk_tail<const ZERO_MISSING: bool>(
+        &self,
+        info: &TreeInfo,
+        block: &[T],
+        margins: &mut [A],
+        rows: usize,
+        raw_width: usize,
+    ) {
+        let group_len = self.stride * LANES;
+        let first = rows / LANES * LANES;
+        let group = &block[first * self.stride..][..group_len];
+        for lane in 0..rows - first {
+            let mut i = info.root;
+            for _ in 0..info.depth {
+                let next = self.step::<ZERO_MISSING>(i, group, lane);
+                if next == i {
+                    break;
+                }
+                i = next;
+            }
+            let at = (first + lane) * raw_width + info.output as usize;
+            add_values(margins, at, &self.values, i as usize, self.leaf_width);
+        }
     }
 
     /// Walks the `LANES` rows of each group through a tree stored complete, in lock-step,
@@ -753,7 +790,12 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         let splits = &self.complete[info.root as usize..][..internal];
         let leaves = &self.leaves[info.first_leaf as usize * width..][..(internal + 1) * width];
         let out = info.output as usize;
-        for (g, group) in block.chunks_exact(self.stride * LANES).enumerate() {
+        let full = rows / LANES;
+        for (g, group) in block
+            .chunks_exact(self.stride * LANES)
+            .enumerate()
+            .take(full)
+        {
             let mut index = [0u32; LANES];
             for _ in 0..info.depth {
                 for (lane, i) in index.iter_mut().enumerate() {
@@ -765,6 +807,36 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 let at = (first + lane) * raw_width + out;
                 add_values(margins, at, leaves, i as usize - internal, width);
             }
+        }
+        if rows > full * LANES {
+            self.walk_complete_tail::<ZERO_MISSING>(info, block, margins, rows, raw_width);
+        }
+    }
+
+    /// [`walk_complete`](Self::walk_complete) for the last, partial group of a block: only
+    /// its live rows walk, one after the other, out of line like [`walk_tail`](Self::walk_tail).
+    #[inline(never)]
+    fn walk_complete_tail<const ZERO_MISSING: bool>(
+        &self,
+        info: &TreeInfo,
+        block: &[T],
+        margins: &mut [A],
+        rows: usize,
+        raw_width: usize,
+    ) {
+        let width = self.leaf_width;
+        let internal = (1usize << info.depth) - 1;
+        let splits = &self.complete[info.root as usize..][..internal];
+        let leaves = &self.leaves[info.first_leaf as usize * width..][..(internal + 1) * width];
+        let first = rows / LANES * LANES;
+        let group = &block[first * self.stride..][..self.stride * LANES];
+        for lane in 0..rows - first {
+            let mut i = 0;
+            for _ in 0..info.depth {
+                i = Self::complete_step::<ZERO_MISSING>(splits, i, group, lane);
+            }
+            let at = (first + lane) * raw_width + info.output as usize;
+            add_values(margins, at, leaves, i as usize - internal, width);
         }
     }
 

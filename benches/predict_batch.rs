@@ -1,6 +1,7 @@
 //! Tree-ensemble throughput: rows per second for depths 6, 8 and 12, 100, 300 and 1000 trees,
-//! and batches of 1, 64 and 10,000 rows, on one thread; the reference evaluator alongside for
-//! the 300-tree depth-8 case.
+//! and batches of 1, 64 and 10,000 rows, on one thread; batches of 1,000,000 rows for the
+//! 300-tree depth-8 case (one thread, and every core through `predict_into_parallel`); the
+//! reference evaluator alongside for the 300-tree depth-8 case.
 //!
 //! Run with: `cargo bench --bench predict_batch`
 
@@ -9,6 +10,7 @@ mod support;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::Array2;
 use support::Flavor;
+use verdict::model::parallel::predict_into_parallel;
 use verdict::model::{Model, Output};
 
 const FEATURES: usize = 50;
@@ -41,6 +43,31 @@ fn trees(c: &mut Criterion) {
     }
 }
 
+fn million_rows(c: &mut Criterion) {
+    const ROWS: usize = 1_000_000;
+    let mut group = c.benchmark_group("predict_batch/1M");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    let x = support::rows(ROWS, FEATURES);
+    let mut out = Array2::zeros((ROWS, 2));
+    for flavor in [Flavor::Xgboost, Flavor::Lightgbm] {
+        let model = support::ensemble(flavor, 300, 8, FEATURES);
+        group.bench_function(format!("{flavor:?}_d8_t300/1_thread"), |b| {
+            b.iter(|| {
+                model
+                    .predict_into(x.view(), Output::PredictProba, out.view_mut())
+                    .unwrap()
+            })
+        });
+        group.bench_function(format!("{flavor:?}_d8_t300/all_cores"), |b| {
+            b.iter(|| {
+                predict_into_parallel(&model, x.view(), Output::PredictProba, out.view_mut())
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn reference(c: &mut Criterion) {
     let mut group = c.benchmark_group("predict_batch/reference");
     for flavor in [Flavor::Xgboost, Flavor::Lightgbm] {
@@ -62,6 +89,6 @@ fn reference(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = trees, reference
+    targets = trees, million_rows, reference
 }
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the same models with XGBoost and LightGBM, scores the same rows with each library's
 # own predictor and with Verdict, checks that every engine agrees, and prints a table of
-# rows/s. See docs/benchmarks.md for results and README.md in this folder for the options.
+# rows/s. See docs/benchmarks.md for results and `compare.py --help` for the options.
 #
 #   benches/compare/run.sh                 # 200k rows, every configuration
 #   benches/compare/run.sh --rows 1000000  # the full size

@@ -774,6 +774,17 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         }
     }
 
+    /// The splits and leaf values of a tree stored complete, and its number of splits.
+    fn complete_tree(&self, info: &TreeInfo) -> (&[CompleteNode<T>], &[A], usize) {
+        let internal = (1usize << info.depth) - 1;
+        let width = self.leaf_width;
+        (
+            &self.complete[info.root as usize..][..internal],
+            &self.leaves[info.first_leaf as usize * width..][..(internal + 1) * width],
+            internal,
+        )
+    }
+
     /// Walks the `LANES` rows of each group through a tree stored complete, in lock-step,
     /// for exactly `depth` steps.
     #[inline]
@@ -786,9 +797,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         raw_width: usize,
     ) {
         let width = self.leaf_width;
-        let internal = (1usize << info.depth) - 1;
-        let splits = &self.complete[info.root as usize..][..internal];
-        let leaves = &self.leaves[info.first_leaf as usize * width..][..(internal + 1) * width];
+        let (splits, leaves, internal) = self.complete_tree(info);
         let out = info.output as usize;
         let full = rows / LANES;
         for (g, group) in block
@@ -825,9 +834,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         raw_width: usize,
     ) {
         let width = self.leaf_width;
-        let internal = (1usize << info.depth) - 1;
-        let splits = &self.complete[info.root as usize..][..internal];
-        let leaves = &self.leaves[info.first_leaf as usize * width..][..(internal + 1) * width];
+        let (splits, leaves, internal) = self.complete_tree(info);
         let first = rows / LANES * LANES;
         let group = &block[first * self.stride..][..self.stride * LANES];
         for lane in 0..rows - first {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde_json::{Value, json};
 use verdict_model::{Feature, Model, ModelInfo, Output, PredictError, Signature, Task};
-use verdict_serve::{BatchConfig, Options, Repository, Source};
+use verdict_serve::{BatchConfig, Options, Repository};
 
 use crate::common::*;
 
@@ -62,11 +62,7 @@ fn concurrent_clients_get_their_own_answers_in_shared_batches() {
     let model = iris();
     save(&model, dir.path(), "iris");
     // A long delay and room for every client: batches form whatever the machine's load.
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        batching(64, 20_000, 10_000),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), batching(64, 20_000, 10_000));
     let clients = 12;
     let requests = 15;
     thread::scope(|scope| {
@@ -141,11 +137,7 @@ fn a_request_over_the_batch_size_predicts_alone() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris();
     save(&model, dir.path(), "iris");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        batching(2, 0, 10),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), batching(2, 0, 10));
     let rows = iris_rows();
     let nested: Vec<Vec<f64>> = rows.rows().into_iter().map(|r| r.to_vec()).collect();
     let (status, body) = post_json(
@@ -298,11 +290,7 @@ fn stopping_answers_the_requests_still_queued() {
     let dir = tempfile::tempdir().unwrap();
     save(&line(0.5), dir.path(), "line");
     // Batches wait two seconds for rows that never come, so the stop finds them queued.
-    let mut server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        batching(1000, 2_000_000, 1000),
-        None,
-    );
+    let mut server = TestServer::serving(dir.path(), batching(1000, 2_000_000, 1000));
     let predict = server.url("/predict");
     let answers: Vec<(u16, Value)> = thread::scope(|scope| {
         let clients: Vec<_> = (0..3)

@@ -177,6 +177,11 @@ impl TestServer {
         TestServer::with_repository(repository, options, poll)
     }
 
+    /// Serves the models of one directory with `options`, without polling.
+    pub(crate) fn serving(dir: &Path, options: Options) -> TestServer {
+        TestServer::start(vec![Source::Dir(dir.into())], options, None)
+    }
+
     /// Serves an existing repository.
     pub(crate) fn with_repository(
         repository: Arc<Repository>,

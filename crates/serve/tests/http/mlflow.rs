@@ -3,7 +3,7 @@
 use ndarray::array;
 use serde_json::{Value, json};
 use verdict_model::{Model, Output};
-use verdict_serve::{Options, Source};
+use verdict_serve::Options;
 
 use crate::common::*;
 
@@ -22,11 +22,7 @@ fn every_json_format_and_csv_give_model_predict() {
     let dir = tempfile::tempdir().unwrap();
     let model = churn();
     save(&model, dir.path(), "churn");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     let url = server.url("/invocations");
 
     let encoded = array![[0.7, 2.0], [0.2, 0.0], [0.9, 1.0]];
@@ -71,11 +67,7 @@ fn text_labels_come_back_as_text() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris();
     save(&model, dir.path(), "iris");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     let rows = iris_rows();
     let instances: Vec<Vec<f64>> = rows.rows().into_iter().map(|r| r.to_vec()).collect();
     let (status, answer) = post_typed(
@@ -100,7 +92,7 @@ fn errors_have_mlflow_shape() {
         max_rows: 2,
         ..Options::default()
     };
-    let server = TestServer::start(vec![Source::Dir(dir.path().into())], options, None);
+    let server = TestServer::serving(dir.path(), options);
     let url = server.url("/invocations");
     let cases = [
         ("application/json", "{", 400, "malformed JSON"),
@@ -202,11 +194,7 @@ fn a_named_route_picks_among_several_models() {
     let model = line(1.0);
     save(&model, dir.path(), "line");
     save(&churn(), dir.path(), "churn");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     let body = json!({"inputs": [[3.0, 1.0]]}).to_string();
     let (status, answer) = post_typed(&server.url("/invocations"), "application/json", &body);
     assert_eq!(status, 400);
@@ -231,11 +219,7 @@ fn a_named_route_picks_among_several_models() {
 fn ping_health_and_version() {
     let dir = tempfile::tempdir().unwrap();
     save(&line(1.0), dir.path(), "line");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     assert_eq!(get(&server.url("/ping")).0, 200);
     assert_eq!(get(&server.url("/health")).0, 200);
     let (status, version) = get(&server.url("/version"));
@@ -243,11 +227,7 @@ fn ping_health_and_version() {
     assert!(version.starts_with("verdict "), "{version}");
 
     let empty = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        vec![Source::Dir(empty.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(empty.path(), Options::default());
     assert_eq!(get(&server.url("/ping")).0, 404);
     let (status, answer) = post_typed(
         &server.url("/invocations"),

@@ -143,11 +143,7 @@ fn a_model_that_never_loaded_is_unavailable_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("broken.vdm"), b"not a model").unwrap();
     save(&line(1.0), dir.path(), "line");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     let (status, body) = post_json(
         &server.url("/models/broken/predict"),
         &json!({"input": [1]}),
@@ -168,11 +164,7 @@ fn versioned_directories_serve_the_newest_by_default() {
         std::fs::create_dir_all(&version_dir).unwrap();
         save(&line(intercept), &version_dir, "model");
     }
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     assert_eq!(line_prediction(&server), 15.0);
     let (_, body) = post_json(
         &server.url("/models/line/versions/2/predict"),
@@ -217,7 +209,7 @@ fn bodies_over_the_limit_are_refused() {
         max_body: 1024,
         ..Options::default()
     };
-    let server = TestServer::start(vec![Source::Dir(dir.path().into())], options, None);
+    let server = TestServer::serving(dir.path(), options);
     let rows = vec![json!([1.0, 2.0]); 200];
     for path in ["/predict", "/v2/models/line/infer"] {
         let (status, body) = post_json(&server.url(path), &json!({ "inputs": rows }));
@@ -266,7 +258,7 @@ fn the_token_guards_everything_but_health() {
         token: Some("s3cret".into()),
         ..Options::default()
     };
-    let server = TestServer::start(vec![Source::Dir(dir.path().into())], options, None);
+    let server = TestServer::serving(dir.path(), options);
     let body = json!({"input": [3, 1]});
     for path in ["/predict", "/v2/models/line/infer", "/invocations"] {
         let response = client().post(server.url(path)).json(&body).send().unwrap();
@@ -404,11 +396,7 @@ fn stopping_drains_running_requests() {
 fn metrics_count_requests_rows_and_time() {
     let dir = tempfile::tempdir().unwrap();
     save(&line(1.0), dir.path(), "line");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     post_json(
         &server.url("/predict"),
         &json!({"inputs": [[1, 2], [3, 4]]}),
@@ -441,11 +429,7 @@ fn metrics_count_requests_rows_and_time() {
 fn the_pages_describe_the_models_and_routes() {
     let dir = tempfile::tempdir().unwrap();
     save(&churn(), dir.path(), "churn");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     let (status, page) = get(&server.url("/"));
     assert_eq!(status, 200);
     assert!(page.contains("<h2>churn"), "{page}");
@@ -475,11 +459,7 @@ fn the_pages_describe_the_models_and_routes() {
 fn garbage_never_gets_a_server_error() {
     let dir = tempfile::tempdir().unwrap();
     save(&churn(), dir.path(), "churn");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     let client = client();
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = || {

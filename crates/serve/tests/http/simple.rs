@@ -3,7 +3,7 @@
 use ndarray::array;
 use serde_json::{Value, json};
 use verdict_model::{Model, Output};
-use verdict_serve::{Options, Source};
+use verdict_serve::Options;
 
 use crate::common::*;
 
@@ -12,11 +12,7 @@ fn one_row_of_the_only_model_equals_model_predict() {
     let dir = tempfile::tempdir().unwrap();
     let model = line(1.0);
     save(&model, dir.path(), "line");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
 
     let (status, body) = post_json(&server.url("/predict"), &json!({"input": [3.0, 1.0]}));
     assert_eq!(status, 200, "{body}");
@@ -38,11 +34,7 @@ fn classifiers_answer_labels_probabilities_and_margins() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris();
     save(&model, dir.path(), "iris");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
 
     let rows = iris_rows();
     let inputs: Vec<Vec<f64>> = rows.rows().into_iter().map(|r| r.to_vec()).collect();
@@ -80,11 +72,7 @@ fn named_instances_take_categories_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let model = churn();
     save(&model, dir.path(), "churn");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
 
     let (status, body) = post_json(
         &server.url("/predict"),
@@ -128,7 +116,7 @@ fn a_large_batch_predicts_off_the_event_loop_with_the_same_answer() {
         offload_rows: 8,
         ..Options::default()
     };
-    let server = TestServer::start(vec![Source::Dir(dir.path().into())], options, None);
+    let server = TestServer::serving(dir.path(), options);
     let rows =
         ndarray::Array2::from_shape_fn((5000, 4), |(r, c)| ((r * 7 + c * 3) % 50) as f64 / 7.0);
     let inputs: Vec<Vec<f64>> = rows.rows().into_iter().map(|r| r.to_vec()).collect();
@@ -156,7 +144,7 @@ fn bad_requests_are_answered_with_what_is_wrong() {
         max_rows: 3,
         ..Options::default()
     };
-    let server = TestServer::start(vec![Source::Dir(dir.path().into())], options, None);
+    let server = TestServer::serving(dir.path(), options);
     let url = server.url("/predict");
     let cases: Vec<(&str, &[u8], u16, &str)> = vec![
         (
@@ -267,11 +255,7 @@ fn the_default_route_needs_a_name_when_several_models_are_served() {
     let dir = tempfile::tempdir().unwrap();
     save(&line(1.0), dir.path(), "line");
     save(&iris(), dir.path(), "iris");
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     let (status, body) = post_json(&server.url("/predict"), &json!({"input": [1, 2]}));
     assert_eq!(status, 400);
     assert!(
@@ -283,7 +267,7 @@ fn the_default_route_needs_a_name_when_several_models_are_served() {
         default_model: Some("line".into()),
         ..Options::default()
     };
-    let server = TestServer::start(vec![Source::Dir(dir.path().into())], options, None);
+    let server = TestServer::serving(dir.path(), options);
     let (status, body) = post_json(&server.url("/predict"), &json!({"input": [1, 2]}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model"], "line");

@@ -3,7 +3,7 @@
 use ndarray::array;
 use serde_json::{Value, json};
 use verdict_model::{Model, Output};
-use verdict_serve::{Options, Source};
+use verdict_serve::Options;
 
 use crate::common::*;
 
@@ -14,11 +14,7 @@ fn serve(models: &[(&str, verdict_model::ModelFile)]) -> (TestServer, tempfile::
     for (name, model) in models {
         save(model, dir.path(), name);
     }
-    let server = TestServer::start(
-        vec![Source::Dir(dir.path().into())],
-        Options::default(),
-        None,
-    );
+    let server = TestServer::serving(dir.path(), Options::default());
     (server, dir)
 }
 

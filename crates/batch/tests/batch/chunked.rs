@@ -1,10 +1,8 @@
 //! Streaming in chunks gives exactly the one-shot result, and shards partition the input.
 
-mod common;
-
 use std::num::NonZeroUsize;
 
-use common::*;
+use crate::common::*;
 use polars::prelude::*;
 use verdict_batch::{IfExists, Options, Passthrough, Scorer, Shard, Sink, Source};
 use verdict_model::Output;

@@ -1,8 +1,5 @@
 //! Models and data the batch tests share: small native models built from the family types,
 //! so the tests do not depend on any importer, and deterministic pseudo-random rows.
-
-#![allow(dead_code, unreachable_pub)]
-
 use std::sync::Arc;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
@@ -16,14 +13,14 @@ use verdict_model::{
 };
 
 /// A small deterministic generator (SplitMix64), so test data needs no dependency.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -32,18 +29,24 @@ impl Rng {
     }
 
     /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 }
 
 /// Full binary trees of `depth` over `features` numeric features, thresholds in [0, 1),
 /// XGBoost-style arithmetic, one tree per raw output in turn.
-pub fn trees(features: usize, count: usize, depth: u32, raw_width: usize, seed: u64) -> Vec<Tree> {
+pub(crate) fn trees(
+    features: usize,
+    count: usize,
+    depth: u32,
+    raw_width: usize,
+    seed: u64,
+) -> Vec<Tree> {
     let mut rng = Rng::new(seed);
     let internal = (1usize << depth) - 1;
     (0..count)
@@ -88,7 +91,7 @@ fn ensemble(features: usize, count: usize, raw_width: usize, link: Link, seed: u
 }
 
 /// Feature names `x0`, `x1`, ...
-pub fn names(features: usize) -> Vec<String> {
+pub(crate) fn names(features: usize) -> Vec<String> {
     (0..features).map(|i| format!("x{i}")).collect()
 }
 
@@ -97,13 +100,13 @@ fn numeric(features: usize) -> Vec<Feature> {
 }
 
 /// A regression tree ensemble on `x0..x{features}`.
-pub fn regressor(features: usize) -> Arc<NativeModel> {
+pub(crate) fn regressor(features: usize) -> Arc<NativeModel> {
     let signature = Signature::new(numeric(features), Task::Regression);
     Arc::new(NativeModel::new(signature, ensemble(features, 20, 1, Link::Identity, 1)).unwrap())
 }
 
 /// A binary classifier with integer labels 0 and 1 (like most XGBoost models).
-pub fn binary(features: usize) -> Arc<NativeModel> {
+pub(crate) fn binary(features: usize) -> Arc<NativeModel> {
     let classes = vec![ClassLabel::Int(0), ClassLabel::Int(1)];
     let signature = Signature::new(numeric(features), Task::Classification { classes });
     Arc::new(
@@ -116,7 +119,7 @@ pub fn binary(features: usize) -> Arc<NativeModel> {
 }
 
 /// A three-class classifier with text labels.
-pub fn multiclass(features: usize) -> Arc<NativeModel> {
+pub(crate) fn multiclass(features: usize) -> Arc<NativeModel> {
     let classes = ["setosa", "versicolor", "virginica"]
         .map(|c| ClassLabel::Text(c.to_owned()))
         .to_vec();
@@ -126,7 +129,7 @@ pub fn multiclass(features: usize) -> Arc<NativeModel> {
 
 /// `y = 1 + a + 10 * colour`, where `colour` is categorical with codes red=0, green=1,
 /// blue=2 (a linear model reads the code as a number).
-pub fn with_category() -> Arc<NativeModel> {
+pub(crate) fn with_category() -> Arc<NativeModel> {
     let signature = Signature::new(
         vec![
             Feature::numeric("a"),
@@ -146,7 +149,7 @@ pub fn with_category() -> Arc<NativeModel> {
 }
 
 /// `y = a - 2b` on features the source model did not name (`f0`, `f1`).
-pub fn positional() -> Arc<NativeModel> {
+pub(crate) fn positional() -> Arc<NativeModel> {
     let mut signature = Signature::new(Signature::positional_features(2), Task::Regression);
     signature.positional = true;
     let family = Family::Linear(LinearModel {
@@ -162,10 +165,10 @@ pub fn positional() -> Arc<NativeModel> {
 
 /// A model that predicts `x0` and fails on any row whose `x0` is negative.
 #[derive(Debug)]
-pub struct FailsOnNegative(pub Signature);
+pub(crate) struct FailsOnNegative(pub Signature);
 
 impl FailsOnNegative {
-    pub fn new(features: usize) -> Arc<Self> {
+    pub(crate) fn new(features: usize) -> Arc<Self> {
         Arc::new(FailsOnNegative(Signature::new(
             numeric(features),
             Task::Regression,
@@ -201,7 +204,7 @@ impl Model for FailsOnNegative {
 
 /// `rows` rows: an `id` column, the features `x0..` in reverse order (so order matters not),
 /// some missing values, and a `target` the model ignores.
-pub fn frame(rows: usize, features: usize, seed: u64) -> DataFrame {
+pub(crate) fn frame(rows: usize, features: usize, seed: u64) -> DataFrame {
     let mut rng = Rng::new(seed);
     let mut columns = vec![Column::new(
         "id".into(),
@@ -222,7 +225,7 @@ pub fn frame(rows: usize, features: usize, seed: u64) -> DataFrame {
 
 /// The model's `output` for the features `x0..` of `frame`, computed with `Model::predict`
 /// directly: the reference the batch machinery must reproduce.
-pub fn reference(model: &dyn Model, frame: &DataFrame, output: Output) -> Array2<f64> {
+pub(crate) fn reference(model: &dyn Model, frame: &DataFrame, output: Output) -> Array2<f64> {
     let features = model.signature().num_features();
     let mut x = Array2::<f64>::zeros((frame.height(), features));
     for j in 0..features {
@@ -239,7 +242,7 @@ pub fn reference(model: &dyn Model, frame: &DataFrame, output: Output) -> Array2
 }
 
 /// The values of a float column, with nulls as `NaN`.
-pub fn floats(frame: &DataFrame, name: &str) -> Vec<f64> {
+pub(crate) fn floats(frame: &DataFrame, name: &str) -> Vec<f64> {
     let column = frame
         .column(name)
         .unwrap()
@@ -254,12 +257,12 @@ pub fn floats(frame: &DataFrame, name: &str) -> Vec<f64> {
 }
 
 /// Bitwise equality, so `NaN` equals `NaN` and nothing is approximately equal.
-pub fn same_bits(a: &[f64], b: &[f64]) -> bool {
+pub(crate) fn same_bits(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 /// Reads a file back with polars' eager readers.
-pub fn read(path: &std::path::Path) -> DataFrame {
+pub(crate) fn read(path: &std::path::Path) -> DataFrame {
     let pl_path = PlRefPath::try_from_path(path).unwrap();
     let lf = match path.extension().and_then(|e| e.to_str()).unwrap() {
         "csv" => LazyCsvReader::new(pl_path).finish().unwrap(),
@@ -272,7 +275,7 @@ pub fn read(path: &std::path::Path) -> DataFrame {
 }
 
 /// Writes `frame` to `path` in the format of its extension.
-pub fn write(frame: &DataFrame, path: &std::path::Path) {
+pub(crate) fn write(frame: &DataFrame, path: &std::path::Path) {
     let mut frame = frame.clone();
     let file = std::fs::File::create(path).unwrap();
     match path.extension().and_then(|e| e.to_str()).unwrap() {
@@ -290,7 +293,7 @@ pub fn write(frame: &DataFrame, path: &std::path::Path) {
 }
 
 /// Writes `frame` into a new SQLite table.
-pub fn write_sqlite(frame: &DataFrame, path: &std::path::Path, table: &str) {
+pub(crate) fn write_sqlite(frame: &DataFrame, path: &std::path::Path, table: &str) {
     let conn = rusqlite::Connection::open(path).unwrap();
     let columns: Vec<String> = frame
         .columns()
@@ -333,7 +336,7 @@ pub fn write_sqlite(frame: &DataFrame, path: &std::path::Path, table: &str) {
 }
 
 /// Reads a whole SQLite table: its column names, and every row as text (`NULL` for null).
-pub fn read_sqlite(
+pub(crate) fn read_sqlite(
     path: &std::path::Path,
     table: &str,
 ) -> (Vec<String>, Vec<Vec<rusqlite::types::Value>>) {
@@ -354,7 +357,7 @@ pub fn read_sqlite(
 }
 
 /// The column names of a frame.
-pub fn column_names(frame: &DataFrame) -> Vec<String> {
+pub(crate) fn column_names(frame: &DataFrame) -> Vec<String> {
     frame
         .get_column_names()
         .into_iter()

@@ -1,11 +1,9 @@
 //! Every input format into every output format, against `Model::predict` directly.
 
-mod common;
-
 use std::num::NonZeroUsize;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use polars::prelude::*;
 use rusqlite::types::Value;
 use verdict_batch::{Options, Passthrough, Scorer, Sink, Source, SqliteInput};

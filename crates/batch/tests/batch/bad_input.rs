@@ -1,10 +1,8 @@
 //! Bad input fails with a message that names the problem; missing values follow the options.
 
-mod common;
-
 use std::num::NonZeroUsize;
 
-use common::*;
+use crate::common::*;
 use polars::prelude::*;
 use verdict_batch::{
     Error, Event, Matching, Options, Passthrough, Scorer, Sink, Source, SqliteInput,

@@ -1,11 +1,9 @@
 //! A failed run leaves no output, partial or otherwise, and never touches the input.
 
-mod common;
-
 use std::num::NonZeroUsize;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use polars::prelude::*;
 use verdict_batch::{Error, IfExists, Options, Scorer, Sink, Source};
 

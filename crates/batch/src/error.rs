@@ -50,6 +50,14 @@ pub enum Error {
         /// The value, as it appears in the input.
         value: String,
     },
+    /// A CSV record has more fields than the file has columns.
+    #[error("{location}: the record has more fields than the {expected} columns of the file")]
+    TooManyFields {
+        /// Where the record is.
+        location: Location,
+        /// How many columns the file has.
+        expected: usize,
+    },
     /// A feature is null and `strict` forbids it.
     #[error("column `{column}`, {location}: the value is missing (strict mode rejects nulls)")]
     NullValue {

@@ -5,18 +5,21 @@
 //! until the scan ends, so a run's peak RSS grew with the file (a 450 MB CSV showed 451 MiB
 //! of mapped pages on top of the working memory). Here a thread reads the file through a
 //! small buffer, cuts it after every `chunk_rows`-th record (a newline outside quotes), and
-//! hands each block to polars' CSV parser, which parses it on all cores.
+//! parses each block on all cores ([`parse`]).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Cursor};
+use std::io::{self, BufRead, BufReader};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use polars::prelude::*;
 
+use self::parse::{Layout, PIECE_ROWS, Piece};
 use super::{CsvOptions, Part, Producer};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Result};
+
+mod parse;
 
 /// The quote character, as polars' parser uses it (RFC 4180: a doubled quote inside a
 /// quoted field stands for one quote, which the toggling below handles without a special
@@ -121,8 +124,7 @@ pub(super) fn count_records(path: &Path, csv: &CsvOptions) -> Result<u64> {
 /// Reads `part` of the CSV file at `path` in a thread, `chunk_rows` records at a time, into
 /// frames of `schema` (every column of the file, in order, with the types to parse).
 ///
-/// `numeric` names the columns that must be numbers: when a block does not parse, it is
-/// parsed again with them as text to name the column, row and value at fault.
+/// `numeric` names the columns that must be numbers; they are parsed straight into `f64`.
 pub(super) fn spawn(
     path: PathBuf,
     csv: CsvOptions,
@@ -133,13 +135,8 @@ pub(super) fn spawn(
 ) -> Producer {
     let (send, chunks) = sync_channel::<Result<DataFrame>>(1);
     let handle = std::thread::spawn(move || {
-        let reader = BlockReader {
-            path: &path,
-            csv: &csv,
-            schema: &schema,
-            numeric: &numeric,
-        };
-        if let Err(error) = reader.run(part, chunk_rows, &send) {
+        let layout = Layout::new(schema, &numeric, &csv);
+        if let Err(error) = read_blocks(&path, &csv, &layout, part, chunk_rows, &send) {
             let _ = send.send(Err(error));
         }
     });
@@ -149,99 +146,52 @@ pub(super) fn spawn(
     }
 }
 
-struct BlockReader<'a> {
-    path: &'a Path,
-    csv: &'a CsvOptions,
-    schema: &'a SchemaRef,
-    numeric: &'a [String],
-}
-
-impl BlockReader<'_> {
-    fn run(
-        &self,
-        part: Part,
-        chunk_rows: NonZeroUsize,
-        send: &SyncSender<Result<DataFrame>>,
-    ) -> Result<()> {
-        let read_error = || Error::io("cannot read", self.path);
-        let mut records = Records::open(self.path, self.csv)?;
-        records.skip(part.offset).map_err(read_error())?;
-        let mut left = part.len.unwrap_or(u64::MAX);
-        let mut first_row = part.offset + 1;
-        let mut block = Vec::new();
-        while left > 0 {
-            block.clear();
+/// Sends the frames of `part`, block by block, until the part ends or the receiver goes.
+fn read_blocks(
+    path: &Path,
+    csv: &CsvOptions,
+    layout: &Layout,
+    part: Part,
+    chunk_rows: NonZeroUsize,
+    send: &SyncSender<Result<DataFrame>>,
+) -> Result<()> {
+    let read_error = || Error::io("cannot read", path);
+    let mut records = Records::open(path, csv)?;
+    records.skip(part.offset).map_err(read_error())?;
+    let mut left = part.len.unwrap_or(u64::MAX);
+    let mut first_row = part.offset + 1;
+    let mut block = Vec::new();
+    let mut pieces = Vec::new();
+    while left > 0 {
+        block.clear();
+        pieces.clear();
+        let mut wanted = left.min(chunk_rows.get() as u64);
+        while wanted > 0 {
             let read = records
-                .read(left.min(chunk_rows.get() as u64), &mut block)
+                .read(wanted.min(PIECE_ROWS), &mut block)
                 .map_err(read_error())?;
             if read == 0 {
                 break;
             }
-            let chunk = self.parse(&block, self.schema.clone()).map_err(|source| {
-                self.explain(&block, first_row).unwrap_or(Error::Polars {
-                    context: format!("cannot read {}", self.path.display()),
-                    source,
-                })
-            })?;
-            if send.send(Ok(chunk)).is_err() {
-                // The consumer has gone (it failed, or was dropped).
-                return Ok(());
-            }
-            left -= read;
-            first_row += read;
+            pieces.push(Piece {
+                end: block.len(),
+                rows: read as usize,
+            });
+            wanted -= read;
         }
-        Ok(())
-    }
-
-    fn parse(&self, block: &[u8], schema: SchemaRef) -> PolarsResult<DataFrame> {
-        let mut parse = CsvParseOptions::default()
-            .with_separator(self.csv.delimiter)
-            .with_quote_char(Some(QUOTE));
-        if !self.csv.null_values.is_empty() {
-            parse = parse.with_null_values(Some(NullValues::AllColumns(
-                self.csv
-                    .null_values
-                    .iter()
-                    .map(|v| v.as_str().into())
-                    .collect(),
-            )));
+        let read: u64 = pieces.iter().map(|p| p.rows as u64).sum();
+        if read == 0 {
+            break;
         }
-        CsvReadOptions::default()
-            .with_has_header(false)
-            .with_schema(Some(schema))
-            .with_parse_options(parse)
-            .with_raise_if_empty(false)
-            .into_reader_with_file_handle(Cursor::new(block))
-            .finish()
-    }
-
-    /// The first value of a numeric column in `block` that is not a number, if any.
-    ///
-    /// polars stops at such a value without saying on which row; the block is parsed once
-    /// more with the numeric columns as text to find it. The cost falls only on runs that fail.
-    fn explain(&self, block: &[u8], first_row: u64) -> Option<Error> {
-        let mut as_text = self.schema.as_ref().clone();
-        for name in self.numeric {
-            if let Some(dtype) = as_text.get_mut(name.as_str()) {
-                *dtype = DataType::String;
-            }
+        let chunk = layout.parse(&block, &pieces, first_row, path)?;
+        if send.send(Ok(chunk)).is_err() {
+            // The consumer has gone (it failed, or was dropped).
+            return Ok(());
         }
-        let frame = self.parse(block, Arc::new(as_text)).ok()?;
-        self.numeric.iter().find_map(|name| {
-            let text = frame.column(name.as_str()).ok()?.str().ok()?;
-            let index = text
-                .iter()
-                .position(|v| v.is_some_and(|v| !v.is_empty() && v.parse::<f64>().is_err()))?;
-            Some(Error::NotANumber {
-                column: name.clone(),
-                location: Location {
-                    row: first_row + index as u64,
-                    file: Some(self.path.to_owned()),
-                },
-                value: text.get(index).unwrap_or_default().to_owned(),
-            })
-        })
+        left -= read;
+        first_row += read;
     }
+    Ok(())
 }
 
 #[cfg(test)]

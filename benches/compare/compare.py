@@ -164,7 +164,7 @@ def end_to_end(args, results, work):
         try:
             v_s, v_rss = timed_command([args.verdict, "predict", "--model", str(model_file), "--input", str(csv),
                                         "--output", str(work / f"e2e_{lib}_verdict.csv"), "--passthrough", "id",
-                                        "--outputs", "predict_proba"])
+                                        "--outputs", "predict_proba", "--if-exists", "replace"])
             ours = pd.read_csv(work / f"e2e_{lib}_verdict.csv")["proba_1"].to_numpy()
             theirs = pd.read_csv(work / f"e2e_{lib}_pandas.csv")["proba_1"].to_numpy()
             row.update({"verdict_seconds": v_s, "verdict_peak_rss_mib": v_rss, "speedup": py_s / v_s,

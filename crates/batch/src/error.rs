@@ -119,6 +119,17 @@ pub enum Error {
         /// The model's error.
         source: PredictError,
     },
+    /// The model rejects a missing value, as scikit-learn's linear models do.
+    #[error(
+        "{location}: the model rejects the missing value at its input {input} (scikit-learn's \
+         linear models reject missing values); fill the column or put an imputer before the model"
+    )]
+    RejectedMissing {
+        /// The row.
+        location: Location,
+        /// The model's input (its feature, unless a pipeline step comes first).
+        input: usize,
+    },
     /// The model's own encoder rejects a category code it did not see in training.
     #[error(
         "column `{column}`, {location}: the model rejects category code {code}, which it did not see in training"

@@ -625,6 +625,10 @@ fn predict_error(origin: &Origin, start: usize, rows: usize, source: PredictErro
             location: origin.at(start + row),
             code: value,
         },
+        PredictError::MissingValue { row, input } => Error::RejectedMissing {
+            location: origin.at(start + row),
+            input,
+        },
         source => Error::Predict {
             first: origin.at(start),
             rows,

@@ -306,6 +306,17 @@ pub enum PredictError {
         /// The outputs it has, comma-separated.
         available: String,
     },
+    /// A missing value (`NaN`) reached a linear model that rejects it, as scikit-learn's do.
+    #[error(
+        "row {row}: input {input} of the linear model is missing (NaN); scikit-learn's linear \
+         models reject missing values, so fill them or put an imputer before the model"
+    )]
+    MissingValue {
+        /// The row, counting from 0.
+        row: usize,
+        /// The linear model's input (the feature, unless a pipeline step comes first).
+        input: usize,
+    },
     /// A categorical value the model's encoder was told to reject.
     #[error(
         "row {row}: feature `{feature}` has category code {value}, which the model did not see in training"

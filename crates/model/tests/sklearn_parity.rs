@@ -344,3 +344,28 @@ fn sklearn_exports_load_with_from_too() {
     assert_eq!(loaded.info.name, "model");
     assert_eq!(loaded.model, model.model);
 }
+
+/// scikit-learn's linear models raise on `NaN` input (`ValueError: Input X contains NaN`);
+/// the imported ones reject it too, naming the row and input, instead of predicting `NaN`.
+/// Pipelines whose imputers fill the gaps first (the `pipeline_*` cases above) still predict.
+#[test]
+fn imported_linear_models_reject_missing_values_as_scikit_learn_does() {
+    for (case, output) in [
+        ("logistic_binary_breast_cancer", Output::PredictProba),
+        ("linear_regression_diabetes", Output::Predict),
+        ("linear_svc_multiclass_wine", Output::Raw),
+    ] {
+        let dir = fixtures().join(case);
+        let model = import::from_bytes(&fs::read(dir.join("model.json")).unwrap(), case, None)
+            .unwrap()
+            .model;
+        let data = read_json(&dir.join("data.json"));
+        let mut rows = inputs(model.signature(), &data["inputs"]);
+        assert!(model.predict(rows.view(), output).is_ok(), "{case}");
+        rows[[2, 3]] = f64::NAN;
+        match model.predict(rows.view(), output) {
+            Err(verdict_model::PredictError::MissingValue { row: 2, input: 3 }) => {}
+            other => panic!("{case}: expected MissingValue at row 2, input 3; got {other:?}"),
+        }
+    }
+}

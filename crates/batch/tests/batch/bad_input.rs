@@ -354,3 +354,30 @@ fn outputs_the_model_lacks_are_refused_up_front() {
         "this regression model has no `predict_proba` output (it has: predict, raw)"
     );
 }
+
+#[test]
+fn a_missing_value_a_linear_model_rejects_is_named_by_row() {
+    use verdict_model::family::Family;
+    use verdict_model::family::linear::{LinearMissing, LinearModel};
+    use verdict_model::family::link::{Link, Precision};
+    use verdict_model::{NativeModel, Signature, Task};
+
+    // As scikit-learn's linear models are imported: NaN is an error, not a NaN prediction.
+    let signature = Signature::new(numeric(2), Task::Regression);
+    let family = Family::Linear(LinearModel {
+        num_features: 2,
+        coefficients: vec![1.0, 2.0],
+        intercepts: vec![0.0],
+        precision: Precision::Double,
+        missing: LinearMissing::Reject,
+        link: Link::Identity,
+    });
+    let model = std::sync::Arc::new(NativeModel::new(signature, family).unwrap());
+    let error = run_csv(model, "x0,x1\n1,2\n3,\n", Options::default()).unwrap_err();
+    let text = message(error);
+    assert!(text.starts_with("row 2 of "), "{text}");
+    assert!(
+        text.contains("in.csv: the model rejects the missing value at its input 1"),
+        "{text}"
+    );
+}

@@ -95,7 +95,7 @@ pub(crate) fn names(features: usize) -> Vec<String> {
     (0..features).map(|i| format!("x{i}")).collect()
 }
 
-fn numeric(features: usize) -> Vec<Feature> {
+pub(crate) fn numeric(features: usize) -> Vec<Feature> {
     names(features).into_iter().map(Feature::numeric).collect()
 }
 

@@ -3,16 +3,19 @@
 use serde::{Deserialize, Serialize};
 
 use super::link::{Link, Precision};
-use crate::error::InvalidModel;
+use crate::error::{InvalidModel, PredictError};
 
 /// What a missing input does to a linear model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinearMissing {
-    /// `NaN` makes the margin `NaN` (scikit-learn; put an imputer before the model).
+    /// `NaN` makes the margin `NaN`.
     Propagate,
     /// A missing feature contributes nothing (XGBoost's `gblinear`).
     Skip,
+    /// A missing input is an error ([`PredictError::MissingValue`]), as scikit-learn's linear
+    /// models raise on `NaN`: a silent `NaN` prediction would hide the missing data.
+    Reject,
 }
 
 /// `raw[k] = intercepts[k] + sum_j coefficients[k * num_features + j] * x[j]`, summed in
@@ -39,7 +42,18 @@ impl LinearModel {
         self.intercepts.len()
     }
 
-    pub(crate) fn raw_row(&self, row: &[f64], raw: &mut [f64]) {
+    /// The margins of `row`; `index` is the row's place in the caller's batch, for errors.
+    pub(crate) fn raw_row(
+        &self,
+        row: &[f64],
+        index: usize,
+        raw: &mut [f64],
+    ) -> Result<(), PredictError> {
+        if self.missing == LinearMissing::Reject
+            && let Some(input) = row.iter().position(|x| x.is_nan())
+        {
+            return Err(PredictError::MissingValue { row: index, input });
+        }
         let n = self.num_features;
         for (k, r) in raw.iter_mut().enumerate() {
             let coefficients = &self.coefficients[k * n..(k + 1) * n];
@@ -65,6 +79,7 @@ impl LinearModel {
                 }
             };
         }
+        Ok(())
     }
 
     /// Checks that the coefficients match the feature and output counts.

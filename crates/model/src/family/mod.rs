@@ -152,7 +152,7 @@ impl Family {
         buffers: &mut Buffers,
     ) -> Result<(), PredictError> {
         match self {
-            Family::Linear(m) => m.raw_row(row, raw),
+            Family::Linear(m) => m.raw_row(row, index, raw)?,
             Family::Trees(m) => m.raw_row(|f| row[f], raw),
             Family::Pipeline(p) => {
                 let mut input = buffers.take_empty();

@@ -1395,8 +1395,8 @@ fn linear(num_features: usize, coefficients: Vec<f64>, intercepts: Vec<f64>, lin
         coefficients,
         intercepts,
         precision: Precision::Double,
-        // scikit-learn rejects NaN input to linear models; Verdict lets it through.
-        missing: LinearMissing::Propagate,
+        // scikit-learn raises on NaN input to its linear models.
+        missing: LinearMissing::Reject,
         link,
     })
 }

@@ -27,6 +27,8 @@ use crate::error::{Error, Location, Result};
 use crate::frame::Origin;
 
 mod csv;
+mod ndjson;
+mod records;
 
 /// A data format Verdict reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -388,14 +390,7 @@ impl Source {
                 let path = paths.first().ok_or_else(|| Error::NoInput {
                     pattern: String::new(),
                 })?;
-                let schema =
-                    scan(*format, path, csv, None)?
-                        .collect_schema()
-                        .map_err(Error::polars(format!(
-                            "cannot read the schema of {}",
-                            path.display()
-                        )))?;
-                Ok(schema.as_ref().clone())
+                Ok(file_schema(*format, path, csv, None)?.as_ref().clone())
             }
             Input::Sqlite { path, what } => sqlite_schema(path, what),
             Input::Frame(df) => Ok(df.schema().as_ref().clone()),
@@ -416,12 +411,7 @@ impl Source {
         let parts = self.parts()?;
         let schema = match &self.input {
             Input::Files { format, paths, csv } => match paths.first() {
-                Some(path) => scan(*format, path, csv, Some(hints))?
-                    .collect_schema()
-                    .map_err(Error::polars(format!(
-                        "cannot read the schema of {}",
-                        path.display()
-                    )))?
+                Some(path) => file_schema(*format, path, csv, Some(hints))?
                     .as_ref()
                     .clone(),
                 None => Schema::default(),
@@ -572,6 +562,7 @@ fn first_count(counted: &DataFrame) -> PolarsResult<u64> {
 fn count_file_rows(format: Format, path: &Path, csv: &CsvOptions) -> Result<u64> {
     match format {
         Format::Csv => csv::count_records(path, csv),
+        Format::Ndjson => ndjson::count_records(path),
         _ => count_rows(scan(format, path, csv, None)?, path),
     }
 }
@@ -606,14 +597,23 @@ fn scan(
                 )));
             }
             if let Some(hints) = hints {
-                reader = reader
-                    .with_dtype_overwrite(Some(Arc::new(csv_overwrite(format, path, csv, hints)?)));
+                reader = reader.with_dtype_overwrite(Some(Arc::new(text_overwrite(
+                    format, path, csv, hints,
+                )?)));
             }
             reader.finish()
         }
         Format::Parquet => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
         Format::Ipc => LazyFrame::scan_ipc(pl_path, Default::default(), Default::default()),
-        Format::Ndjson => LazyJsonLineReader::new(pl_path).finish(),
+        Format::Ndjson => {
+            let mut reader = LazyJsonLineReader::new(pl_path);
+            if let Some(hints) = hints {
+                reader = reader.with_schema_overwrite(Some(Arc::new(text_overwrite(
+                    format, path, csv, hints,
+                )?)));
+            }
+            reader.finish()
+        }
         Format::Sqlite => {
             return Err(Error::InvalidOption(format!(
                 "{} is a SQLite database, not a file of rows",
@@ -624,21 +624,31 @@ fn scan(
     lf.map_err(Error::polars(context()))
 }
 
-/// The types CSV feature columns are read with: numbers as `f64` (so that an integer
-/// column that turns decimal after the first rows still parses), category names as text.
-/// Only columns the file has are named.
-fn csv_overwrite(
+/// The columns and types of one file, as read with `hints` (see [`scan`]).
+fn file_schema(
+    format: Format,
+    path: &Path,
+    csv: &CsvOptions,
+    hints: Option<&ReadHints>,
+) -> Result<SchemaRef> {
+    scan(format, path, csv, hints)?
+        .collect_schema()
+        .map_err(Error::polars(format!(
+            "cannot read the schema of {}",
+            path.display()
+        )))
+}
+
+/// The types the feature columns of a text file (CSV, NDJSON) are read with: numbers as
+/// `f64` (so that an integer column that turns decimal after the first rows still parses),
+/// category names as text. Only columns the file has are named.
+fn text_overwrite(
     format: Format,
     path: &Path,
     csv: &CsvOptions,
     hints: &ReadHints,
 ) -> Result<Schema> {
-    let inferred = scan(format, path, csv, None)?
-        .collect_schema()
-        .map_err(Error::polars(format!(
-            "cannot read the schema of {}",
-            path.display()
-        )))?;
+    let inferred = file_schema(format, path, csv, None)?;
     let mut schema = Schema::default();
     for (names, dtype) in [
         (&hints.numeric, DataType::Float64),
@@ -782,12 +792,7 @@ impl Reader {
                 csv,
             } => {
                 let path = paths[part.index].clone();
-                let schema = scan(Format::Csv, &path, csv, Some(&self.hints))?
-                    .collect_schema()
-                    .map_err(Error::polars(format!(
-                        "cannot read the schema of {}",
-                        path.display()
-                    )))?;
+                let schema = file_schema(Format::Csv, &path, csv, Some(&self.hints))?;
                 let producer = csv::spawn(
                     path.clone(),
                     csv.clone(),
@@ -796,6 +801,16 @@ impl Reader {
                     part,
                     chunk_rows,
                 );
+                (Some(path), producer)
+            }
+            Input::Files {
+                format: Format::Ndjson,
+                paths,
+                csv,
+            } => {
+                let path = paths[part.index].clone();
+                let schema = file_schema(Format::Ndjson, &path, csv, Some(&self.hints))?;
+                let producer = ndjson::spawn(path.clone(), schema, part, chunk_rows);
                 (Some(path), producer)
             }
             Input::Files { format, paths, csv } => {

@@ -221,7 +221,8 @@ fn shards_of_many_csv_files_are_whole_files() {
 }
 
 #[test]
-fn quoted_newlines_stay_in_their_row_across_chunks_and_shards() {
+fn text_records_stay_whole_across_chunks_and_shards() {
+    // CSV: newlines and quotes inside quoted fields; NDJSON: escaped ones inside strings.
     let dir = tempfile::tempdir().unwrap();
     let mut input = frame(300, 3, 26);
     let notes: Vec<String> = (0..300)
@@ -234,28 +235,70 @@ fn quoted_newlines_stay_in_their_row_across_chunks_and_shards() {
     input
         .with_column(Column::new("note".into(), notes))
         .unwrap();
-    let csv = dir.path().join("notes.csv");
-    write(&input, &csv);
-    assert!(std::fs::read_to_string(&csv).unwrap().lines().count() > 400);
     let whole = Scorer::new(regressor(3), regression(100))
         .unwrap()
         .score_frame(&input)
         .unwrap();
-    for chunk_rows in [1, 7, 100, 1000] {
-        let output = dir.path().join(format!("notes-{chunk_rows}.parquet"));
-        Scorer::new(regressor(3), regression(chunk_rows))
-            .unwrap()
-            .run(
-                Source::path(&csv, None).unwrap(),
-                &Sink::path(&output, None).unwrap(),
-                &mut |_| {},
-            )
-            .unwrap();
-        let streamed = read(&output);
-        assert!(
-            streamed.equals_missing(&whole),
-            "chunks of {chunk_rows}:\n{streamed}\n{whole}"
-        );
+    for extension in ["csv", "ndjson"] {
+        let path = dir.path().join(format!("notes.{extension}"));
+        write(&input, &path);
+        for chunk_rows in [1, 7, 100, 1000] {
+            let output = dir
+                .path()
+                .join(format!("notes-{extension}-{chunk_rows}.parquet"));
+            Scorer::new(regressor(3), regression(chunk_rows))
+                .unwrap()
+                .run(
+                    Source::path(&path, None).unwrap(),
+                    &Sink::path(&output, None).unwrap(),
+                    &mut |_| {},
+                )
+                .unwrap();
+            let streamed = read(&output);
+            assert!(
+                streamed.equals_missing(&whole),
+                "{extension}, chunks of {chunk_rows}:\n{streamed}\n{whole}"
+            );
+        }
+        let shards = dir.path().join(extension);
+        std::fs::create_dir(&shards).unwrap();
+        check_shards(|| Source::path(&path, None).unwrap(), 4, &whole, &shards);
     }
-    check_shards(|| Source::path(&csv, None).unwrap(), 4, &whole, dir.path());
+}
+
+#[test]
+fn a_json_feature_of_integers_that_turns_decimal_late_still_reads() {
+    // polars infers an NDJSON column's type from the first rows; features are read as f64.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.ndjson");
+    let lines: String = (0..500)
+        .map(|i| {
+            let x0 = if i < 400 {
+                format!("{i}")
+            } else {
+                format!("{i}.5")
+            };
+            format!("{{\"x0\": {x0}, \"x1\": 0.25, \"x2\": {}}}\n", i % 7)
+        })
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    let x0: Vec<f64> = (0..500)
+        .map(|i| if i < 400 { i as f64 } else { i as f64 + 0.5 })
+        .collect();
+    let x2: Vec<f64> = (0..500).map(|i| (i % 7) as f64).collect();
+    let input = df!("x0" => x0, "x1" => vec![0.25; 500], "x2" => x2).unwrap();
+    let expected = reference(regressor(3).as_ref(), &input, Output::Predict);
+    let output = dir.path().join("late.parquet");
+    Scorer::new(regressor(3), regression(64))
+        .unwrap()
+        .run(
+            Source::path(&path, None).unwrap(),
+            &Sink::path(&output, None).unwrap(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(same_bits(
+        &floats(&read(&output), "prediction"),
+        &expected.column(0).to_vec()
+    ));
 }

@@ -27,19 +27,11 @@ use rayon::prelude::*;
 use super::QUOTE;
 use crate::error::{Error, Location, Result};
 use crate::source::CsvOptions;
+use crate::source::records::Piece;
 
 /// Records per piece, the unit of parallel parsing: a few hundred kilobytes of a typical
 /// feature file, so that a default chunk gives every core many pieces.
 pub(super) const PIECE_ROWS: u64 = 1024;
-
-/// A run of whole records in a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Piece {
-    /// The offset in the block just past the run's last record.
-    pub(super) end: usize,
-    /// How many records the run holds.
-    pub(super) rows: usize,
-}
 
 /// How the blocks of one file are parsed: which columns are numbers, and the rules of its
 /// fields.
@@ -428,7 +420,7 @@ mod tests {
 
     /// `block` cut into pieces of `piece_rows` records, as the block reader cuts it.
     fn pieces(block: &str, piece_rows: usize) -> Vec<Piece> {
-        let mut records = super::super::Records::new(block.as_bytes());
+        let mut records = crate::source::records::Records::new(block.as_bytes(), Some(QUOTE));
         let mut pieces = Vec::new();
         let mut bytes = Vec::new();
         loop {

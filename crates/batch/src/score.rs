@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayView2, ArrayViewMut2};
 use polars::prelude::*;
 use rayon::prelude::*;
-use verdict_model::{ClassLabel, Model, Output, PredictError, Task};
+use verdict_model::{ClassLabel, Model, Output, PredictError};
 
 use crate::error::{Error, MissingColumn, Result};
 use crate::frame::{FeatureMap, Matching, Origin, transpose};
@@ -202,10 +202,12 @@ impl Scorer {
     pub fn new(model: Arc<dyn Model>, options: Options) -> Result<Self> {
         let signature = model.signature();
         let requested = if options.outputs.is_empty() {
-            match signature.task {
-                Task::Classification { .. } => vec![Output::Predict, Output::PredictProba],
-                _ => vec![Output::Predict],
+            // The label, and the probabilities when the model has them.
+            let mut outputs = vec![Output::Predict];
+            if signature.output_width(Output::PredictProba).is_some() {
+                outputs.push(Output::PredictProba);
             }
+            outputs
         } else {
             options.outputs.clone()
         };

@@ -124,6 +124,19 @@ pub struct Signature {
     /// True when the source model had no feature names and Verdict named them `f0`, `f1`, ...;
     /// inputs are then matched by position rather than by name.
     pub positional: bool,
+    /// Whether a classifier has [`Output::PredictProba`]: false where the source library
+    /// gives none (scikit-learn's `LinearSVC`), so that Verdict does not invent them.
+    /// Written to a model file only when false.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub probabilities: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl Signature {
@@ -141,6 +154,7 @@ impl Signature {
             task,
             raw_width,
             positional: false,
+            probabilities: true,
         }
     }
 
@@ -188,7 +202,9 @@ impl Signature {
             (Output::Raw, _) => Some(self.raw_width),
             (Output::Predict, Task::MultiOutput { targets }) => Some(targets.len()),
             (Output::Predict, _) => Some(1),
-            (Output::PredictProba, Task::Classification { classes }) => Some(classes.len()),
+            (Output::PredictProba, Task::Classification { classes }) if self.probabilities => {
+                Some(classes.len())
+            }
             (Output::PredictProba, _) => None,
         }
     }
@@ -276,5 +292,35 @@ impl Signature {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classifier() -> Signature {
+        let classes = vec![ClassLabel::Int(0), ClassLabel::Int(1)];
+        Signature::new(
+            vec![Feature::numeric("x")],
+            Task::Classification { classes },
+        )
+    }
+
+    #[test]
+    fn a_classifier_without_probabilities_lacks_predict_proba_and_says_so_in_its_file() {
+        let mut signature = classifier();
+        assert!(signature.outputs().contains(&Output::PredictProba));
+        let json = serde_json::to_value(&signature).unwrap();
+        // Files written before the field existed read as having probabilities.
+        assert!(json.get("probabilities").is_none());
+        assert_eq!(serde_json::from_value::<Signature>(json).unwrap(), signature);
+
+        signature.probabilities = false;
+        assert_eq!(signature.outputs(), [Output::Predict, Output::Raw]);
+        assert!(signature.require_output(Output::PredictProba).is_err());
+        let json = serde_json::to_value(&signature).unwrap();
+        assert_eq!(json["probabilities"], false);
+        assert_eq!(serde_json::from_value::<Signature>(json).unwrap(), signature);
     }
 }

@@ -369,3 +369,42 @@ fn imported_linear_models_reject_missing_values_as_scikit_learn_does() {
         }
     }
 }
+
+/// scikit-learn's `LinearSVC` has no `predict_proba`, alone or as one-vs-rest members
+/// without one; the imported models have none either, rather than invented probabilities.
+#[test]
+fn linear_svc_models_have_no_probabilities() {
+    for case in [
+        "linear_svc_binary_breast_cancer",
+        "linear_svc_multiclass_wine",
+    ] {
+        let dir = fixtures().join(case);
+        let model = import::from_bytes(&fs::read(dir.join("model.json")).unwrap(), case, None)
+            .unwrap()
+            .model;
+        let signature = model.signature();
+        assert_eq!(
+            signature.outputs(),
+            [Output::Predict, Output::Raw],
+            "{case}"
+        );
+        let data = read_json(&dir.join("data.json"));
+        let rows = inputs(signature, &data["inputs"]);
+        assert!(
+            matches!(
+                model.predict(rows.view(), Output::PredictProba),
+                Err(verdict_model::PredictError::UnsupportedOutput { .. })
+            ),
+            "{case}"
+        );
+    }
+    let logistic = fixtures().join("logistic_binary_breast_cancer/model.json");
+    let model = import::from_bytes(&fs::read(logistic).unwrap(), "logistic", None).unwrap();
+    assert!(
+        model
+            .model
+            .signature()
+            .outputs()
+            .contains(&Output::PredictProba)
+    );
+}

@@ -102,6 +102,8 @@ struct Converted {
     family: Family,
     task: Task,
     raw_width: usize,
+    /// Whether scikit-learn's estimator has `predict_proba` (see [`Signature::probabilities`]).
+    probabilities: bool,
 }
 
 impl Converted {
@@ -112,6 +114,15 @@ impl Converted {
             family,
             task,
             raw_width,
+            probabilities: true,
+        }
+    }
+
+    /// The same model, marked as having no `predict_proba`.
+    fn without_probabilities(self) -> Self {
+        Converted {
+            probabilities: false,
+            ..self
         }
     }
 }
@@ -214,6 +225,7 @@ pub(super) fn convert(doc: Document, name: &str) -> Result<ModelFile, ImportErro
     let mut signature = Signature::new(features, converted.task);
     signature.raw_width = converted.raw_width;
     signature.positional = positional;
+    signature.probabilities = converted.probabilities;
     let family = if converted.steps.is_empty() {
         converted.family
     } else {
@@ -1000,8 +1012,8 @@ impl Context {
                 let coefficients = matrix(&m.coef, rows, n, &format!("{at}.coef"))?;
                 length(&m.intercept, rows, &format!("{at}.intercept"))?;
                 let link = match (m.proba.as_deref(), binary) {
-                    // LinearSVC has no predict_proba in scikit-learn; Verdict's is the sigmoid
-                    // or softmax of the decision function, and the label is scikit-learn's.
+                    // LinearSVC has no predict_proba: its link serves only the label (the sign
+                    // or the arg-max of the decision function), and the model says it has none.
                     (Some("sigmoid" | "ovr") | None, true) => margin_sigmoid(1.0, false),
                     (Some("softmax") | None, false) => Link::Softmax,
                     (Some("ovr"), false) => Link::NormalizedSigmoid,
@@ -1012,11 +1024,16 @@ impl Context {
                         )));
                     }
                 };
-                Ok(Converted::plain(
+                let converted = Converted::plain(
                     linear(n, coefficients, floats(&m.intercept), link),
                     Task::Classification { classes },
                     rows,
-                ))
+                );
+                Ok(if m.proba.is_some() {
+                    converted
+                } else {
+                    converted.without_probabilities()
+                })
             }
             Estimator::OneVsRest(o) => self.one_vs_rest(o, at, input),
             Estimator::DecisionTree(m) => {
@@ -1137,19 +1154,24 @@ impl Context {
             intercepts.push(m.intercept[0].0);
         }
         // predict is the arg-max of the decision values; predict_proba normalizes the
-        // members' sigmoids. Without member probabilities, Verdict's predict_proba is the
-        // softmax of the decision values (scikit-learn has none).
+        // members' sigmoids. Without member probabilities there is no predict_proba, and the
+        // softmax link serves only the arg-max.
         let link = if o.has_predict_proba {
             Link::NormalizedSigmoid
         } else {
             Link::Softmax
         };
         let width = classes.len();
-        Ok(Converted::plain(
+        let converted = Converted::plain(
             linear(n, coefficients, intercepts, link),
             Task::Classification { classes },
             width,
-        ))
+        );
+        Ok(if o.has_predict_proba {
+            converted
+        } else {
+            converted.without_probabilities()
+        })
     }
 
     fn gradient_boosting(
@@ -1365,6 +1387,7 @@ impl Context {
             ),
             task,
             raw_width: k,
+            probabilities: true,
         })
     }
 }

@@ -314,13 +314,19 @@ mod tests {
         let json = serde_json::to_value(&signature).unwrap();
         // Files written before the field existed read as having probabilities.
         assert!(json.get("probabilities").is_none());
-        assert_eq!(serde_json::from_value::<Signature>(json).unwrap(), signature);
+        assert_eq!(
+            serde_json::from_value::<Signature>(json).unwrap(),
+            signature
+        );
 
         signature.probabilities = false;
         assert_eq!(signature.outputs(), [Output::Predict, Output::Raw]);
         assert!(signature.require_output(Output::PredictProba).is_err());
         let json = serde_json::to_value(&signature).unwrap();
         assert_eq!(json["probabilities"], false);
-        assert_eq!(serde_json::from_value::<Signature>(json).unwrap(), signature);
+        assert_eq!(
+            serde_json::from_value::<Signature>(json).unwrap(),
+            signature
+        );
     }
 }

@@ -43,13 +43,7 @@ fn a_model_failing_midway_leaves_no_output_file() {
     let scorer = Scorer::new(FailsOnNegative::new(1), options()).unwrap();
     for extension in ["csv", "parquet", "arrow", "ndjson"] {
         let output = dir.path().join(format!("out.{extension}"));
-        let error = scorer
-            .run(
-                Source::path(&input, None).unwrap(),
-                &Sink::path(&output, None).unwrap(),
-                &mut |_| {},
-            )
-            .unwrap_err();
+        let error = score_file(&scorer, &input, &output).unwrap_err();
         match error {
             Error::Predict { first, rows, .. } => {
                 // Row 9,001 opens the tenth chunk, and so its first block of 512 rows.

@@ -18,11 +18,7 @@ fn run_csv(
     let input = dir.path().join("in.csv");
     std::fs::write(&input, csv).unwrap();
     let output = dir.path().join("out.parquet");
-    Scorer::new(model, options)?.run(
-        Source::path(&input, None)?,
-        &Sink::path(&output, None)?,
-        &mut |_| {},
-    )?;
+    score_file(&Scorer::new(model, options)?, &input, &output)?;
     Ok(read(&output))
 }
 
@@ -357,21 +353,12 @@ fn outputs_the_model_lacks_are_refused_up_front() {
 
 #[test]
 fn a_missing_value_a_linear_model_rejects_is_named_by_row() {
-    use verdict_model::family::Family;
-    use verdict_model::family::linear::{LinearMissing, LinearModel};
-    use verdict_model::family::link::{Link, Precision};
+    use verdict_model::family::linear::LinearMissing;
     use verdict_model::{NativeModel, Signature, Task};
 
     // As scikit-learn's linear models are imported: NaN is an error, not a NaN prediction.
     let signature = Signature::new(numeric(2), Task::Regression);
-    let family = Family::Linear(LinearModel {
-        num_features: 2,
-        coefficients: vec![1.0, 2.0],
-        intercepts: vec![0.0],
-        precision: Precision::Double,
-        missing: LinearMissing::Reject,
-        link: Link::Identity,
-    });
+    let family = linear(vec![1.0, 2.0], 0.0, LinearMissing::Reject);
     let model = std::sync::Arc::new(NativeModel::new(signature, family).unwrap());
     let error = run_csv(model, "x0,x1\n1,2\n3,\n", Options::default()).unwrap_err();
     let text = message(error);

@@ -246,14 +246,8 @@ fn text_records_stay_whole_across_chunks_and_shards() {
             let output = dir
                 .path()
                 .join(format!("notes-{extension}-{chunk_rows}.parquet"));
-            Scorer::new(regressor(3), regression(chunk_rows))
-                .unwrap()
-                .run(
-                    Source::path(&path, None).unwrap(),
-                    &Sink::path(&output, None).unwrap(),
-                    &mut |_| {},
-                )
-                .unwrap();
+            let scorer = Scorer::new(regressor(3), regression(chunk_rows)).unwrap();
+            score_file(&scorer, &path, &output).unwrap();
             let streamed = read(&output);
             assert!(
                 streamed.equals_missing(&whole),
@@ -289,14 +283,12 @@ fn a_json_feature_of_integers_that_turns_decimal_late_still_reads() {
     let input = df!("x0" => x0, "x1" => vec![0.25; 500], "x2" => x2).unwrap();
     let expected = reference(regressor(3).as_ref(), &input, Output::Predict);
     let output = dir.path().join("late.parquet");
-    Scorer::new(regressor(3), regression(64))
-        .unwrap()
-        .run(
-            Source::path(&path, None).unwrap(),
-            &Sink::path(&output, None).unwrap(),
-            &mut |_| {},
-        )
-        .unwrap();
+    score_file(
+        &Scorer::new(regressor(3), regression(64)).unwrap(),
+        &path,
+        &output,
+    )
+    .unwrap();
     assert!(same_bits(
         &floats(&read(&output), "prediction"),
         &expected.column(0).to_vec()

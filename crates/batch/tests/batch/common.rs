@@ -1,9 +1,12 @@
 //! Models and data the batch tests share: small native models built from the family types,
 //! so the tests do not depend on any importer, and deterministic pseudo-random rows.
+
+use std::path::Path;
 use std::sync::Arc;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use polars::prelude::*;
+use verdict_batch::{Error, Scorer, Sink, Source, Summary};
 use verdict_model::family::Family;
 use verdict_model::family::linear::{LinearMissing, LinearModel};
 use verdict_model::family::link::{Link, Precision};
@@ -137,14 +140,7 @@ pub(crate) fn with_category() -> Arc<NativeModel> {
         ],
         Task::Regression,
     );
-    let family = Family::Linear(LinearModel {
-        num_features: 2,
-        coefficients: vec![1.0, 10.0],
-        intercepts: vec![1.0],
-        precision: Precision::Double,
-        missing: LinearMissing::Propagate,
-        link: Link::Identity,
-    });
+    let family = linear(vec![1.0, 10.0], 1.0, LinearMissing::Propagate);
     Arc::new(NativeModel::new(signature, family).unwrap())
 }
 
@@ -152,15 +148,29 @@ pub(crate) fn with_category() -> Arc<NativeModel> {
 pub(crate) fn positional() -> Arc<NativeModel> {
     let mut signature = Signature::new(Signature::positional_features(2), Task::Regression);
     signature.positional = true;
-    let family = Family::Linear(LinearModel {
-        num_features: 2,
-        coefficients: vec![1.0, -2.0],
-        intercepts: vec![0.0],
-        precision: Precision::Double,
-        missing: LinearMissing::Propagate,
-        link: Link::Identity,
-    });
+    let family = linear(vec![1.0, -2.0], 0.0, LinearMissing::Propagate);
     Arc::new(NativeModel::new(signature, family).unwrap())
+}
+
+/// `y = intercept + sum_j coefficients[j] * x_j`, with `missing` for NaN inputs.
+pub(crate) fn linear(coefficients: Vec<f64>, intercept: f64, missing: LinearMissing) -> Family {
+    Family::Linear(LinearModel {
+        num_features: coefficients.len(),
+        coefficients,
+        intercepts: vec![intercept],
+        precision: Precision::Double,
+        missing,
+        link: Link::Identity,
+    })
+}
+
+/// Runs `scorer` from the file `input` to the file `output`, formats from their extensions.
+pub(crate) fn score_file(scorer: &Scorer, input: &Path, output: &Path) -> Result<Summary, Error> {
+    scorer.run(
+        Source::path(input, None)?,
+        &Sink::path(output, None)?,
+        &mut |_| {},
+    )
 }
 
 /// A model that predicts `x0` and fails on any row whose `x0` is negative.

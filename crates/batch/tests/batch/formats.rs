@@ -64,13 +64,7 @@ fn every_file_format_into_every_file_format() {
         write(&input, &source_path);
         for to in FILE_FORMATS {
             let output = dir.path().join(format!("from-{from}.{to}"));
-            let summary = scorer
-                .run(
-                    Source::path(&source_path, None).unwrap(),
-                    &Sink::path(&output, None).unwrap(),
-                    &mut |_| {},
-                )
-                .unwrap();
+            let summary = score_file(&scorer, &source_path, &output).unwrap();
             assert_eq!(summary.rows, 1000);
             check_binary(
                 &read(&output),

@@ -232,6 +232,9 @@ impl Layout {
         } = job;
         let mut parsed = Parsed::default();
         let has_others = !self.others.is_empty();
+        // A null value could be spelled as a number ("-999"): then every number field must be
+        // compared with them first, so the shortcut is off.
+        let quick = self.null_values.is_empty();
         let mut at = 0;
         #[expect(
             clippy::needless_range_loop,
@@ -241,6 +244,17 @@ impl Layout {
             let mut column = 0;
             let mut first_other = true;
             loop {
+                if let (true, Some(&Role::Number(k))) = (quick, self.roles.get(column))
+                    && let Some((value, end)) = self.plain_number(bytes, at)
+                {
+                    numbers[k][row] = value;
+                    column += 1;
+                    at = end + 1;
+                    if bytes.get(end).is_none_or(|&b| b == b'\n') {
+                        break;
+                    }
+                    continue;
+                }
                 let field = self.field(bytes, at);
                 at = field.next;
                 match self.roles.get(column) {
@@ -322,6 +336,32 @@ impl Layout {
             raw,
             next: end + 1,
             ends_record,
+        }
+    }
+
+    /// The common case, a plain number followed by a delimiter or the record's end, read
+    /// without first searching for the field's end: the number and where its field ends (the
+    /// delimiter's or newline's offset, or the end of `bytes`). `None` sends the field to the
+    /// general path: a quote, a blank, an empty field, or anything after the number.
+    ///
+    /// Parsing as much of a number as there is, then finding the field's end right after it,
+    /// reads the same value as [`Layout::number`] on the whole field.
+    fn plain_number(&self, bytes: &[u8], at: usize) -> Option<(f64, usize)> {
+        let rest = bytes.get(at..)?;
+        let &first = rest.first()?;
+        if first == QUOTE || first == self.delimiter || first <= b' ' {
+            return None;
+        }
+        let (value, used) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
+        let mut end = at + used;
+        // polars drops a field's trailing `\r`.
+        if bytes.get(end) == Some(&b'\r') {
+            end += 1;
+        }
+        match bytes.get(end) {
+            None => Some((value, end)),
+            Some(&b) if b == self.delimiter || b == b'\n' => Some((value, end)),
+            Some(_) => None,
         }
     }
 
@@ -499,6 +539,9 @@ mod tests {
                      4,,\t8\n\
                      5,NaN,inf\n\
                      6,-Infinity,1.7976931348623157e308\n\
+                     11,.5,5.\n\
+                     12,-.5e-3\r,1E5\n\
+                     13,+inf,0.1\r\n\
                      7,0.18905338179353307,-0\r\n\
                      8,3\n\
                      9\n\

@@ -699,6 +699,26 @@ enum Producer {
     Frame { frame: DataFrame, next: usize },
 }
 
+/// Where a producer thread sends its chunks.
+type ChunkSender = SyncSender<Result<DataFrame>>;
+
+impl Producer {
+    /// Runs `produce` in a thread that sends chunks through a channel of one slot, then its
+    /// error, if it fails. A failed send means the consumer has gone: `produce` should stop.
+    fn spawn(produce: impl FnOnce(&ChunkSender) -> Result<()> + Send + 'static) -> Producer {
+        let (send, chunks) = sync_channel(1);
+        let handle = std::thread::spawn(move || {
+            if let Err(error) = produce(&send) {
+                let _ = send.send(Err(error));
+            }
+        });
+        Producer::Thread {
+            chunks,
+            handle: Some(handle),
+        }
+    }
+}
+
 impl Drop for Producer {
     fn drop(&mut self) {
         if let Producer::Thread { chunks, handle } = self {
@@ -865,24 +885,17 @@ fn slice(lf: LazyFrame, part: Part) -> LazyFrame {
 /// Runs `lf` on polars' streaming engine in a thread, which sends chunks of `chunk_rows`
 /// rows (the last may be shorter) through a channel of one slot.
 fn spawn_polars(lf: LazyFrame, chunk_rows: NonZeroUsize, context: String) -> Producer {
-    let (send, chunks) = sync_channel::<Result<DataFrame>>(1);
-    let errors = send.clone();
-    let handle = std::thread::spawn(move || {
+    Producer::spawn(move |send| {
+        let send = send.clone();
         let callback = PlanCallback::new(move |chunk: DataFrame| {
             // `true` stops the query: the consumer has gone (it failed, or was dropped).
             Ok(send.send(Ok(chunk)).is_err())
         });
-        let run = lf
-            .sink_batches(callback, true, Some(chunk_rows))
-            .and_then(|lf| lf.collect_with_engine(Engine::Streaming));
-        if let Err(source) = run {
-            let _ = errors.send(Err(Error::Polars { context, source }));
-        }
-    });
-    Producer::Thread {
-        chunks,
-        handle: Some(handle),
-    }
+        lf.sink_batches(callback, true, Some(chunk_rows))
+            .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
+            .map(drop)
+            .map_err(|source| Error::Polars { context, source })
+    })
 }
 
 /// Opens a SQLite database read-only: a batch job never changes its input.
@@ -974,16 +987,7 @@ fn spawn_sqlite(
     chunk_rows: NonZeroUsize,
     schema: Schema,
 ) -> Producer {
-    let (send, chunks) = sync_channel::<Result<DataFrame>>(1);
-    let handle = std::thread::spawn(move || {
-        if let Err(error) = read_sqlite(&path, &what, part, chunk_rows, &schema, &send) {
-            let _ = send.send(Err(error));
-        }
-    });
-    Producer::Thread {
-        chunks,
-        handle: Some(handle),
-    }
+    Producer::spawn(move |send| read_sqlite(&path, &what, part, chunk_rows, &schema, send))
 }
 
 fn read_sqlite(
@@ -992,7 +996,7 @@ fn read_sqlite(
     part: Part,
     chunk_rows: NonZeroUsize,
     schema: &Schema,
-    send: &SyncSender<Result<DataFrame>>,
+    send: &ChunkSender,
 ) -> Result<()> {
     let conn = open_sqlite(path)?;
     let mut sql = select_sql(what);

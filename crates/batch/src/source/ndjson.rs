@@ -9,7 +9,6 @@
 use std::io::Cursor;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
 
 use polars::prelude::*;
 
@@ -32,29 +31,20 @@ pub(super) fn spawn(
     part: Part,
     chunk_rows: NonZeroUsize,
 ) -> Producer {
-    let (send, chunks) = sync_channel::<Result<DataFrame>>(1);
-    let handle = std::thread::spawn(move || {
-        let sent = Records::open(&path, None).and_then(|records| {
-            // One piece per block: polars parses a block on its own threads.
-            let piece_rows = chunk_rows.get() as u64;
-            send_blocks(
-                records,
-                &path,
-                part,
-                chunk_rows,
-                piece_rows,
-                &send,
-                |block, _, _| parse(block, &schema, &path),
-            )
-        });
-        if let Err(error) = sent {
-            let _ = send.send(Err(error));
-        }
-    });
-    Producer::Thread {
-        chunks,
-        handle: Some(handle),
-    }
+    Producer::spawn(move |send| {
+        let records = Records::open(&path, None)?;
+        // One piece per block: polars parses a block on its own threads.
+        let piece_rows = chunk_rows.get() as u64;
+        send_blocks(
+            records,
+            &path,
+            part,
+            chunk_rows,
+            piece_rows,
+            send,
+            |block, _, _| parse(block, &schema, &path),
+        )
+    })
 }
 
 fn parse(block: &[u8], schema: &SchemaRef, path: &Path) -> Result<DataFrame> {

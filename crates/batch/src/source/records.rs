@@ -6,15 +6,13 @@
 //! stays resident until the scan ends, so a run's peak RSS grew with the file. Here a thread
 //! reads the file through a small buffer and hands on blocks of `chunk_rows` records.
 
+use polars::prelude::DataFrame;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::mpsc::SyncSender;
 
-use polars::prelude::DataFrame;
-
-use super::Part;
+use super::{ChunkSender, Part};
 use crate::error::{Error, Result};
 
 /// Bytes read from the file at a time.
@@ -124,7 +122,7 @@ pub(super) fn send_blocks<R: BufRead>(
     part: Part,
     chunk_rows: NonZeroUsize,
     piece_rows: u64,
-    send: &SyncSender<Result<DataFrame>>,
+    send: &ChunkSender,
     mut parse: impl FnMut(&[u8], &[Piece], u64) -> Result<DataFrame>,
 ) -> Result<()> {
     let read_error = || Error::io("cannot read", path);

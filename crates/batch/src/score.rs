@@ -59,7 +59,9 @@ pub struct Options {
     pub chunk_rows: NonZeroUsize,
     /// The number of threads that score. `None` uses polars' pool, whose size is the
     /// `POLARS_MAX_THREADS` environment variable or the number of cores; another number gets
-    /// a pool of its own.
+    /// a pool of its own. Reading (CSV parsing among it) always runs on polars' pool: to
+    /// bound the whole run, set `POLARS_MAX_THREADS` before polars is first used, as
+    /// `verdict predict --threads` does.
     pub threads: Option<NonZeroUsize>,
     /// Counts the input's rows before the run so that progress events carry a total (a pass
     /// over CSV and NDJSON files, a `count(*)` on SQLite).

@@ -18,9 +18,7 @@ use crate::error::{Error, Result};
 
 /// The lines (records) of an NDJSON file, read with bounded memory.
 pub(super) fn count_records(path: &Path) -> Result<u64> {
-    Records::open(path, None)?
-        .skip(u64::MAX)
-        .map_err(Error::io("cannot read", path))
+    Records::open(path, None)?.count(path)
 }
 
 /// Reads `part` of the NDJSON file at `path` in a thread, `chunk_rows` lines at a time, into

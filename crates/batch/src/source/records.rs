@@ -55,6 +55,11 @@ impl<R: BufRead> Records<R> {
         self.advance(n, Some(block))
     }
 
+    /// Counts the records left; `path` names the file in errors.
+    pub(super) fn count(mut self, path: &Path) -> Result<u64> {
+        self.skip(u64::MAX).map_err(Error::io("cannot read", path))
+    }
+
     /// Passes over up to `n` records; returns how many.
     pub(super) fn skip(&mut self, n: u64) -> io::Result<u64> {
         self.advance(n, None)

@@ -50,6 +50,24 @@ pub enum Error {
         /// The value, as it appears in the input.
         value: String,
     },
+    /// A value of a column that is not a feature does not fit the type inferred for it.
+    #[error(
+        "column `{column}`, {location}: `{value}` does not fit the type {dtype} inferred from \
+         the column's first {inferred_from} rows; give the column one type throughout, or \
+         convert the file to Parquet with the types you want"
+    )]
+    UnexpectedType {
+        /// The input column.
+        column: String,
+        /// Where the value is.
+        location: Location,
+        /// The value, as it appears in the input.
+        value: String,
+        /// The type polars inferred.
+        dtype: String,
+        /// How many rows the type was inferred from.
+        inferred_from: usize,
+    },
     /// A CSV record has more fields than the file has columns.
     #[error("{location}: the record has more fields than the {expected} columns of the file")]
     TooManyFields {

@@ -576,6 +576,12 @@ fn count_rows(lf: LazyFrame, path: &Path) -> Result<u64> {
     first_count(&counted).map_err(Error::polars(context()))
 }
 
+/// The rows of a CSV or NDJSON file whose values decide the types of the columns that are
+/// not features (features are read as numbers or text whatever they look like). polars'
+/// default, 100, makes an id column that turns alphanumeric after a few hundred rows fail
+/// the run; reading this many costs a few megabytes once.
+pub(crate) const INFER_SCHEMA_ROWS: usize = 10_000;
+
 /// A lazy scan of one file. With `hints`, CSV feature columns get fixed types.
 fn scan(
     format: Format,
@@ -590,6 +596,7 @@ fn scan(
             let mut reader = LazyCsvReader::new(pl_path)
                 .with_has_header(csv.has_header)
                 .with_separator(csv.delimiter)
+                .with_infer_schema_length(Some(INFER_SCHEMA_ROWS))
                 .with_glob(false);
             if !csv.null_values.is_empty() {
                 reader = reader.with_null_values(Some(NullValues::AllColumns(
@@ -606,7 +613,8 @@ fn scan(
         Format::Parquet => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
         Format::Ipc => LazyFrame::scan_ipc(pl_path, Default::default(), Default::default()),
         Format::Ndjson => {
-            let mut reader = LazyJsonLineReader::new(pl_path);
+            let mut reader = LazyJsonLineReader::new(pl_path)
+                .with_infer_schema_length(NonZeroUsize::new(INFER_SCHEMA_ROWS));
             if let Some(hints) = hints {
                 reader = reader.with_schema_overwrite(Some(Arc::new(text_overwrite(
                     format, path, csv, hints,

@@ -368,3 +368,20 @@ fn a_missing_value_a_linear_model_rejects_is_named_by_row() {
         "{text}"
     );
 }
+
+#[test]
+fn an_id_that_turns_alphanumeric_after_the_first_rows_still_reads() {
+    // polars would type `id` from its first 100 rows; Verdict looks at 10,000.
+    let mut csv = String::from("id,x0\n");
+    for i in 0..5_000 {
+        csv += &format!("{i},0.5\n");
+    }
+    csv += "A17,0.5\n";
+    let options = Options {
+        passthrough: Passthrough::Columns(vec!["id".into()]),
+        ..Options::default()
+    };
+    let scored = run_csv(regressor(1), &csv, options).unwrap();
+    assert_eq!(scored.column("id").unwrap().dtype(), &DataType::String);
+    assert_eq!(scored.height(), 5_001);
+}

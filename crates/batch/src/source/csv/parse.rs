@@ -163,7 +163,7 @@ impl Layout {
                 .get_or_insert_with(|| MutableBitmap::from_len_set(rows))
                 .set(row, false);
         }
-        let others = self.parse_others(&parsed, rows, path)?;
+        let others = self.parse_others(&parsed, rows, first_row, path)?;
 
         let mut values = values.into_iter().zip(validity);
         let mut columns = Vec::with_capacity(self.schema.len());
@@ -189,8 +189,37 @@ impl Layout {
             .map_err(Error::polars(format!("cannot read {}", path.display())))
     }
 
+    /// The first value of `text` (the other columns, read as text) that does not fit its
+    /// column's type.
+    fn misfit(&self, text: &DataFrame, first_row: u64, path: &Path) -> Option<Error> {
+        self.others.iter().find_map(|(name, dtype)| {
+            let values = text.column(name).ok()?.str().ok()?;
+            // A value that does not fit becomes null in a lenient cast.
+            let failed = values.cast(dtype).ok()?.is_null();
+            let index = (0..values.len()).find(|&i| {
+                values.get(i).is_some_and(|v| !v.is_empty()) && failed.get(i) == Some(true)
+            })?;
+            Some(Error::UnexpectedType {
+                column: name.to_string(),
+                location: Location {
+                    row: first_row + index as u64,
+                    file: Some(path.to_owned()),
+                },
+                value: values.get(index).unwrap_or_default().to_owned(),
+                dtype: dtype.to_string(),
+                inferred_from: crate::source::INFER_SCHEMA_ROWS,
+            })
+        })
+    }
+
     /// The other columns of every piece, parsed by polars.
-    fn parse_others(&self, parsed: &[Parsed], rows: usize, path: &Path) -> Result<DataFrame> {
+    fn parse_others(
+        &self,
+        parsed: &[Parsed],
+        rows: usize,
+        first_row: u64,
+        path: &Path,
+    ) -> Result<DataFrame> {
         let context = || format!("cannot read {}", path.display());
         if self.others.is_empty() {
             return Ok(DataFrame::empty_with_height(rows));
@@ -207,14 +236,30 @@ impl Layout {
                     .collect(),
             )));
         }
-        let frame = CsvReadOptions::default()
-            .with_has_header(false)
-            .with_schema(Some(self.others.clone()))
-            .with_parse_options(options)
-            .with_raise_if_empty(false)
-            .into_reader_with_file_handle(std::io::Cursor::new(csv))
-            .finish()
-            .map_err(Error::polars(context()))?;
+        let read = |schema: SchemaRef, csv: Vec<u8>| {
+            CsvReadOptions::default()
+                .with_has_header(false)
+                .with_schema(Some(schema))
+                .with_parse_options(options.clone())
+                .with_raise_if_empty(false)
+                .into_reader_with_file_handle(std::io::Cursor::new(csv))
+                .finish()
+        };
+        let frame = match read(self.others.clone(), csv.clone()) {
+            Ok(frame) => frame,
+            Err(source) => {
+                // polars names the value but not its row: read the columns as text to find it.
+                let as_text = self
+                    .others
+                    .iter_names()
+                    .map(|name| Field::new(name.clone(), DataType::String));
+                let text =
+                    read(Arc::new(as_text.collect()), csv).map_err(Error::polars(context()))?;
+                return Err(self
+                    .misfit(&text, first_row, path)
+                    .unwrap_or_else(|| Error::polars(context())(source)));
+            }
+        };
         if frame.height() != rows {
             return Err(Error::polars(context())(polars_err!(
                 ComputeError: "{} records read as {} rows", rows, frame.height()
@@ -619,5 +664,33 @@ mod tests {
             matches!(error, Error::TooManyFields { ref location, expected: 2 } if location.row == 2),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_value_of_another_column_that_does_not_fit_its_type_is_named_with_its_row() {
+        let schema = schema(&[("id", DataType::Int64), ("x", DataType::Float64)]);
+        let block = "1,0.5\n2,0.5\nA17,0.5\n4,0.5\n";
+        for piece_rows in [1, 1000] {
+            match parse(block, &schema, &CsvOptions::default(), piece_rows).unwrap_err() {
+                Error::UnexpectedType {
+                    column,
+                    location,
+                    value,
+                    dtype,
+                    ..
+                } => {
+                    assert_eq!(
+                        (
+                            column.as_str(),
+                            location.row,
+                            value.as_str(),
+                            dtype.as_str()
+                        ),
+                        ("id", 3, "A17", "i64")
+                    );
+                }
+                other => panic!("expected UnexpectedType, got {other}"),
+            }
+        }
     }
 }

@@ -45,6 +45,8 @@ pub(super) struct Layout {
     numbers: usize,
     delimiter: u8,
     null_values: Vec<Box<[u8]>>,
+    /// How polars parses the other columns: the file's delimiter, quote and null values.
+    others_options: CsvParseOptions,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +121,14 @@ impl Layout {
                 others.with_column(name.clone(), dtype.clone());
             }
         }
+        let mut others_options = CsvParseOptions::default()
+            .with_separator(csv.delimiter)
+            .with_quote_char(Some(QUOTE));
+        if !csv.null_values.is_empty() {
+            others_options = others_options.with_null_values(Some(NullValues::AllColumns(
+                csv.null_values.iter().map(|v| v.as_str().into()).collect(),
+            )));
+        }
         Layout {
             schema,
             roles,
@@ -130,6 +140,7 @@ impl Layout {
                 .iter()
                 .map(|v| v.as_bytes().into())
                 .collect(),
+            others_options,
         }
     }
 
@@ -225,22 +236,11 @@ impl Layout {
             return Ok(DataFrame::empty_with_height(rows));
         }
         let csv: Vec<u8> = parsed.iter().flat_map(|p| &p.others).copied().collect();
-        let mut options = CsvParseOptions::default()
-            .with_separator(self.delimiter)
-            .with_quote_char(Some(QUOTE));
-        if !self.null_values.is_empty() {
-            options = options.with_null_values(Some(NullValues::AllColumns(
-                self.null_values
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v).as_ref().into())
-                    .collect(),
-            )));
-        }
         let read = |schema: SchemaRef, csv: Vec<u8>| {
             CsvReadOptions::default()
                 .with_has_header(false)
                 .with_schema(Some(schema))
-                .with_parse_options(options.clone())
+                .with_parse_options(self.others_options.clone())
                 .with_raise_if_empty(false)
                 .into_reader_with_file_handle(std::io::Cursor::new(csv))
                 .finish()

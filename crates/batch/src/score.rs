@@ -3,7 +3,7 @@
 //! Scoring one chunk: the feature columns are read as contiguous `f64` columns
 //! ([`FeatureMap::columns`]); the rows are cut into blocks of [`BLOCK_ROWS`], and on each core a
 //! block is copied row-major into a scratch buffer and handed to
-//! [`Model::predict_into`](verdict_model::Model::predict_into), once per requested output,
+//! [`verdict_model::Model::predict_into`], once per requested output,
 //! writing straight into that block's rows of the output buffers. The buffers are kept from
 //! chunk to chunk, so a run allocates them once. The prediction columns are then built from
 //! the output buffers and put beside the passed-through input columns.

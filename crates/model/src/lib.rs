@@ -1,7 +1,7 @@
 //! `verdict-model` holds what a trained model *is* in Verdict: the [`Model`] trait that every
 //! model implements, the [`Signature`] that says what it takes and produces, the native model
 //! [`family`] types that reproduce XGBoost, LightGBM and scikit-learn predictions exactly, the
-//! model file [`format`], and the [`import`]ers for the source libraries' own files.
+//! model file [`format`](mod@format), and the [`import`]ers for the source libraries' own files.
 //!
 //! A model is an immutable value shared as `Arc<dyn Model>`: rows of `f64` features go in
 //! (`NaN` is missing), and one of three [`Output`]s comes out: `predict`, `predict_proba` or

@@ -26,7 +26,7 @@ pub(crate) struct Args {
         required_unless_present = "model_dir"
     )]
     models: Vec<PathBuf>,
-    /// A directory of models: NAME.ext files, and NAME/<version>/ directories.
+    /// A directory of models: `NAME.ext` files, and `NAME/<version>/` directories.
     #[arg(long, value_name = "DIR")]
     model_dir: Vec<PathBuf>,
     /// The address to listen on.

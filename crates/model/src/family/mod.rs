@@ -206,7 +206,8 @@ const CHUNK_ROWS: usize = 256;
 ///
 /// It can only be built through [`NativeModel::new`], which validates the family against the
 /// signature, so prediction never indexes out of range. Tree ensembles are also compiled into
-/// the fast engine of [`crate::predict`] at construction; the family stays the reference.
+/// the fast engine (the crate's `predict` module) at construction; the family stays the
+/// reference.
 #[derive(Clone)]
 pub struct NativeModel {
     signature: Signature,

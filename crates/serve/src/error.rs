@@ -105,6 +105,14 @@ pub enum Error {
     /// A missing or wrong bearer token.
     #[error("missing or invalid bearer token (send `Authorization: Bearer <token>`)")]
     Unauthorized,
+    /// A repository route called from a web page of another site.
+    #[error(
+        "the repository routes do not take requests from the web page origin `{origin}` (allow it with --admin-origin, and protect the server with a token)"
+    )]
+    ForeignOrigin {
+        /// The `Origin` sent.
+        origin: String,
+    },
     /// The request took longer than the configured timeout.
     #[error("the request took longer than the limit of {ms} ms")]
     Timeout {
@@ -206,6 +214,7 @@ impl Error {
 pub(crate) fn mlflow_error_code(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
         404 => "RESOURCE_DOES_NOT_EXIST",
         503 | 504 => "TEMPORARILY_UNAVAILABLE",
         500..=599 => "INTERNAL_ERROR",
@@ -227,6 +236,7 @@ impl ResponseError for Error {
             Error::TooManyRows { .. } | Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::ForeignOrigin { .. } => StatusCode::FORBIDDEN,
             Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::AmbiguousModel { .. }

@@ -39,6 +39,7 @@ mod batcher;
 pub mod error;
 mod inference;
 mod metrics;
+mod origin;
 mod page;
 mod protocol;
 pub mod repository;

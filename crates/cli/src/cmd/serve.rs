@@ -41,6 +41,14 @@ pub(crate) struct Args {
     /// A bearer token every route but the health checks requires.
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A web page origin (`https://app.example`, or `*` for any) whose pages may call the
+    /// inference routes through CORS. Repeatable. Default: none.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// A web page origin besides the server's own whose pages may call the repository
+    /// routes (load, unload, index). Repeatable. Default: none.
+    #[arg(long = "admin-origin", value_name = "ORIGIN")]
+    admin_origins: Vec<String>,
     /// The largest request body, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     max_body: usize,
@@ -102,6 +110,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 max_delay_us: args.batch_delay_us,
                 max_queue_rows: args.queue_max_rows,
             },
+            admin_origins: args.admin_origins,
+            cors_origins: args.cors_origins,
         },
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
         ..ServerConfig::default()

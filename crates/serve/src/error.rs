@@ -85,6 +85,18 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A JSON body with more elements than the row limit allows, refused before parsing.
+    #[error(
+        "the request has more JSON elements than {max_rows} rows can need (over {limit}, at byte {offset}); send at most {max_rows} rows per request"
+    )]
+    TooManyElements {
+        /// The most elements allowed.
+        limit: usize,
+        /// Where the count passed it.
+        offset: usize,
+        /// The row limit it derives from.
+        max_rows: usize,
+    },
     /// The body is larger than the limit.
     #[error("the request body is over the limit of {limit} bytes")]
     BodyTooLarge {
@@ -147,6 +159,14 @@ pub enum Error {
         /// The `Retry-After` sent, in seconds.
         retry_after: u64,
     },
+    /// Too many bytes or large requests are in flight; the client should retry shortly.
+    #[error("the server is busy: {reason}; retry in {retry_after} s")]
+    Busy {
+        /// Which limit was reached.
+        reason: String,
+        /// The `Retry-After` sent, in seconds.
+        retry_after: u64,
+    },
     /// A failure of the server itself, not of the request.
     #[error("internal error: {0}")]
     Internal(String),
@@ -193,7 +213,7 @@ impl Error {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            Error::Overloaded { retry_after, .. } => {
+            Error::Overloaded { retry_after, .. } | Error::Busy { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             _ => {}
@@ -230,10 +250,13 @@ impl ResponseError for Error {
             Error::UnknownModel { .. } | Error::UnknownVersion { .. } | Error::NoRoute { .. } => {
                 StatusCode::NOT_FOUND
             }
-            Error::Unavailable { .. } | Error::NoModel | Error::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Error::TooManyRows { .. } | Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unavailable { .. }
+            | Error::NoModel
+            | Error::Overloaded { .. }
+            | Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TooManyRows { .. }
+            | Error::TooManyElements { .. }
+            | Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::ForeignOrigin { .. } => StatusCode::FORBIDDEN,

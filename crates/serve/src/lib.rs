@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+mod admission;
 mod batcher;
 pub mod error;
 mod inference;

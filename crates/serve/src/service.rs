@@ -15,6 +15,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder};
 
+use crate::admission::Admission;
 use crate::batcher::{BatchConfig, Batcher};
 use crate::error::Error;
 use crate::metrics::{Metrics, RequestRecord};
@@ -28,8 +29,17 @@ pub struct Options {
     /// The largest request body accepted, in bytes (after decompression). Larger bodies are
     /// answered 413. Default: 64 MiB, as Triton.
     pub max_body: usize,
-    /// The most rows one request may carry; more are answered 413. Default: 100,000.
+    /// The most rows one request may carry; more are answered 413. A JSON body is checked
+    /// before it is parsed, against the elements that many rows can need. Default: 100,000.
     pub max_rows: usize,
+    /// The most bytes of request bodies held at once, across all requests; a request that
+    /// would pass it is answered 503 with `Retry-After`. Default: 256 MiB.
+    pub max_inflight_bytes: usize,
+    /// Bodies of at least this many bytes count as large. Default: 1 MiB.
+    pub large_request_bytes: usize,
+    /// The most large requests read and decoded at once; more are answered 503 with
+    /// `Retry-After`. Default: one per core.
+    pub max_large_requests: usize,
     /// How long a request may take, from routing to response; slower ones are answered 504.
     /// Default: 30 s.
     pub timeout: Option<Duration>,
@@ -56,6 +66,9 @@ impl Default for Options {
         Options {
             max_body: 64 << 20,
             max_rows: 100_000,
+            max_inflight_bytes: 256 << 20,
+            large_request_bytes: 1 << 20,
+            max_large_requests: std::thread::available_parallelism().map_or(2, usize::from),
             timeout: Some(Duration::from_secs(30)),
             token: None,
             offload_rows: 64,
@@ -74,6 +87,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) options: Options,
     pub(crate) batcher: Batcher,
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// The name of the model a request was served by, for the access log and the metrics.
@@ -122,6 +136,11 @@ impl Service {
                 repository,
                 metrics: Arc::default(),
                 batcher: Batcher::new(options.batch.clone()),
+                admission: Arc::new(Admission::new(
+                    options.max_inflight_bytes,
+                    options.large_request_bytes,
+                    options.max_large_requests,
+                )),
                 options,
             }),
         }

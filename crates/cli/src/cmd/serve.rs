@@ -55,6 +55,14 @@ pub(crate) struct Args {
     /// The most rows in one request.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_rows: usize,
+    /// The most bytes of request bodies held at once; requests past it get 503 with
+    /// Retry-After.
+    #[arg(long, value_name = "BYTES", default_value_t = Options::default().max_inflight_bytes)]
+    max_inflight_bytes: usize,
+    /// The most requests of 1 MiB or more read and decoded at once (default: one per core);
+    /// more get 503 with Retry-After.
+    #[arg(long, value_name = "N")]
+    max_large_requests: Option<usize>,
     /// The longest a request may take, in milliseconds (0: no limit).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     timeout_ms: u64,
@@ -93,6 +101,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .chain(args.model_dir.into_iter().map(Source::Dir))
         .collect();
     let repository = Arc::new(Repository::open(sources).context("cannot open the models")?);
+    let defaults = Options::default();
     let config = ServerConfig {
         host: args.host,
         port: args.port,
@@ -100,6 +109,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         options: Options {
             max_body: args.max_body,
             max_rows: args.max_rows,
+            max_inflight_bytes: args.max_inflight_bytes,
+            max_large_requests: args
+                .max_large_requests
+                .unwrap_or(defaults.max_large_requests),
+            large_request_bytes: defaults.large_request_bytes,
             timeout: (args.timeout_ms > 0).then(|| Duration::from_millis(args.timeout_ms)),
             token: args.token.filter(|t| !t.is_empty()),
             default_model: args.default_model,

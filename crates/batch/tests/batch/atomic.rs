@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::common::*;
 use polars::prelude::*;
-use verdict_batch::{Error, IfExists, Options, Scorer, Sink, Source};
+use verdict_batch::{Cancel, Error, Event, IfExists, Options, Scorer, Sink, Source};
 
 /// The names of the files in `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
@@ -158,4 +158,63 @@ fn the_output_may_not_be_the_input() {
         .unwrap_err();
     assert!(matches!(error, Error::OutputIsInput { .. }), "{error}");
     assert_eq!(std::fs::read_to_string(&input).unwrap(), "x0\n1\n");
+}
+
+/// 200,000 rows of `x0`, enough chunks of 1,000 to stop in the middle of.
+fn long_input(dir: &Path) -> std::path::PathBuf {
+    let x0: Vec<f64> = (0..200_000).map(f64::from).collect();
+    let path = dir.join("in.parquet");
+    write(&df!("x0" => x0).unwrap(), &path);
+    path
+}
+
+#[test]
+fn a_cancelled_run_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = long_input(dir.path());
+    for name in ["out.csv", "out.parquet", "out.sqlite"] {
+        let cancel = Cancel::default();
+        let options = Options {
+            cancel: cancel.clone(),
+            ..options()
+        };
+        let scorer = Scorer::new(regressor(1), options).unwrap();
+        let output = dir.path().join(name);
+        let mut stop = |event: Event| {
+            if matches!(event, Event::Progress { rows } if rows >= 5_000) {
+                cancel.cancel();
+            }
+        };
+        let error = scorer
+            .run(
+                Source::path(&input, None).unwrap(),
+                &Sink::path(&output, None).unwrap(),
+                &mut stop,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::Cancelled { rows: 5_000 }),
+            "{name}: {error}"
+        );
+        assert_eq!(listing(dir.path()), ["in.parquet"], "{name}");
+    }
+}
+
+#[test]
+fn a_run_removes_the_partials_of_killed_runs_and_keeps_live_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "x0\n1\n").unwrap();
+    let stale = dir.path().join(".out.csv.k1LLed.partial");
+    std::fs::write(&stale, "x0,prediction\n1,").unwrap();
+    let live = dir.path().join(".out.csv.RuNNin.partial");
+    let held = std::fs::File::create(&live).unwrap();
+    held.lock().unwrap();
+    let scorer = Scorer::new(regressor(1), Options::default()).unwrap();
+    score_file(&scorer, &input, &dir.path().join("out.csv")).unwrap();
+    assert_eq!(
+        listing(dir.path()),
+        [".out.csv.RuNNin.partial", "in.csv", "out.csv"]
+    );
+    drop(held);
 }

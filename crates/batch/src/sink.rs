@@ -5,7 +5,8 @@
 //! target only once complete and synced; a failed or cancelled run deletes it, and the next run
 //! removes what a killed one left. A SQLite table is written
 //! in one transaction (`replace` drops and recreates the table inside it), which a failed run
-//! rolls back. A new database is built in a partial and moved into place once committed.
+//! rolls back; the database is in write-ahead-log mode, so readers see the old table
+//! throughout. A new database is built in a partial and moved into place once committed.
 
 use std::fmt;
 use std::fs::File;
@@ -430,6 +431,11 @@ impl SqliteWriter {
             "cannot open the SQLite database {}",
             path.display()
         )))?;
+        // Write-ahead logging lets readers go on reading the old table for the whole run,
+        // which a rollback journal forbids once the run's changes outgrow SQLite's cache.
+        // The mode stays with the database. A file system without shared memory keeps the
+        // old mode, and the run goes on without it.
+        let _ = conn.query_row::<String, _, _>("PRAGMA journal_mode = WAL", [], |row| row.get(0));
         let mut writer = SqliteWriter {
             conn: None,
             path: path.to_owned(),

@@ -218,3 +218,59 @@ fn a_run_removes_the_partials_of_killed_runs_and_keeps_live_ones() {
     );
     drop(held);
 }
+
+#[test]
+fn sqlite_readers_see_the_old_table_during_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = long_input(dir.path());
+    let db = dir.path().join("out.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE p (prediction REAL); INSERT INTO p VALUES (42);")
+        .unwrap();
+    drop(conn);
+
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (db, started, done) = (db.clone(), started.clone(), done.clone());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            // No waiting: a reader that would be blocked fails at once.
+            conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+            let mut reads = 0;
+            let mut failures = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) && reads < 1_000_000 {
+                if !started.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::yield_now();
+                    continue;
+                }
+                match conn.query_row("SELECT count(*) FROM p", [], |row| row.get::<_, i64>(0)) {
+                    Ok(count) => assert!(count == 1 || count == 200_001, "{count}"),
+                    Err(error) => failures.push(error.to_string()),
+                }
+                reads += 1;
+            }
+            (reads, failures)
+        })
+    };
+    let sink = Sink::sqlite(&db, "p").with_if_exists(IfExists::Append);
+    let scorer = Scorer::new(regressor(1), options()).unwrap();
+    let mut events = |event: Event| {
+        if matches!(event, Event::Progress { rows } if rows >= 50_000) {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    scorer
+        .run(Source::path(&input, None).unwrap(), &sink, &mut events)
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (reads, failures) = reader.join().unwrap();
+    assert!(reads > 0, "the reader never read during the run");
+    assert!(
+        failures.is_empty(),
+        "{} of {reads} reads failed: {:?}",
+        failures.len(),
+        &failures[..1]
+    );
+    assert_eq!(read_sqlite(&db, "p").1.len(), 200_001);
+}

@@ -3,7 +3,8 @@
 //!
 //! A run holds an exclusive advisory lock on its partial for as long as it writes it, so a
 //! later run can tell the litter of a killed run (no lock) from the partial of a run still
-//! going (locked), and removes only the former.
+//! going (locked), and removes only the former. The file is created with the mode the umask
+//! gives a new file (`0666 & !umask`), as the target would be, not tempfile's private 0600.
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,11 @@ pub(crate) fn create(target: &Path) -> Result<NamedTempFile> {
         .prefix(&prefix)
         .suffix(SUFFIX)
         .rand_bytes(RANDOM_LEN);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
     let temp = builder
         .tempfile_in(&dir)
         .map_err(Error::io("cannot create a file in", &dir))?;

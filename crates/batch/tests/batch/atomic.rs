@@ -219,6 +219,27 @@ fn a_run_removes_the_partials_of_killed_runs_and_keeps_live_ones() {
     drop(held);
 }
 
+#[cfg(unix)]
+#[test]
+fn outputs_get_the_mode_of_the_umask_not_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "x0\n1\n").unwrap();
+    // What the umask lets a new file have, as the file system itself gives it.
+    let probe = dir.path().join("probe");
+    std::fs::File::create(&probe).unwrap();
+    let expected = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+    assert_ne!(expected, 0o600, "a umask of 066 cannot tell the two apart");
+    let scorer = Scorer::new(regressor(1), Options::default()).unwrap();
+    for name in ["out.csv", "out.sqlite"] {
+        let output = dir.path().join(name);
+        score_file(&scorer, &input, &output).unwrap();
+        let mode = std::fs::metadata(&output).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, expected & 0o666, "{name}");
+    }
+}
+
 #[test]
 fn sqlite_readers_see_the_old_table_during_a_run() {
     let dir = tempfile::tempdir().unwrap();

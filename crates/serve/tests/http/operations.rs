@@ -139,6 +139,26 @@ fn a_failed_reload_keeps_the_old_model_and_says_why() {
 }
 
 #[test]
+fn a_broken_new_file_leaves_a_serving_server_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    save(&line(1.0), dir.path(), "line");
+    let server = TestServer::start(
+        vec![Source::Dir(dir.path().into())],
+        Options::default(),
+        Some(Duration::from_millis(25)),
+    );
+    std::fs::write(dir.path().join("newcomer.vdm"), b"not a model").unwrap();
+    let listed = || {
+        let (_, index) = post_raw(&server.url("/v2/repository/index"), Vec::new());
+        index.as_array().is_some_and(|models| models.len() == 2)
+    };
+    assert!(eventually(Duration::from_secs(10), listed), "never scanned");
+    assert_eq!(get(&server.url("/v2/models/newcomer/ready")).0, 400);
+    assert_eq!(get(&server.url("/v2/health/ready")).0, 200);
+    assert_eq!(line_prediction(&server), 6.0);
+}
+
+#[test]
 fn a_model_that_never_loaded_is_unavailable_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("broken.vdm"), b"not a model").unwrap();

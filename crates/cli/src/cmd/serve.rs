@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// The longest a request may take, in milliseconds (0: no limit).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     timeout_ms: u64,
+    /// On SIGTERM or SIGINT, how long to keep accepting while every answer closes its
+    /// connection and readiness is off, before stopping, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1_000)]
+    drain_ms: u64,
     /// How often to check model files for changes, in milliseconds (0: only on SIGHUP).
     #[arg(long, value_name = "MS", default_value_t = 1_000)]
     poll_ms: u64,
@@ -128,6 +132,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             cors_origins: args.cors_origins,
         },
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
+        drain: Duration::from_millis(args.drain_ms),
         ..ServerConfig::default()
     };
     let protected = config.options.token.is_some();

@@ -350,3 +350,19 @@ fn a_lightgbm_model_scores_the_columns_it_was_trained_on() {
     let scored = std::fs::read_to_string(&output).unwrap();
     assert_eq!(scored.lines().count(), 570, "a header and 569 rows");
 }
+
+#[test]
+fn an_io_error_names_its_cause_once() {
+    let result = verdict(&["inspect", "/nonexistent/model.json"]);
+    assert!(!result.status.success());
+    let message = text(&result.stderr);
+    assert_eq!(
+        message.matches("No such file or directory").count(),
+        1,
+        "{message}"
+    );
+    assert!(
+        message.contains("cannot read /nonexistent/model.json"),
+        "{message}"
+    );
+}

@@ -114,6 +114,9 @@ def predict(
 def _assigned_cpus() -> int:
     import ray
 
+    if not ray.is_initialized():
+        # Outside Ray (a Predictor tried out on a laptop): one thread, as in an actor of one CPU.
+        return 1
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     return max(1, int(cpus))
 

@@ -56,8 +56,9 @@ def predict(
         df: the rows. The model's features are found by name (any column order, other
             columns ignored); numeric, boolean and string columns are read as
             ``verdict predict`` reads them, and nulls are missing values.
-        model: a model file (any format :func:`verdict.load` reads; a path the driver can
-            read is enough) or a loaded :class:`verdict.Model`.
+        model: a model file's path (any format :func:`verdict.load` reads; a path the
+            driver can read is enough), its contents (``bytes``), or a loaded
+            :class:`verdict.Model`.
         outputs: ``"predict"``, ``"predict_proba"``, ``"raw"`` or a list of them; by default
             ``predict``, plus ``predict_proba`` for classifiers.
         passthrough: columns of ``df`` copied into the result before the predictions, or
@@ -128,7 +129,8 @@ def udf(
     the driver and keeps passthrough columns without a join.
 
     Args:
-        model: a model file or a loaded :class:`verdict.Model`, as for :func:`predict`.
+        model: a model file's path, its contents or a loaded :class:`verdict.Model`, as for
+            :func:`predict`.
         outputs: as for :func:`predict`.
         threads: scoring threads per task; 1 unless given, one per task slot.
     """

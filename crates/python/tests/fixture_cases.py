@@ -38,9 +38,7 @@ class Case:
     def load(cls, name: str) -> "Case":
         directory = FIXTURES / name
         data = json.loads((directory / "data.json").read_text())
-        model = next(
-            directory / f for f in ("model.json", "model.txt") if (directory / f).exists()
-        )
+        model = next(directory / f for f in ("model.json", "model.txt") if (directory / f).exists())
         rows = data["inputs"]
         columns = {"id": pa.array(range(len(rows)), pa.int64())}
         for j, feature in enumerate(data["feature_names"]):
@@ -72,9 +70,7 @@ def check_against_library(case: Case, scored: pa.Table) -> None:
 
     def compare(column: str, want: List[float], exact_f32: bool = False) -> None:
         for i, (ours, theirs) in enumerate(zip(columns[column], want)):
-            same = (
-                _f32(ours) == _f32(theirs) if exact_f32 else close(ours, theirs, tolerance)
-            )
+            same = _f32(ours) == _f32(theirs) if exact_f32 else close(ours, theirs, tolerance)
             if not same:
                 problems.append(f"{column}[{i}]: ours {ours}, {case.library} {theirs}")
 

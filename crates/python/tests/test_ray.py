@@ -58,7 +58,12 @@ def collected(ds) -> pa.Table:
 
 
 @pytest.mark.parametrize(
-    "name", ["xgboost/nan_heavy", "lightgbm/multiclass_wine", "sklearn/hist_gradient_boosting_classifier_categorical_pandas"]
+    "name",
+    [
+        "xgboost/nan_heavy",
+        "lightgbm/multiclass_wine",
+        "sklearn/hist_gradient_boosting_classifier_categorical_pandas",
+    ],
 )
 def test_scores_as_the_library_does(cluster, name):
     case = Case.load(name)

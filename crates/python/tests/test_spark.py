@@ -175,7 +175,9 @@ def test_a_model_only_the_driver_has(spark, tmp_path, name):
 def test_a_loaded_model(spark):
     case = Case.load("lightgbm/regression_diabetes")
     model = verdict.load(str(case.model))
-    scored = verdict.spark.predict(frame(spark, case), model, outputs=["predict", "raw"], passthrough="id")
+    scored = verdict.spark.predict(
+        frame(spark, case), model, outputs=["predict", "raw"], passthrough="id"
+    )
     check_against_library(case, collected(scored))
 
 

@@ -18,7 +18,7 @@ argument on the actor, so pass the file's contents (``bytes``) for a driver-only
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional
 
 import pyarrow as pa
 
@@ -70,9 +70,7 @@ class Predictor:
                 f"passthrough column {clashes[0]!r} has the name of a prediction column: "
                 "rename it before scoring"
             )
-        predictions = [
-            column.cast(plain_text(column.type)) for column in scored.columns
-        ]
+        predictions = [column.cast(plain_text(column.type)) for column in scored.columns]
         columns = [batch.column(name) for name in kept] + predictions
         return pa.Table.from_arrays(columns, names=[*kept, *scored.column_names])
 
@@ -119,4 +117,3 @@ def _assigned_cpus() -> int:
         return 1
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     return max(1, int(cpus))
-

@@ -29,7 +29,7 @@ Example::
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Union
 
 import pyarrow as pa
 
@@ -238,10 +238,8 @@ def _prediction_schema(model, outputs, features: Optional[pa.Schema]) -> pa.Sche
     return pa.schema([pa.field(f.name, plain_text(f.type), nullable=True) for f in scored.schema])
 
 
-
 def _conform(scored: pa.Table, schema: pa.Schema) -> pa.Table:
     return scored if scored.schema == schema else scored.cast(schema)
-
 
 
 def _quoted(name: str) -> str:

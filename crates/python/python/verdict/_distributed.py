@@ -51,7 +51,14 @@ class Shipped:
         if isinstance(model, Shipped):
             return model
         if isinstance(model, verdict.Model):
-            return cls.of(model.path)
+            # The workers load the same file the model came from, so they need its path.
+            path = getattr(model, "path", None)
+            if path is None:
+                raise TypeError(
+                    f"{model!r} does not say which file it was loaded from: "
+                    "pass the model file's path or its contents (bytes) instead"
+                )
+            return cls.of(path)
         if isinstance(model, (bytes, bytearray, memoryview)):
             name, data = "model", bytes(model)
         else:

@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=28)
-    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--trees", type=int, default=300)
     parser.add_argument("--depth", type=int, default=6)
     parser.add_argument("--cores", type=int, default=2, help="local[N]")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each job")

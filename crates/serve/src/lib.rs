@@ -37,6 +37,7 @@
 
 mod batcher;
 pub mod error;
+pub mod grpc;
 mod inference;
 mod metrics;
 mod page;
@@ -63,16 +64,19 @@ pub enum Protocol {
     Mlflow,
     /// `/`, `/openapi.json` and `/metrics`.
     Admin,
+    /// The Open Inference Protocol over gRPC, on its own port.
+    Grpc,
 }
 
 impl Protocol {
-    /// The label in metrics and logs: `simple`, `v2`, `mlflow` or `admin`.
+    /// The label in metrics and logs: `simple`, `v2`, `mlflow`, `admin` or `grpc`.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Simple => "simple",
             Protocol::V2 => "v2",
             Protocol::Mlflow => "mlflow",
             Protocol::Admin => "admin",
+            Protocol::Grpc => "grpc",
         }
     }
 }

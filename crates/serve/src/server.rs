@@ -1,5 +1,5 @@
-//! The standalone server: the [`Service`] in an actix-web `HttpServer`, with signal handling
-//! and the file watcher.
+//! The standalone server: the [`Service`] in an actix-web `HttpServer`, the gRPC service on a
+//! second port when asked for, signal handling and the file watcher.
 //!
 //! SIGTERM and SIGINT stop accepting connections and let running requests finish (up to the
 //! shutdown timeout); SIGHUP reloads every model file. Both are handled here rather than by
@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
+use crate::grpc::GrpcServer;
 use crate::repository::{Repository, Watcher};
 use crate::service::{Options, Service, not_found};
 
@@ -23,6 +24,9 @@ pub struct ServerConfig {
     pub host: String,
     /// The port; 0 picks a free one (see [`Server::addrs`]). Default: 8080.
     pub port: u16,
+    /// The port of the Open Inference Protocol over gRPC, on the same host; 0 picks a free
+    /// one (see [`Server::grpc_addr`]). Default: `None`, no gRPC.
+    pub grpc_port: Option<u16>,
     /// Worker threads, each with its own event loop. Default: one per core.
     pub workers: Option<usize>,
     /// Limits and policies of the routes.
@@ -43,6 +47,7 @@ impl Default for ServerConfig {
         ServerConfig {
             host: "127.0.0.1".to_owned(),
             port: 8080,
+            grpc_port: None,
             workers: None,
             options: Options::default(),
             keep_alive: Duration::from_secs(60),
@@ -72,6 +77,8 @@ pub struct Server {
     http: actix_web::dev::Server,
     addrs: Vec<SocketAddr>,
     service: Service,
+    grpc: Option<GrpcServer>,
+    shutdown_timeout: Duration,
     watcher: Option<Watcher>,
 }
 
@@ -79,6 +86,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("addrs", &self.addrs)
+            .field("grpc_addr", &self.grpc_addr())
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
@@ -105,6 +113,10 @@ impl Server {
         }
         let http = http.bind((config.host.as_str(), config.port))?;
         let addrs = http.addrs();
+        let grpc = config
+            .grpc_port
+            .map(|port| GrpcServer::start(&service, &config.host, port, config.workers))
+            .transpose()?;
         let watcher = config
             .poll_interval
             .map(|interval| repository.watch(interval))
@@ -113,6 +125,8 @@ impl Server {
             http: http.run(),
             addrs,
             service,
+            grpc,
+            shutdown_timeout: config.shutdown_timeout,
             watcher,
         })
     }
@@ -122,7 +136,12 @@ impl Server {
         &self.addrs
     }
 
-    /// A handle to stop the server (`stop(true)` drains running requests first).
+    /// The address of the gRPC service, when [`ServerConfig::grpc_port`] is set.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(GrpcServer::addr)
+    }
+
+    /// A handle to stop the server (the gRPC service stops with it) (`stop(true)` drains running requests first).
     pub fn handle(&self) -> ServerHandle {
         self.http.handle()
     }
@@ -140,6 +159,11 @@ impl Server {
         ));
         let result = self.http.await;
         signals.abort();
+        if let Some(grpc) = self.grpc {
+            let grace = self.shutdown_timeout;
+            // Joining blocks; keep it off the event loop.
+            let _ = web::block(move || grpc.stop(grace)).await;
+        }
         drop(self.watcher);
         tracing::info!("stopped");
         result

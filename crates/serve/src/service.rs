@@ -73,7 +73,7 @@ pub(crate) struct ModelLabel(pub(crate) String);
 
 /// Whether a route needs the bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     /// Health checks: load balancers and orchestrators call them without credentials.
     Public,
     Protected,
@@ -122,6 +122,11 @@ impl Service {
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.shared.options
+    }
+
+    /// The state the handlers share, for the gRPC service over the same core.
+    pub(crate) fn shared(&self) -> &Data<Shared> {
+        &self.shared
     }
 
     /// The Prometheus exposition text, as `GET /metrics` serves it.
@@ -262,9 +267,17 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn authorized(req: &ServiceRequest, token: &str) -> bool {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
+    bearer_matches(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+        token,
+    )
+}
+
+/// True when an `Authorization` value (HTTP header or gRPC metadata) is `Bearer <token>`.
+pub(crate) fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
+    authorization
         .and_then(|value| value.strip_prefix("Bearer "))
         .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
 }

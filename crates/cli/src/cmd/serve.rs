@@ -35,6 +35,10 @@ pub(crate) struct Args {
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Also serve the Open Inference Protocol over gRPC (as tritonclient.grpc and KServe
+    /// speak it) on this port, on the same host (0 picks a free one). Off by default.
+    #[arg(long, value_name = "PORT")]
+    grpc_port: Option<u16>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -88,6 +92,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let config = ServerConfig {
         host: args.host,
         port: args.port,
+        grpc_port: args.grpc_port,
         workers: args.workers,
         options: Options {
             max_body: args.max_body,
@@ -111,6 +116,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let server = Server::bind(Arc::clone(&repository), config).context("cannot listen")?;
         for addr in server.addrs() {
             println!("verdict serving on http://{addr}/");
+        }
+        if let Some(addr) = server.grpc_addr() {
+            println!("verdict serving gRPC (inference.GRPCInferenceService) on {addr}");
         }
         if protected {
             println!("every route but the health checks needs `Authorization: Bearer <token>`");

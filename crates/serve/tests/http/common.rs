@@ -162,6 +162,8 @@ pub(crate) fn save(file: &ModelFile, dir: &Path, name: &str) -> std::path::PathB
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct TestServer {
     pub(crate) base: String,
+    /// The gRPC address, for servers started with [`TestServer::with_grpc`].
+    pub(crate) grpc: Option<std::net::SocketAddr>,
     pub(crate) handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -188,8 +190,24 @@ impl TestServer {
         options: Options,
         poll: Option<Duration>,
     ) -> TestServer {
+        TestServer::launch(repository, options, poll, None)
+    }
+
+    /// Serves the models of one directory over HTTP and gRPC, both on ephemeral ports.
+    pub(crate) fn with_grpc(dir: &Path, options: Options) -> TestServer {
+        let repository = Arc::new(Repository::open(vec![Source::Dir(dir.into())]).unwrap());
+        TestServer::launch(repository, options, None, Some(0))
+    }
+
+    fn launch(
+        repository: Arc<Repository>,
+        options: Options,
+        poll: Option<Duration>,
+        grpc_port: Option<u16>,
+    ) -> TestServer {
         let config = ServerConfig {
             port: 0,
+            grpc_port,
             workers: Some(2),
             options,
             poll_interval: poll,
@@ -200,13 +218,15 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = Server::bind(repository, config)?;
-                tx.send((server.addrs()[0], server.handle())).unwrap();
+                tx.send((server.addrs()[0], server.grpc_addr(), server.handle()))
+                    .unwrap();
                 server.run().await
             })
         });
-        let (addr, handle) = rx.recv().expect("the server did not start");
+        let (addr, grpc, handle) = rx.recv().expect("the server did not start");
         TestServer {
             base: format!("http://{addr}"),
+            grpc,
             handle,
             thread: Some(thread),
         }

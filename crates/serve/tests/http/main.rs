@@ -1,7 +1,9 @@
-//! The server over real TCP on loopback: every protocol, endpoint, limit and failure mode.
+//! The server over real TCP on loopback: every protocol (HTTP and gRPC), endpoint, limit and
+//! failure mode.
 
 mod batching;
 mod common;
+mod grpc;
 mod mlflow;
 mod operations;
 mod simple;

@@ -35,11 +35,13 @@
 
 #![deny(missing_docs)]
 
+mod admission;
 mod batcher;
 pub mod error;
 pub mod grpc;
 mod inference;
 mod metrics;
+mod origin;
 mod page;
 mod protocol;
 pub mod repository;

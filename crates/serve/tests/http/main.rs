@@ -6,5 +6,6 @@ mod common;
 mod grpc;
 mod mlflow;
 mod operations;
+mod origin;
 mod simple;
 mod v2;

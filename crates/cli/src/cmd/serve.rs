@@ -1,4 +1,4 @@
-//! `verdict serve`: the HTTP inference server.
+//! `verdict serve`: the HTTP (and gRPC) inference server.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use anyhow::Context;
 use verdict_serve::{BatchConfig, Options, Repository, Server, ServerConfig, Source};
 
 /// Serve models over HTTP: POST /predict, the Open Inference Protocol v2 (/v2, as KServe and
-/// Triton speak it) and MLflow's /invocations.
+/// Triton speak it) and MLflow's /invocations; and over gRPC with --grpc-port.
 ///
 /// Model files are watched: a changed file is loaded and swapped in without dropping a
 /// request, and a file that fails to load leaves the previous model serving. SIGHUP reloads

@@ -2,11 +2,12 @@
 //! Triton's published `.proto` files (vendored in `proto/`), so `tritonclient.grpc` and stubs
 //! generated from the same files work unchanged.
 //!
-//! Every RPC goes through the same core as the HTTP routes: the same [`Repository`](crate::Repository), the
-//! same decoding of tensors and assembly of features ([`crate::protocol::v2`]), the same
-//! [`inference::predict`](crate::inference::predict) (batching and offloading included), the
-//! same limits, bearer token (as `authorization` metadata), metrics and [`Error`]s, whose
-//! HTTP status maps to the matching gRPC code ([`status`]).
+//! Every RPC goes through the same core as the HTTP routes: the same
+//! [`Repository`](crate::Repository), the same decoding of tensors and assembly of features
+//! as the v2 REST routes, the same prediction path (batching and offloading included), the
+//! same limits (message size, rows, the in-flight budget, the timeout), the bearer token (as
+//! `authorization` metadata), the metrics, and the same [`Error`]s, whose HTTP status maps to
+//! the matching gRPC code ([`status`]).
 //!
 //! Served: server live/ready/metadata, model ready/metadata, `ModelInfer` (inputs in
 //! `raw_input_contents` or typed `contents`, outputs in `raw_output_contents`), and the
@@ -171,6 +172,12 @@ impl Inference {
         };
         let label = Some(model.name.clone());
         let answer = async {
+            // The in-flight budget of the HTTP bodies, for the message tonic has read: the
+            // decoded rows live until the answer is sent.
+            let _permit = self
+                .shared
+                .admission
+                .admit(prost::Message::encoded_len(&request))?;
             let signature = model.model.signature();
             let decoder = Decoder {
                 signature,

@@ -27,7 +27,7 @@ pub fn status(error: &Error) -> tonic::Status {
         _ => tonic::Code::Internal,
     };
     let mut status = tonic::Status::new(code, error.to_string());
-    if let Error::Overloaded { retry_after, .. } = error
+    if let Error::Overloaded { retry_after, .. } | Error::Busy { retry_after, .. } = error
         && let Ok(value) = retry_after.to_string().parse()
     {
         // The HTTP routes send `Retry-After`; gRPC clients read it from the metadata.

@@ -60,6 +60,8 @@ pub use service::{Options, Service, not_found};
 pub enum Protocol {
     /// `/predict` and `/models/{name}/predict`.
     Simple,
+    /// KServe's v1 protocol, under `/v1`.
+    V1,
     /// The Open Inference Protocol v2, under `/v2`.
     V2,
     /// MLflow's `/invocations`, `/ping`, `/health` and `/version`.
@@ -71,10 +73,11 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The label in metrics and logs: `simple`, `v2`, `mlflow`, `admin` or `grpc`.
+    /// The label in metrics and logs: `simple`, `v1`, `v2`, `mlflow`, `admin` or `grpc`.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Simple => "simple",
+            Protocol::V1 => "v1",
             Protocol::V2 => "v2",
             Protocol::Mlflow => "mlflow",
             Protocol::Admin => "admin",

@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-use actix_web::HttpResponse;
+use actix_web::http::header;
 use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 use verdict_model::{FeatureKind, Signature};
 
@@ -48,10 +49,31 @@ fn example_body(signature: &Signature) -> String {
     serde_json::to_string_pretty(&body).unwrap_or_default()
 }
 
-/// `GET /`.
-pub(crate) async fn index(shared: Data<Shared>) -> HttpResponse {
+/// True when the client asks for a page (a browser), not for data.
+fn wants_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// `GET /`: the page for browsers; for other clients KServe's v1 liveness answer,
+/// `{"status": "alive"}`.
+///
+/// It needs no token: a browser cannot send one when it opens a page. With a token set, the
+/// page lists nothing itself; its script asks for the models with the token typed into it.
+pub(crate) async fn index(req: HttpRequest, shared: Data<Shared>) -> HttpResponse {
+    if !wants_html(&req) {
+        return HttpResponse::Ok().json(json!({ "status": "alive" }));
+    }
     let mut models = String::new();
     let mut options = String::new();
+    if shared.options.token.is_some() {
+        models.push_str(
+            "<p id=locked>This server needs a token: enter it in the form below to list the models.</p>",
+        );
+        return page(&models, &options, true);
+    }
     for status in shared.repository.models() {
         let name = escape(&status.name);
         let versions: Vec<String> = status
@@ -120,9 +142,14 @@ pub(crate) async fn index(shared: Data<Shared>) -> HttpResponse {
         }
         models.push_str("</section>");
     }
+    page(&models, &options, false)
+}
+
+fn page(models: &str, options: &str, locked: bool) -> HttpResponse {
     let page = PAGE
-        .replace("{{models}}", &models)
-        .replace("{{options}}", &options)
+        .replace("{{models}}", models)
+        .replace("{{options}}", options)
+        .replace("{{locked}}", if locked { "true" } else { "false" })
         .replace("{{version}}", env!("CARGO_PKG_VERSION"));
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -142,7 +169,7 @@ textarea{width:100%;height:12rem;font:13px monospace}pre{background:#f5f5f5;padd
 <h1>Verdict <small>{{version}}</small></h1>
 <p>Routes: <code>POST /predict</code>, <code>POST /models/{name}/predict</code>,
 Open Inference Protocol v2 under <code>/v2</code>, MLflow <code>POST /invocations</code>,
-<code>GET /metrics</code>, <a href="openapi.json">openapi.json</a>.</p>
+<code>GET /metrics</code>, <a href="docs">API docs</a> (<a href="openapi.json">openapi.json</a>).</p>
 {{models}}
 <h2>Try it</h2>
 <form id=try>
@@ -154,13 +181,31 @@ Open Inference Protocol v2 under <code>/v2</code>, MLflow <code>POST /invocation
 <pre id=answer></pre>
 <script>
 const model = document.getElementById('model'), body = document.getElementById('body');
+const tokenField = document.getElementById('token');
 const fill = () => { const o = model.selectedOptions[0]; if (o) body.value = o.dataset.example; };
 model.addEventListener('change', fill); fill();
+// With a token, the server renders no models: list them with the token the user types.
+const locked = {{locked}};
+const auth = () => tokenField.value ? {'Authorization': 'Bearer ' + tokenField.value} : {};
+async function unlock() {
+  const listed = await fetch('v1/models', {headers: auth()});
+  if (!listed.ok) { document.getElementById('locked').textContent = 'The token was refused (' + listed.status + ').'; return; }
+  model.replaceChildren();
+  for (const name of (await listed.json()).models) {
+    const meta = await (await fetch('v2/models/' + encodeURIComponent(name), {headers: auth()})).json();
+    const row = {};
+    for (const feature of meta.parameters.features) row[feature] = 0;
+    const option = new Option(name, name);
+    option.dataset.example = JSON.stringify({input: row}, null, 2);
+    model.append(option);
+  }
+  document.getElementById('locked').textContent = 'Models: ' + [...model.options].map(o => o.value).join(', ');
+  fill();
+}
+if (locked) tokenField.addEventListener('change', unlock);
 document.getElementById('try').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const headers = {'Content-Type': 'application/json'};
-  const token = document.getElementById('token').value;
-  if (token) headers['Authorization'] = 'Bearer ' + token;
+  const headers = {'Content-Type': 'application/json', ...auth()};
   const answer = document.getElementById('answer');
   const response = await fetch('models/' + encodeURIComponent(model.value) + '/predict',
     {method: 'POST', headers, body: body.value});

@@ -19,7 +19,7 @@ use crate::admission::Admission;
 use crate::batcher::{BatchConfig, Batcher};
 use crate::error::Error;
 use crate::metrics::{Metrics, RequestRecord};
-use crate::protocol::{mlflow, simple, v2};
+use crate::protocol::{mlflow, simple, v1, v2};
 use crate::repository::Repository;
 use crate::{Protocol, origin, page};
 
@@ -173,7 +173,7 @@ impl Service {
     /// `/ping`, `/health` and `/version`, and `/`, `/openapi.json` and `/metrics`.
     pub fn configure(&self, cfg: &mut ServiceConfig) {
         use Access::{Protected, Public, Repository};
-        use Protocol::{Admin, Mlflow, Simple, V2};
+        use Protocol::{Admin, Mlflow, Simple, V1, V2};
         let get = Method::GET;
         let post = Method::POST;
 
@@ -193,6 +193,25 @@ impl Service {
             Simple,
             Protected,
             simple::predict,
+        );
+
+        self.route(cfg, "/v1/models", &get, V1, Protected, v1::models);
+        // `{model}` stops at a colon, so `NAME:predict` is not read as a model name.
+        self.route(
+            cfg,
+            "/v1/models/{model:[^/:]+}",
+            &get,
+            V1,
+            Protected,
+            v1::model,
+        );
+        self.route(
+            cfg,
+            "/v1/models/{model:[^/:]+}:predict",
+            &post,
+            V1,
+            Protected,
+            v1::predict,
         );
 
         self.route(cfg, "/v2", &get, V2, Protected, v2::server_metadata);
@@ -252,7 +271,7 @@ impl Service {
         self.route(cfg, "/health", &get, Mlflow, Public, mlflow::ping);
         self.route(cfg, "/version", &get, Mlflow, Protected, mlflow::version);
 
-        self.route(cfg, "/", &get, Admin, Protected, page::index);
+        self.route(cfg, "/", &get, Admin, Public, page::index);
         self.route(cfg, "/openapi.json", &get, Admin, Protected, page::openapi);
         self.route(cfg, "/metrics", &get, Admin, Protected, metrics);
     }

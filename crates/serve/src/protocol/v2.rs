@@ -278,18 +278,21 @@ pub(crate) async fn server_metadata() -> HttpResponse {
     }))
 }
 
-/// `GET /v2/health/live`: the process answers.
+/// `GET /v2/health/live`: the process answers, `{"live": true}`.
 pub(crate) async fn live() -> HttpResponse {
-    HttpResponse::Ok().finish()
+    HttpResponse::Ok().json(json!({ "live": true }))
 }
 
-/// `GET /v2/health/ready`: every model not unloaded on purpose has a version serving.
+/// `GET /v2/health/ready`: every model not unloaded on purpose has a version serving;
+/// `{"ready": true}`, or 400 with `{"ready": false}` (Triton's status, the protocol's body).
 pub(crate) async fn ready(shared: Data<Shared>) -> HttpResponse {
-    if shared.repository.is_ready() {
-        HttpResponse::Ok().finish()
+    let ready = shared.repository.is_ready();
+    let mut response = if ready {
+        HttpResponse::Ok()
     } else {
-        HttpResponse::BadRequest().finish()
-    }
+        HttpResponse::BadRequest()
+    };
+    response.json(json!({ "ready": ready }))
 }
 
 /// `GET /v2/models/{model}[/versions/{version}]/ready`: 200 when serving; 404 for an unknown
@@ -297,10 +300,9 @@ pub(crate) async fn ready(shared: Data<Shared>) -> HttpResponse {
 pub(crate) async fn model_ready(req: HttpRequest, shared: Data<Shared>) -> HttpResponse {
     let info = req.match_info();
     match resolve(&req, &shared, info.get("model"), info.get("version")) {
-        Ok(_) => HttpResponse::Ok().finish(),
-        Err(error @ Error::Unavailable { .. }) => {
-            HttpResponse::build(StatusCode::BAD_REQUEST).json(json!({ "error": error.to_string() }))
-        }
+        Ok(model) => HttpResponse::Ok().json(json!({ "name": model.name, "ready": true })),
+        Err(error @ Error::Unavailable { .. }) => HttpResponse::build(StatusCode::BAD_REQUEST)
+            .json(json!({ "ready": false, "error": error.to_string() })),
         Err(error) => error.response_for(crate::Protocol::V2),
     }
 }

@@ -275,6 +275,17 @@ pub(crate) fn post_raw(url: &str, body: impl Into<reqwest::blocking::Body>) -> (
     status_json(response)
 }
 
+/// GETs a page as a browser does, asking for HTML.
+pub(crate) fn get_page(url: &str) -> (u16, String) {
+    let response = client()
+        .get(url)
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap())
+}
+
 pub(crate) fn get(url: &str) -> (u16, String) {
     let response = client().get(url).send().unwrap();
     let status = response.status().as_u16();

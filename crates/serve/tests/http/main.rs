@@ -8,4 +8,5 @@ mod mlflow;
 mod operations;
 mod origin;
 mod simple;
+mod v1;
 mod v2;

@@ -296,7 +296,6 @@ fn the_token_guards_everything_but_health() {
         assert_eq!(wrong.status().as_u16(), 401, "{path}");
     }
     for path in [
-        "/",
         "/metrics",
         "/v2",
         "/v2/models/line",
@@ -306,6 +305,7 @@ fn the_token_guards_everything_but_health() {
         assert_eq!(get(&server.url(path)).0, 401, "{path}");
     }
     for path in [
+        "/",
         "/v2/health/live",
         "/v2/health/ready",
         "/v2/models/line/ready",
@@ -314,6 +314,12 @@ fn the_token_guards_everything_but_health() {
     ] {
         assert_eq!(get(&server.url(path)).0, 200, "{path}");
     }
+    // The page opens without the token (a browser cannot send one) but shows no model until
+    // its script is given the token.
+    let (status, page) = get_page(&server.url("/"));
+    assert_eq!(status, 200);
+    assert!(page.contains("needs a token"), "{page}");
+    assert!(!page.contains("<h2>line"), "{page}");
     let response = client()
         .post(server.url("/predict"))
         .bearer_auth("s3cret")
@@ -541,9 +547,14 @@ fn the_pages_describe_the_models_and_routes() {
     let dir = tempfile::tempdir().unwrap();
     save(&churn(), dir.path(), "churn");
     let server = TestServer::serving(dir.path(), Options::default());
-    let (status, page) = get(&server.url("/"));
+    let (status, page) = get_page(&server.url("/"));
     assert_eq!(status, 200);
     assert!(page.contains("<h2>churn"), "{page}");
+    // Clients that do not ask for a page get KServe's v1 liveness answer.
+    assert_eq!(
+        get(&server.url("/")),
+        (200, r#"{"status":"alive"}"#.to_owned())
+    );
     assert!(page.contains("categorical: red, green, blue"), "{page}");
     assert!(page.contains("<option value=\"churn\""), "{page}");
     let (status, text) = get(&server.url("/openapi.json"));

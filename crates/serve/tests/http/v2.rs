@@ -86,9 +86,19 @@ fn server_and_model_metadata_and_health() {
             .unwrap()
             .contains(&json!("binary_tensor_data"))
     );
-    assert_eq!(get(&server.url("/v2/health/live")), (200, String::new()));
-    assert_eq!(get(&server.url("/v2/health/ready")), (200, String::new()));
-    assert_eq!(get(&server.url("/v2/models/iris/ready")).0, 200);
+    // The protocol's bodies, which KServe's client reads.
+    assert_eq!(
+        get(&server.url("/v2/health/live")),
+        (200, r#"{"live":true}"#.to_owned())
+    );
+    assert_eq!(
+        get(&server.url("/v2/health/ready")),
+        (200, r#"{"ready":true}"#.to_owned())
+    );
+    assert_eq!(
+        get(&server.url("/v2/models/iris/ready")),
+        (200, r#"{"name":"iris","ready":true}"#.to_owned())
+    );
     assert_eq!(get(&server.url("/v2/models/iris/versions/1/ready")).0, 200);
     assert_eq!(get(&server.url("/v2/models/nope/ready")).0, 404);
 

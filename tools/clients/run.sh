@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Checks `verdict serve` with the real clients, unchanged, on loopback ports: tritonclient.http
 # (binary and JSON tensors), requests (MLflow and simple protocols, /openapi.json validated)
-# and tritonclient.grpc (the Open Inference Protocol over gRPC, on --grpc-port).
+# tritonclient.grpc (the Open Inference Protocol over gRPC, on --grpc-port) and KServe's
+# InferenceRESTClient (its v1 and v2 protocols).
 #
 #   tools/clients/run.sh            # builds the CLI (debug) unless VERDICT_BIN is set
 #
-# The clients live in their own pinned venv (target/clients-venv): their numpy pin is not the
-# one of the other Python tests. When PyPI cannot be reached to build it, the script says
+# The clients live in pinned venvs of their own (target/clients-venv, and target/kserve-venv
+# for kserve, whose dependencies pin another numpy): not the one of the other Python tests. When PyPI cannot be reached to build it, the script says
 # SKIPPED and exits 0, except under CI (CI set), where that is a failure.
 set -euo pipefail
 
@@ -26,6 +27,21 @@ if ! "$VENV/bin/python" -c "import tritonclient.http, tritonclient.grpc, numpy, 
       echo "FAILED: cannot install ${PINS[*]} from PyPI"; exit 1
     fi
     echo "SKIPPED: cannot install ${PINS[*]} from PyPI; the client checks did not run"
+    exit 0
+  fi
+fi
+
+KSERVE_VENV="${KSERVE_VENV:-$ROOT/target/kserve-venv}"
+KSERVE_PINS=("kserve==0.21.0" "numpy==2.4.6")
+if [ ! -x "$KSERVE_VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$KSERVE_VENV"
+fi
+if ! "$KSERVE_VENV/bin/python" -c "import kserve, numpy" 2>/dev/null; then
+  if ! "$KSERVE_VENV/bin/pip" install --quiet --disable-pip-version-check "${KSERVE_PINS[@]}"; then
+    if [ -n "${CI:-}" ]; then
+      echo "FAILED: cannot install ${KSERVE_PINS[*]} from PyPI"; exit 1
+    fi
+    echo "SKIPPED: cannot install ${KSERVE_PINS[*]} from PyPI; the client checks did not run"
     exit 0
   fi
 fi
@@ -67,6 +83,7 @@ cat "$WORK/stdout"
 
 "$VENV/bin/python" "$HERE/test_tritonclient.py" check "$ADDR"
 "$VENV/bin/python" "$HERE/test_tritonclient_grpc.py" "$GRPC_ADDR"
+"$KSERVE_VENV/bin/python" "$HERE/test_kserve.py" "$ADDR"
 
 # SIGTERM drains and exits cleanly.
 kill -TERM "$SERVER_PID"

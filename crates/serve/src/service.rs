@@ -217,10 +217,28 @@ impl Service {
         self.route(cfg, "/v2", &get, V2, Protected, v2::server_metadata);
         self.route(cfg, "/v2/health/live", &get, V2, Public, v2::live);
         self.route(cfg, "/v2/health/ready", &get, V2, Public, v2::ready);
+        // Before `/v2/models/{model}`, which would take `stats` for a model's name.
+        self.route(cfg, "/v2/models/stats", &get, V2, Protected, v2::statistics);
         for prefix in [
             "/v2/models/{model}",
             "/v2/models/{model}/versions/{version}",
         ] {
+            self.route(
+                cfg,
+                &format!("{prefix}/config"),
+                &get,
+                V2,
+                Protected,
+                v2::model_config,
+            );
+            self.route(
+                cfg,
+                &format!("{prefix}/stats"),
+                &get,
+                V2,
+                Protected,
+                v2::statistics,
+            );
             self.route(cfg, prefix, &get, V2, Protected, v2::model_metadata);
             self.route(
                 cfg,

@@ -60,8 +60,17 @@ struct RequestedOutput {
     parameters: Option<Map<String, Value>>,
 }
 
-/// The extensions `GET /v2` and gRPC's `ServerMetadata` announce.
+/// The extensions gRPC's `ServerMetadata` announces.
 pub(crate) const EXTENSIONS: [&str; 2] = ["binary_tensor_data", "model_repository"];
+
+/// The extensions `GET /v2` announces: the gRPC ones and Triton's model configuration and
+/// statistics, which only the HTTP routes serve.
+const HTTP_EXTENSIONS: [&str; 4] = [
+    EXTENSIONS[0],
+    EXTENSIONS[1],
+    "model_configuration",
+    "statistics",
+];
 
 /// The tensor datatypes of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +283,7 @@ pub(crate) async fn server_metadata() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "name": "verdict",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": EXTENSIONS,
+        "extensions": HTTP_EXTENSIONS,
     }))
 }
 
@@ -356,6 +365,103 @@ pub(crate) async fn model_metadata(
         "outputs": outputs,
         "parameters": parameters,
     })))
+}
+
+/// Triton's configuration data type of a protocol datatype (`BYTES` is `TYPE_STRING`).
+fn config_type(datatype: &str) -> String {
+    match datatype {
+        "BYTES" => "TYPE_STRING".to_owned(),
+        other => format!("TYPE_{other}"),
+    }
+}
+
+/// `GET /v2/models/{model}[/versions/{version}]/config`: the model as Triton's model
+/// configuration describes it. `max_batch_size` is 0, so each tensor's `dims` include the
+/// rows (`-1`), as in the metadata.
+pub(crate) async fn model_config(
+    req: HttpRequest,
+    shared: Data<Shared>,
+) -> Result<HttpResponse, Error> {
+    let info = req.match_info();
+    let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
+    let signature = model.model.signature();
+    let tensors = |specs: Vec<TensorSpec>| -> Vec<Value> {
+        specs
+            .into_iter()
+            .map(|spec| {
+                json!({
+                    "name": spec.name,
+                    "data_type": config_type(spec.datatype),
+                    "dims": spec.shape,
+                })
+            })
+            .collect()
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "name": model.name,
+        "platform": "verdict",
+        "backend": "verdict",
+        "max_batch_size": 0,
+        "input": tensors(input_specs(signature)),
+        "output": tensors(output_specs(signature)),
+        "parameters": {
+            "task": { "string_value": signature.task.name() },
+            "family": { "string_value": model.family },
+        },
+    })))
+}
+
+/// `GET /v2/models/stats` and `GET /v2/models/{model}[/versions/{version}]/stats`: Triton's
+/// statistics extension, from the server's metrics since it started.
+///
+/// `success` counts predictions (its time is queue plus compute), `fail` the requests naming
+/// the model that were answered with an error; `compute_input` and `compute_output` (the
+/// decoding and encoding) are not measured apart and stay 0, as the caches do.
+pub(crate) async fn statistics(
+    req: HttpRequest,
+    shared: Data<Shared>,
+) -> Result<HttpResponse, Error> {
+    let info = req.match_info();
+    let models = match info.get("model") {
+        Some(_) => vec![resolve(
+            &req,
+            &shared,
+            info.get("model"),
+            info.get("version"),
+        )?],
+        None => shared
+            .repository
+            .models()
+            .iter()
+            .filter_map(|status| status.latest().cloned())
+            .collect(),
+    };
+    let duration = |count: u64, ns: u64| json!({ "count": count, "ns": ns });
+    let stats: Vec<Value> = models
+        .iter()
+        .map(|model| {
+            let stats = shared.metrics.model_stats(&model.name);
+            json!({
+                "name": model.name,
+                "version": model.version.to_string(),
+                "last_inference": stats.last_ms,
+                "inference_count": stats.rows,
+                "execution_count": stats.predictions,
+                "inference_stats": {
+                    "success": duration(stats.predictions, stats.queue_ns + stats.compute_ns),
+                    "fail": duration(stats.failures, 0),
+                    "queue": duration(stats.predictions, stats.queue_ns),
+                    "compute_input": duration(0, 0),
+                    "compute_infer": duration(stats.predictions, stats.compute_ns),
+                    "compute_output": duration(0, 0),
+                    "cache_hit": duration(0, 0),
+                    "cache_miss": duration(0, 0),
+                },
+                "batch_stats": [],
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "model_stats": stats })))
 }
 
 fn class_json(class: &ClassLabel) -> Value {

@@ -291,6 +291,7 @@ impl Service {
 
         self.route(cfg, "/", &get, Admin, Public, page::index);
         self.route(cfg, "/openapi.json", &get, Admin, Protected, page::openapi);
+        self.route(cfg, "/docs", &get, Admin, Public, page::docs);
         self.route(cfg, "/metrics", &get, Admin, Protected, metrics);
     }
 

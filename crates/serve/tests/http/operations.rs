@@ -306,6 +306,7 @@ fn the_token_guards_everything_but_health() {
     }
     for path in [
         "/",
+        "/docs",
         "/v2/health/live",
         "/v2/health/ready",
         "/v2/models/line/ready",
@@ -569,9 +570,25 @@ fn the_pages_describe_the_models_and_routes() {
         "/ping",
         "/health",
         "/version",
+        "/v1/models/{name}:predict",
+        "/v2/health/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/config",
+        "/v2/models/stats",
+        "/v2/repository/models/{name}/unload",
     ] {
         assert!(openapi["paths"].get(path).is_some(), "{path}");
     }
+    // Every GET route the document lists answers (none is a 404 of a route that is not there).
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        if item.get("get").is_some() && !path.contains('{') {
+            let status = get(&server.url(path)).0;
+            assert!(status == 200 || status == 400, "{path}: {status}");
+        }
+    }
+    let (status, docs) = get_page(&server.url("/docs"));
+    assert_eq!(status, 200);
+    assert!(docs.contains("openapi.json"), "{docs}");
     let (status, text) = get(&server.url("/no/such/route"));
     assert_eq!(status, 404);
     assert!(text.contains("no route `GET /no/such/route`"), "{text}");

@@ -45,6 +45,7 @@ mod origin;
 mod page;
 mod protocol;
 pub mod repository;
+mod request_log;
 mod server;
 mod service;
 
@@ -52,6 +53,7 @@ pub use batcher::BatchConfig;
 pub use error::Error;
 pub use metrics::Metrics;
 pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};
+pub use request_log::RequestLogConfig;
 pub use server::{Server, ServerConfig};
 pub use service::{Options, Service, not_found};
 

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub client_request_timeout: Duration,
     /// How long a graceful stop waits for running requests. Default: 30 s.
     pub shutdown_timeout: Duration,
+    /// The NDJSON log of prediction requests. Default: none.
+    pub request_log: Option<crate::RequestLogConfig>,
     /// How often model files are checked for changes; `None` turns hot reload off (SIGHUP
     /// still reloads). Default: 1 s.
     pub poll_interval: Option<Duration>,
@@ -54,6 +56,7 @@ impl Default for ServerConfig {
             client_request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             poll_interval: Some(Duration::from_secs(1)),
+            request_log: None,
         }
     }
 }
@@ -96,7 +99,10 @@ impl Server {
     /// Binds the listening socket and starts the workers and the file watcher. Call it inside
     /// an actix runtime (`actix_web::rt::System` or `#[actix_web::main]`).
     pub fn bind(repository: Arc<Repository>, config: ServerConfig) -> io::Result<Server> {
-        let service = Service::new(Arc::clone(&repository), config.options);
+        let mut service = Service::new(Arc::clone(&repository), config.options);
+        if let Some(log) = &config.request_log {
+            service = service.with_request_log(log)?;
+        }
         let app_service = service.clone();
         let mut http = HttpServer::new(move || {
             let service = app_service.clone();

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::metrics::{Metrics, RequestRecord};
 use crate::protocol::{mlflow, simple, v1, v2};
 use crate::repository::Repository;
+use crate::request_log::{self, Line, RequestLog, RequestLogConfig};
 use crate::{Protocol, origin, page};
 
 /// Limits and policies of the HTTP service.
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) batcher: Batcher,
     pub(crate) admission: Arc<Admission>,
+    /// The NDJSON log of prediction requests, when asked for.
+    pub(crate) request_log: Option<RequestLog>,
 }
 
 /// The name of the model a request was served by, for the access log and the metrics.
@@ -142,8 +145,25 @@ impl Service {
                     options.max_large_requests,
                 )),
                 options,
+                request_log: None,
             }),
         }
+    }
+
+    /// This service, writing one NDJSON line per prediction request as `config` says (see
+    /// `docs/http.md`). Call it before the service is cloned into an application.
+    pub fn with_request_log(self, config: &RequestLogConfig) -> std::io::Result<Service> {
+        let log = RequestLog::start(config)?;
+        let mut shared = self.shared.into_inner();
+        let Some(state) = Arc::get_mut(&mut shared) else {
+            return Err(std::io::Error::other(
+                "Service::with_request_log must be called before the service is cloned",
+            ));
+        };
+        state.request_log = Some(log);
+        Ok(Service {
+            shared: Data::from(shared),
+        })
     }
 
     /// The models served.
@@ -163,9 +183,7 @@ impl Service {
 
     /// The Prometheus exposition text, as `GET /metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        self.shared
-            .metrics
-            .render(&self.shared.repository, self.shared.batcher.queued_rows())
+        metrics_text(&self.shared)
     }
 
     /// Registers every route: `/predict` and `/models/{model}/predict`, the Open Inference
@@ -327,11 +345,28 @@ impl Service {
 async fn metrics(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(
-            shared
-                .metrics
-                .render(&shared.repository, shared.batcher.queued_rows()),
-        )
+        .body(metrics_text(&shared))
+}
+
+/// The metrics, with the request log's dropped lines when there is a request log.
+fn metrics_text(shared: &Shared) -> String {
+    let mut text = shared
+        .metrics
+        .render(&shared.repository, shared.batcher.queued_rows());
+    if let Some(log) = &shared.request_log {
+        text.push_str("# HELP verdict_request_log_dropped_total Request log lines dropped because the writer fell behind.\n");
+        text.push_str("# TYPE verdict_request_log_dropped_total counter\n");
+        text.push_str(&format!(
+            "verdict_request_log_dropped_total {}\n",
+            log.dropped()
+        ));
+    }
+    text
+}
+
+/// True for the routes whose requests the request log records: the prediction routes.
+fn predicts(method: &Method, protocol: Protocol, access: Access) -> bool {
+    method == Method::POST && protocol != Protocol::Admin && access == Access::Protected
 }
 
 /// Compares two secrets in time that depends only on their lengths.
@@ -392,16 +427,25 @@ async fn guard(
         _ if access == Access::Repository => origin::check_admin(&req, &shared.options).err(),
         _ => None,
     };
-    let result = match (refusal, shared.options.timeout) {
-        (Some(refusal), _) => Err(refusal),
-        (None, Some(limit)) => match tokio::time::timeout(limit, next.call(req)).await {
-            Ok(response) => Ok(response?),
-            Err(_) => Err(Error::Timeout {
-                ms: limit.as_millis() as u64,
-            }),
-        },
-        (None, None) => Ok(next.call(req).await?),
+    let logged = shared.request_log.is_some() && predicts(req.method(), protocol, access);
+    let work = async {
+        match (refusal, shared.options.timeout) {
+            (Some(refusal), _) => Ok(Err(refusal)),
+            (None, Some(limit)) => match tokio::time::timeout(limit, next.call(req)).await {
+                Ok(response) => response.map(Ok),
+                Err(_) => Ok(Err(Error::Timeout {
+                    ms: limit.as_millis() as u64,
+                })),
+            },
+            (None, None) => next.call(req).await.map(Ok),
+        }
     };
+    let (result, record) = if logged {
+        request_log::scope(work).await
+    } else {
+        (work.await, None)
+    };
+    let result = result?;
     // The message is kept before MLflow's rendering replaces the error for its shape.
     let error = match &result {
         Ok(response) => response.response().error().map(ToString::to_string),
@@ -440,6 +484,19 @@ async fn guard(
         status,
         duration,
     });
+    if let (true, Some(log)) = (logged, &shared.request_log) {
+        log.write(
+            Line {
+                route: response.request().path(),
+                protocol: protocol.name(),
+                status,
+                latency: duration,
+                model: &model,
+                error: error.as_deref(),
+            },
+            record,
+        );
+    }
     tracing::info!(
         target: "verdict_serve::access",
         method = %response.request().method(),

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use verdict_serve::{BatchConfig, Options, Repository, Server, ServerConfig, Source};
+use verdict_serve::{
+    BatchConfig, Options, Repository, RequestLogConfig, Server, ServerConfig, Source,
+};
 
 /// Serve models over HTTP: POST /predict, the Open Inference Protocol v2 (/v2, as KServe and
 /// Triton speak it) and MLflow's /invocations; and over gRPC with --grpc-port.
@@ -29,6 +31,20 @@ pub(crate) struct Args {
     /// A directory of models: `NAME.ext` files, and `NAME/<version>/` directories.
     #[arg(long, value_name = "DIR")]
     model_dir: Vec<PathBuf>,
+    /// Write one NDJSON line per prediction request (time, route, model, version, rows,
+    /// latency, status) to this file, appended to, or to stdout with `-`. Written off the
+    /// request path; lines that cannot keep up are dropped and counted in the metrics.
+    #[arg(long, value_name = "PATH|-")]
+    log_requests: Option<PathBuf>,
+    /// The fraction of request-log lines, from 0 to 1, that also carry the request's inputs
+    /// and outputs.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        requires = "log_requests"
+    )]
+    log_sample: f64,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -97,6 +113,12 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&args.log_sample) {
+        anyhow::bail!(
+            "--log-sample is a fraction from 0 to 1, got {}",
+            args.log_sample
+        );
+    }
     init_logging();
     let sources: Vec<Source> = args
         .models
@@ -132,6 +154,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             admin_origins: args.admin_origins,
             cors_origins: args.cors_origins,
         },
+        request_log: args.log_requests.map(|path| RequestLogConfig {
+            path: (path.as_os_str() != "-").then_some(path),
+            sample: args.log_sample,
+        }),
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
         ..ServerConfig::default()
     };

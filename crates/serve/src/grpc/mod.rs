@@ -37,6 +37,7 @@ use verdict_model::Output;
 use crate::error::Error;
 use crate::metrics::RequestRecord;
 use crate::protocol::{Decoder, v2};
+use crate::request_log::{self, Line};
 use crate::service::{Access, Service, Shared, bearer_matches};
 use crate::{Protocol, inference};
 
@@ -95,31 +96,40 @@ impl Inference {
             .remote_addr()
             .map_or_else(String::new, |addr| addr.to_string());
         let options = &self.shared.options;
-        let (model, result) = match &options.token {
-            Some(token)
-                if access == Access::Protected
-                    && !bearer_matches(
-                        request
-                            .metadata()
-                            .get("authorization")
-                            .and_then(|value| value.to_str().ok()),
-                        token,
-                    ) =>
-            {
-                (None, Err(Error::Unauthorized))
-            }
-            _ => {
-                let work = handler(request.into_inner());
-                match options.timeout {
-                    Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or((
-                        None,
-                        Err(Error::Timeout {
-                            ms: limit.as_millis() as u64,
-                        }),
-                    )),
-                    None => work.await,
+        // Only inference goes to the request log, as on HTTP.
+        let logged = self.shared.request_log.is_some() && method == "ModelInfer";
+        let call = async {
+            match &options.token {
+                Some(token)
+                    if access == Access::Protected
+                        && !bearer_matches(
+                            request
+                                .metadata()
+                                .get("authorization")
+                                .and_then(|value| value.to_str().ok()),
+                            token,
+                        ) =>
+                {
+                    (None, Err(Error::Unauthorized))
+                }
+                _ => {
+                    let work = handler(request.into_inner());
+                    match options.timeout {
+                        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or((
+                            None,
+                            Err(Error::Timeout {
+                                ms: limit.as_millis() as u64,
+                            }),
+                        )),
+                        None => work.await,
+                    }
                 }
             }
+        };
+        let ((model, result), record) = if logged {
+            request_log::scope(call).await
+        } else {
+            (call.await, None)
         };
         let duration = start.elapsed();
         // The `status` label holds the HTTP status the same answer has on the HTTP routes,
@@ -136,6 +146,19 @@ impl Inference {
             duration,
         });
         let error = result.as_ref().err().map(ToString::to_string);
+        if let (true, Some(log)) = (logged, &self.shared.request_log) {
+            log.write(
+                Line {
+                    route: method,
+                    protocol: Protocol::Grpc.name(),
+                    status: http_status,
+                    latency: duration,
+                    model: &model,
+                    error: error.as_deref(),
+                },
+                record,
+            );
+        }
         tracing::info!(
             target: "verdict_serve::access",
             method = "gRPC",

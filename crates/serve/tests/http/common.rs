@@ -190,13 +190,19 @@ impl TestServer {
         options: Options,
         poll: Option<Duration>,
     ) -> TestServer {
-        TestServer::launch(repository, options, poll, None)
+        TestServer::launch(repository, options, poll, None, None)
+    }
+
+    /// Serves one directory over HTTP and gRPC, with a request log.
+    pub(crate) fn with_request_log(dir: &Path, log: verdict_serve::RequestLogConfig) -> TestServer {
+        let repository = Arc::new(Repository::open(vec![Source::Dir(dir.into())]).unwrap());
+        TestServer::launch(repository, Options::default(), None, Some(0), Some(log))
     }
 
     /// Serves the models of one directory over HTTP and gRPC, both on ephemeral ports.
     pub(crate) fn with_grpc(dir: &Path, options: Options) -> TestServer {
         let repository = Arc::new(Repository::open(vec![Source::Dir(dir.into())]).unwrap());
-        TestServer::launch(repository, options, None, Some(0))
+        TestServer::launch(repository, options, None, Some(0), None)
     }
 
     fn launch(
@@ -204,10 +210,12 @@ impl TestServer {
         options: Options,
         poll: Option<Duration>,
         grpc_port: Option<u16>,
+        request_log: Option<verdict_serve::RequestLogConfig>,
     ) -> TestServer {
         let config = ServerConfig {
             port: 0,
             grpc_port,
+            request_log,
             workers: Some(2),
             options,
             poll_interval: poll,

@@ -7,6 +7,7 @@ mod grpc;
 mod mlflow;
 mod operations;
 mod origin;
+mod request_log;
 mod simple;
 mod v1;
 mod v2;

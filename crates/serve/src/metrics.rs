@@ -105,7 +105,7 @@ pub(crate) struct ModelStats {
 pub struct Metrics {
     stats: Mutex<BTreeMap<String, ModelStats>>,
     requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
-    request_duration: Mutex<BTreeMap<&'static str, Histogram>>,
+    request_duration: Mutex<BTreeMap<(String, &'static str), Histogram>>,
     queue_duration: Mutex<BTreeMap<String, Histogram>>,
     compute_duration: Mutex<BTreeMap<String, Histogram>>,
     batch_rows: Mutex<BTreeMap<String, Histogram>>,
@@ -139,7 +139,7 @@ impl Metrics {
             .entry((record.model.to_owned(), record.protocol, record.status))
             .or_default() += 1;
         lock(&self.request_duration)
-            .entry(record.protocol)
+            .entry((record.model.to_owned(), record.protocol))
             .or_insert_with(Histogram::seconds)
             .observe(record.duration.as_secs_f64());
     }
@@ -204,14 +204,14 @@ impl Metrics {
             );
         }
         out.push_str(
-            "# HELP verdict_request_duration_seconds Time from routing to response, by protocol.\n",
+            "# HELP verdict_request_duration_seconds Time from routing to response, by model and protocol.\n",
         );
         out.push_str("# TYPE verdict_request_duration_seconds histogram\n");
-        for (protocol, histogram) in lock(&self.request_duration).iter() {
+        for ((model, protocol), histogram) in lock(&self.request_duration).iter() {
             histogram.render(
                 &mut out,
                 "verdict_request_duration_seconds",
-                &format!("protocol=\"{protocol}\","),
+                &format!("model=\"{}\",protocol=\"{protocol}\",", escape(model)),
             );
         }
         for (name, help, histograms) in [

@@ -535,7 +535,9 @@ fn metrics_count_requests_rows_and_time() {
         "verdict_rows_predicted_total{model=\"line\"} 3",
         "verdict_compute_duration_seconds_count{model=\"line\"} 2",
         "verdict_queue_duration_seconds_count{model=\"line\"} 2",
-        "verdict_request_duration_seconds_bucket{protocol=\"simple\",le=\"+Inf\"} 3",
+        "verdict_request_duration_seconds_bucket{model=\"line\",protocol=\"simple\",le=\"+Inf\"} 2",
+        "verdict_request_duration_seconds_bucket{model=\"\",protocol=\"simple\",le=\"+Inf\"} 1",
+        "verdict_request_duration_seconds_count{model=\"line\",protocol=\"v2\"} 1",
         "verdict_model_ready{model=\"line\",version=\"1\"} 1",
         "# TYPE verdict_model_load_failures_total counter",
     ] {

@@ -13,6 +13,10 @@ cd "$(dirname "$0")/.."
 echo "== cargo test --workspace"
 cargo test --workspace
 
+# --- Spark (verdict.spark): pyspark 4 needs Java 17+; say so plainly rather than fail in a JVM.
+tools/check-java.sh
+# --- end Spark
+
 # ---- serving clients (tools/clients, grpc branch): the real tritonclient.http and
 # tritonclient.grpc, MLflow-style requests, against `verdict serve --grpc-port` on loopback.
 echo "== serving clients (tools/clients/run.sh)"

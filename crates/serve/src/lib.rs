@@ -54,7 +54,7 @@ pub use error::Error;
 pub use metrics::Metrics;
 pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};
 pub use request_log::RequestLogConfig;
-pub use server::{Server, ServerConfig};
+pub use server::{Server, ServerConfig, StopHandle};
 pub use service::{Options, Service, not_found};
 
 /// The protocol of a route, which decides the shape of its errors and labels its metrics.

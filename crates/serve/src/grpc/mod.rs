@@ -296,7 +296,12 @@ impl GrpcInferenceService for Inference {
         request: Request<proto::ServerReadyRequest>,
     ) -> Result<Response<proto::ServerReadyResponse>, tonic::Status> {
         self.call("ServerReady", Access::Public, request, |_| async {
-            let ready = self.shared.repository.is_ready();
+            // As on HTTP, a graceful stop ends readiness.
+            let stopping = self
+                .shared
+                .draining
+                .load(std::sync::atomic::Ordering::SeqCst);
+            let ready = self.shared.repository.is_ready() && !stopping;
             (None, Ok(proto::ServerReadyResponse { ready }))
         })
         .await

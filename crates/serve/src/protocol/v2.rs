@@ -295,7 +295,9 @@ pub(crate) async fn live() -> HttpResponse {
 /// `GET /v2/health/ready`: every model not unloaded on purpose has a version serving;
 /// `{"ready": true}`, or 400 with `{"ready": false}` (Triton's status, the protocol's body).
 pub(crate) async fn ready(shared: Data<Shared>) -> HttpResponse {
-    let ready = shared.repository.is_ready();
+    // A graceful stop ends readiness, so load balancers move away first.
+    let stopping = shared.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let ready = shared.repository.is_ready() && !stopping;
     let mut response = if ready {
         HttpResponse::Ok()
     } else {

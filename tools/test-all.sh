@@ -17,6 +17,12 @@ cargo test --workspace
 tools/check-java.sh
 # --- end Spark
 
+# ---- serving clients (tools/clients, grpc branch): the real tritonclient.http and
+# tritonclient.grpc, MLflow-style requests, against `verdict serve --grpc-port` on loopback.
+echo "== serving clients (tools/clients/run.sh)"
+tools/clients/run.sh
+# ---- end of serving clients
+
 echo "== Python tests (pytest, in target/venv)"
 tools/python-env.sh
 status=0

@@ -255,6 +255,22 @@ def check_server(url):
     except InferenceServerException as error:
         check("wrong shape raises", "takes [rows, 4]" in str(error), str(error))
 
+    # Triton's model configuration and statistics extensions.
+    config = client.get_model_config("iris")
+    check("model config inputs", config["input"] == [{"name": "input", "data_type": "TYPE_FP64", "dims": [-1, 4]}], config)
+    check("model config outputs", [(o["name"], o["data_type"]) for o in config["output"]]
+          == [("predict", "TYPE_STRING"), ("predict_proba", "TYPE_FP64"), ("raw", "TYPE_FP64")], config)
+    before = client.get_inference_statistics("iris")["model_stats"][0]
+    inp = httpclient.InferInput("input", [len(IRIS_ROWS), 4], "FP64")
+    inp.set_data_from_numpy(np.array(IRIS_ROWS))
+    client.infer("iris", [inp])
+    after = client.get_inference_statistics("iris")["model_stats"][0]
+    check("statistics count rows", after["inference_count"] - before["inference_count"] == len(IRIS_ROWS), (before, after))
+    check("statistics count executions", after["execution_count"] - before["execution_count"] == 1, (before, after))
+    check("statistics count successes",
+          after["inference_stats"]["success"]["count"] - before["inference_stats"]["success"]["count"] == 1)
+    check("statistics of every model", {m["name"] for m in client.get_inference_statistics()["model_stats"]} == {"iris", "churn"})
+
     base = f"http://{url}"
     # MLflow scoring, as `mlflow models serve` clients call it.
     split = {"dataframe_split": {"columns": IRIS_FEATURES, "data": IRIS_ROWS}}

@@ -223,7 +223,7 @@ impl Error {
                 "error_code": mlflow_error_code(status),
                 "message": self.to_string(),
             })),
-            Protocol::Simple | Protocol::V2 | Protocol::Admin => {
+            Protocol::Simple | Protocol::V1 | Protocol::V2 | Protocol::Admin | Protocol::Grpc => {
                 response.json(serde_json::json!({ "error": self.to_string() }))
             }
         }

@@ -15,13 +15,41 @@ use verdict_model::{Model, Output};
 
 use crate::error::Error;
 use crate::repository::ServedModel;
+use crate::request_log;
 use crate::service::Shared;
 
-/// Predicts every output in `outputs` for `features`, in that order.
+/// Predicts every output in `outputs` for `features`, in that order, and notes the
+/// prediction for the request log.
 ///
 /// `features` must already be in the signature's column order; the outputs are checked
 /// before any work is done, so a request for `predict_proba` of a regressor fails fast.
 pub(crate) async fn predict(
+    shared: &Shared,
+    model: &Arc<ServedModel>,
+    features: Array2<f64>,
+    outputs: &[Output],
+) -> Result<Vec<Array2<f64>>, Error> {
+    let Some(log) = shared.request_log.as_ref() else {
+        return predict_unlogged(shared, model, features, outputs).await;
+    };
+    let rows = features.nrows();
+    // The inputs are kept only for the sampled requests: a copy is the price of logging them.
+    let kept = (request_log::wants_sample(Some(log)) == Some(true)).then(|| features.clone());
+    let result = predict_unlogged(shared, model, features, outputs).await;
+    if let Ok(predictions) = &result {
+        request_log::note(
+            &model.name,
+            model.version,
+            kept.as_ref(),
+            outputs,
+            predictions,
+            rows,
+        );
+    }
+    result
+}
+
+async fn predict_unlogged(
     shared: &Shared,
     model: &Arc<ServedModel>,
     features: Array2<f64>,

@@ -38,12 +38,14 @@
 mod admission;
 mod batcher;
 pub mod error;
+pub mod grpc;
 mod inference;
 mod metrics;
 mod origin;
 mod page;
 mod protocol;
 pub mod repository;
+mod request_log;
 mod server;
 mod service;
 
@@ -51,6 +53,7 @@ pub use batcher::BatchConfig;
 pub use error::Error;
 pub use metrics::Metrics;
 pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};
+pub use request_log::RequestLogConfig;
 pub use server::{Server, ServerConfig, StopHandle};
 pub use service::{Options, Service, not_found};
 
@@ -59,22 +62,28 @@ pub use service::{Options, Service, not_found};
 pub enum Protocol {
     /// `/predict` and `/models/{name}/predict`.
     Simple,
+    /// KServe's v1 protocol, under `/v1`.
+    V1,
     /// The Open Inference Protocol v2, under `/v2`.
     V2,
     /// MLflow's `/invocations`, `/ping`, `/health` and `/version`.
     Mlflow,
     /// `/`, `/openapi.json` and `/metrics`.
     Admin,
+    /// The Open Inference Protocol over gRPC, on its own port.
+    Grpc,
 }
 
 impl Protocol {
-    /// The label in metrics and logs: `simple`, `v2`, `mlflow` or `admin`.
+    /// The label in metrics and logs: `simple`, `v1`, `v2`, `mlflow`, `admin` or `grpc`.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Simple => "simple",
+            Protocol::V1 => "v1",
             Protocol::V2 => "v2",
             Protocol::Mlflow => "mlflow",
             Protocol::Admin => "admin",
+            Protocol::Grpc => "grpc",
         }
     }
 }

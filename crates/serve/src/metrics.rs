@@ -83,14 +83,31 @@ pub(crate) struct RequestRecord<'a> {
     pub(crate) duration: Duration,
 }
 
+/// What one model has done since the server started: Triton's statistics extension reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ModelStats {
+    /// Rows predicted.
+    pub(crate) rows: u64,
+    /// Predictions run (one per request; a batch of the dynamic batcher counts each request).
+    pub(crate) predictions: u64,
+    /// Total wait for a compute thread, in nanoseconds.
+    pub(crate) queue_ns: u64,
+    /// Total model time, in nanoseconds.
+    pub(crate) compute_ns: u64,
+    /// Requests naming this model that were answered with an error.
+    pub(crate) failures: u64,
+    /// When the last prediction ended, in milliseconds since the Unix epoch (0: never).
+    pub(crate) last_ms: u64,
+}
+
 /// The server's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    stats: Mutex<BTreeMap<String, ModelStats>>,
     requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
-    request_duration: Mutex<BTreeMap<&'static str, Histogram>>,
+    request_duration: Mutex<BTreeMap<(String, &'static str), Histogram>>,
     queue_duration: Mutex<BTreeMap<String, Histogram>>,
     compute_duration: Mutex<BTreeMap<String, Histogram>>,
-    rows: Mutex<BTreeMap<String, u64>>,
     batch_rows: Mutex<BTreeMap<String, Histogram>>,
     rejections: Mutex<BTreeMap<String, u64>>,
 }
@@ -112,11 +129,17 @@ fn escape(value: &str) -> String {
 impl Metrics {
     /// Counts one answered request.
     pub(crate) fn record_request(&self, record: RequestRecord<'_>) {
+        if record.status >= 400 && !record.model.is_empty() {
+            lock(&self.stats)
+                .entry(record.model.to_owned())
+                .or_default()
+                .failures += 1;
+        }
         *lock(&self.requests)
             .entry((record.model.to_owned(), record.protocol, record.status))
             .or_default() += 1;
         lock(&self.request_duration)
-            .entry(record.protocol)
+            .entry((record.model.to_owned(), record.protocol))
             .or_insert_with(Histogram::seconds)
             .observe(record.duration.as_secs_f64());
     }
@@ -129,7 +152,17 @@ impl Metrics {
         queued: Duration,
         compute: Duration,
     ) {
-        *lock(&self.rows).entry(model.to_owned()).or_default() += rows as u64;
+        {
+            let mut stats = lock(&self.stats);
+            let stats = stats.entry(model.to_owned()).or_default();
+            stats.rows += rows as u64;
+            stats.predictions += 1;
+            stats.queue_ns += queued.as_nanos() as u64;
+            stats.compute_ns += compute.as_nanos() as u64;
+            stats.last_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as u64);
+        }
         lock(&self.queue_duration)
             .entry(model.to_owned())
             .or_insert_with(Histogram::seconds)
@@ -138,6 +171,11 @@ impl Metrics {
             .entry(model.to_owned())
             .or_insert_with(Histogram::seconds)
             .observe(compute.as_secs_f64());
+    }
+
+    /// What `model` has done (all zero when it has not been asked for anything).
+    pub(crate) fn model_stats(&self, model: &str) -> ModelStats {
+        lock(&self.stats).get(model).copied().unwrap_or_default()
     }
 
     /// Records one batch of the dynamic batcher and its rows.
@@ -166,14 +204,14 @@ impl Metrics {
             );
         }
         out.push_str(
-            "# HELP verdict_request_duration_seconds Time from routing to response, by protocol.\n",
+            "# HELP verdict_request_duration_seconds Time from routing to response, by model and protocol.\n",
         );
         out.push_str("# TYPE verdict_request_duration_seconds histogram\n");
-        for (protocol, histogram) in lock(&self.request_duration).iter() {
+        for ((model, protocol), histogram) in lock(&self.request_duration).iter() {
             histogram.render(
                 &mut out,
                 "verdict_request_duration_seconds",
-                &format!("protocol=\"{protocol}\","),
+                &format!("model=\"{}\",protocol=\"{protocol}\",", escape(model)),
             );
         }
         for (name, help, histograms) in [
@@ -196,11 +234,12 @@ impl Metrics {
         }
         out.push_str("# HELP verdict_rows_predicted_total Rows predicted, by model.\n");
         out.push_str("# TYPE verdict_rows_predicted_total counter\n");
-        for (model, rows) in lock(&self.rows).iter() {
+        for (model, stats) in lock(&self.stats).iter().filter(|(_, s)| s.predictions > 0) {
             let _ = writeln!(
                 out,
-                "verdict_rows_predicted_total{{model=\"{}\"}} {rows}",
-                escape(model)
+                "verdict_rows_predicted_total{{model=\"{}\"}} {}",
+                escape(model),
+                stats.rows
             );
         }
         out.push_str(

@@ -1,5 +1,5 @@
-//! The standalone server: the [`Service`] in an actix-web `HttpServer`, with signal handling
-//! and the file watcher.
+//! The standalone server: the [`Service`] in an actix-web `HttpServer`, the gRPC service on a
+//! second port when asked for, signal handling and the file watcher.
 //!
 //! SIGTERM and SIGINT first drain: for [`ServerConfig::drain`], every answer closes its
 //! connection and `/v2/health/ready` says not ready, while the server still accepts. Then it
@@ -16,6 +16,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
+use crate::grpc::GrpcServer;
 use crate::repository::{Repository, Watcher};
 use crate::service::{Options, Service, not_found};
 
@@ -26,6 +27,9 @@ pub struct ServerConfig {
     pub host: String,
     /// The port; 0 picks a free one (see [`Server::addrs`]). Default: 8080.
     pub port: u16,
+    /// The port of the Open Inference Protocol over gRPC, on the same host; 0 picks a free
+    /// one (see [`Server::grpc_addr`]). Default: `None`, no gRPC.
+    pub grpc_port: Option<u16>,
     /// Worker threads, each with its own event loop. Default: one per core.
     pub workers: Option<usize>,
     /// Limits and policies of the routes.
@@ -36,6 +40,8 @@ pub struct ServerConfig {
     pub client_request_timeout: Duration,
     /// How long a graceful stop waits for running requests. Default: 30 s.
     pub shutdown_timeout: Duration,
+    /// The NDJSON log of prediction requests. Default: none.
+    pub request_log: Option<crate::RequestLogConfig>,
     /// How long a graceful stop keeps accepting, closing every connection after its answer,
     /// before it stops accepting: clients learn to open new connections (elsewhere, once a
     /// load balancer sees the server not ready) instead of sending on kept-alive ones the stop
@@ -51,6 +57,7 @@ impl Default for ServerConfig {
         ServerConfig {
             host: "127.0.0.1".to_owned(),
             port: 8080,
+            grpc_port: None,
             workers: None,
             options: Options::default(),
             keep_alive: Duration::from_secs(60),
@@ -58,6 +65,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(30),
             drain: Duration::from_secs(1),
             poll_interval: Some(Duration::from_secs(1)),
+            request_log: None,
         }
     }
 }
@@ -81,6 +89,8 @@ pub struct Server {
     http: actix_web::dev::Server,
     addrs: Vec<SocketAddr>,
     service: Service,
+    grpc: Option<GrpcServer>,
+    shutdown_timeout: Duration,
     watcher: Option<Watcher>,
     drain: Duration,
 }
@@ -109,6 +119,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("addrs", &self.addrs)
+            .field("grpc_addr", &self.grpc_addr())
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
@@ -118,7 +129,10 @@ impl Server {
     /// Binds the listening socket and starts the workers and the file watcher. Call it inside
     /// an actix runtime (`actix_web::rt::System` or `#[actix_web::main]`).
     pub fn bind(repository: Arc<Repository>, config: ServerConfig) -> io::Result<Server> {
-        let service = Service::new(Arc::clone(&repository), config.options);
+        let mut service = Service::new(Arc::clone(&repository), config.options);
+        if let Some(log) = &config.request_log {
+            service = service.with_request_log(log)?;
+        }
         let app_service = service.clone();
         let mut http = HttpServer::new(move || {
             let service = app_service.clone();
@@ -135,6 +149,10 @@ impl Server {
         }
         let http = http.bind((config.host.as_str(), config.port))?;
         let addrs = http.addrs();
+        let grpc = config
+            .grpc_port
+            .map(|port| GrpcServer::start(&service, &config.host, port, config.workers))
+            .transpose()?;
         let watcher = config
             .poll_interval
             .map(|interval| repository.watch(interval))
@@ -143,6 +161,8 @@ impl Server {
             http: http.run(),
             addrs,
             service,
+            grpc,
+            shutdown_timeout: config.shutdown_timeout,
             watcher,
             drain: config.drain,
         })
@@ -153,7 +173,12 @@ impl Server {
         &self.addrs
     }
 
-    /// A handle to stop the server (`stop(true)` drains first).
+    /// The address of the gRPC service, when [`ServerConfig::grpc_port`] is set.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(GrpcServer::addr)
+    }
+
+    /// A handle to stop the server (`stop(true)` drains first); the gRPC service stops with it.
     pub fn handle(&self) -> StopHandle {
         StopHandle {
             http: self.http.handle(),
@@ -175,6 +200,11 @@ impl Server {
         ));
         let result = self.http.await;
         signals.abort();
+        if let Some(grpc) = self.grpc {
+            let grace = self.shutdown_timeout;
+            // Joining blocks; keep it off the event loop.
+            let _ = web::block(move || grpc.stop(grace)).await;
+        }
         drop(self.watcher);
         tracing::info!("stopped");
         result

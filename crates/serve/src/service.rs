@@ -20,8 +20,9 @@ use crate::admission::Admission;
 use crate::batcher::{BatchConfig, Batcher};
 use crate::error::Error;
 use crate::metrics::{Metrics, RequestRecord};
-use crate::protocol::{mlflow, simple, v2};
+use crate::protocol::{mlflow, simple, v1, v2};
 use crate::repository::Repository;
+use crate::request_log::{self, Line, RequestLog, RequestLogConfig};
 use crate::{Protocol, origin, page};
 
 /// Limits and policies of the HTTP service.
@@ -89,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) batcher: Batcher,
     pub(crate) admission: Arc<Admission>,
+    /// The NDJSON log of prediction requests, when asked for.
+    pub(crate) request_log: Option<RequestLog>,
     /// Set when a graceful stop begins: answers close their connections, and readiness ends.
     pub(crate) draining: AtomicBool,
 }
@@ -99,7 +102,7 @@ pub(crate) struct ModelLabel(pub(crate) String);
 
 /// Whether a route needs the bearer token, and who else may call it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     /// Health checks: load balancers and orchestrators call them without credentials.
     Public,
     /// Inference and metadata: the token when one is set, and CORS when configured.
@@ -146,8 +149,25 @@ impl Service {
                     options.max_large_requests,
                 )),
                 options,
+                request_log: None,
             }),
         }
+    }
+
+    /// This service, writing one NDJSON line per prediction request as `config` says (see
+    /// `docs/http.md`). Call it before the service is cloned into an application.
+    pub fn with_request_log(self, config: &RequestLogConfig) -> std::io::Result<Service> {
+        let log = RequestLog::start(config)?;
+        let mut shared = self.shared.into_inner();
+        let Some(state) = Arc::get_mut(&mut shared) else {
+            return Err(std::io::Error::other(
+                "Service::with_request_log must be called before the service is cloned",
+            ));
+        };
+        state.request_log = Some(log);
+        Ok(Service {
+            shared: Data::from(shared),
+        })
     }
 
     /// The models served.
@@ -160,6 +180,11 @@ impl Service {
         &self.shared.options
     }
 
+    /// The state the handlers share, for the gRPC service over the same core.
+    pub(crate) fn shared(&self) -> &Data<Shared> {
+        &self.shared
+    }
+
     /// Starts a graceful stop: from now on every answer closes its connection, and
     /// `/v2/health/ready` says not ready.
     pub fn start_draining(&self) {
@@ -168,9 +193,7 @@ impl Service {
 
     /// The Prometheus exposition text, as `GET /metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        self.shared
-            .metrics
-            .render(&self.shared.repository, self.shared.batcher.queued_rows())
+        metrics_text(&self.shared)
     }
 
     /// Registers every route: `/predict` and `/models/{model}/predict`, the Open Inference
@@ -178,7 +201,7 @@ impl Service {
     /// `/ping`, `/health` and `/version`, and `/`, `/openapi.json` and `/metrics`.
     pub fn configure(&self, cfg: &mut ServiceConfig) {
         use Access::{Protected, Public, Repository};
-        use Protocol::{Admin, Mlflow, Simple, V2};
+        use Protocol::{Admin, Mlflow, Simple, V1, V2};
         let get = Method::GET;
         let post = Method::POST;
 
@@ -200,13 +223,50 @@ impl Service {
             simple::predict,
         );
 
+        self.route(cfg, "/v1/models", &get, V1, Protected, v1::models);
+        // `{model}` stops at a colon, so `NAME:predict` is not read as a model name.
+        self.route(
+            cfg,
+            "/v1/models/{model:[^/:]+}",
+            &get,
+            V1,
+            Protected,
+            v1::model,
+        );
+        self.route(
+            cfg,
+            "/v1/models/{model:[^/:]+}:predict",
+            &post,
+            V1,
+            Protected,
+            v1::predict,
+        );
+
         self.route(cfg, "/v2", &get, V2, Protected, v2::server_metadata);
         self.route(cfg, "/v2/health/live", &get, V2, Public, v2::live);
         self.route(cfg, "/v2/health/ready", &get, V2, Public, v2::ready);
+        // Before `/v2/models/{model}`, which would take `stats` for a model's name.
+        self.route(cfg, "/v2/models/stats", &get, V2, Protected, v2::statistics);
         for prefix in [
             "/v2/models/{model}",
             "/v2/models/{model}/versions/{version}",
         ] {
+            self.route(
+                cfg,
+                &format!("{prefix}/config"),
+                &get,
+                V2,
+                Protected,
+                v2::model_config,
+            );
+            self.route(
+                cfg,
+                &format!("{prefix}/stats"),
+                &get,
+                V2,
+                Protected,
+                v2::statistics,
+            );
             self.route(cfg, prefix, &get, V2, Protected, v2::model_metadata);
             self.route(
                 cfg,
@@ -257,8 +317,9 @@ impl Service {
         self.route(cfg, "/health", &get, Mlflow, Public, mlflow::ping);
         self.route(cfg, "/version", &get, Mlflow, Protected, mlflow::version);
 
-        self.route(cfg, "/", &get, Admin, Protected, page::index);
+        self.route(cfg, "/", &get, Admin, Public, page::index);
         self.route(cfg, "/openapi.json", &get, Admin, Protected, page::openapi);
+        self.route(cfg, "/docs", &get, Admin, Public, page::docs);
         self.route(cfg, "/metrics", &get, Admin, Protected, metrics);
     }
 
@@ -294,11 +355,28 @@ impl Service {
 async fn metrics(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(
-            shared
-                .metrics
-                .render(&shared.repository, shared.batcher.queued_rows()),
-        )
+        .body(metrics_text(&shared))
+}
+
+/// The metrics, with the request log's dropped lines when there is a request log.
+fn metrics_text(shared: &Shared) -> String {
+    let mut text = shared
+        .metrics
+        .render(&shared.repository, shared.batcher.queued_rows());
+    if let Some(log) = &shared.request_log {
+        text.push_str("# HELP verdict_request_log_dropped_total Request log lines dropped because the writer fell behind.\n");
+        text.push_str("# TYPE verdict_request_log_dropped_total counter\n");
+        text.push_str(&format!(
+            "verdict_request_log_dropped_total {}\n",
+            log.dropped()
+        ));
+    }
+    text
+}
+
+/// True for the routes whose requests the request log records: the prediction routes.
+fn predicts(method: &Method, protocol: Protocol, access: Access) -> bool {
+    method == Method::POST && protocol != Protocol::Admin && access == Access::Protected
 }
 
 /// Compares two secrets in time that depends only on their lengths.
@@ -307,9 +385,17 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn authorized(req: &ServiceRequest, token: &str) -> bool {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
+    bearer_matches(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+        token,
+    )
+}
+
+/// True when an `Authorization` value (HTTP header or gRPC metadata) is `Bearer <token>`.
+pub(crate) fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
+    authorization
         .and_then(|value| value.strip_prefix("Bearer "))
         .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
 }
@@ -351,16 +437,25 @@ async fn guard(
         _ if access == Access::Repository => origin::check_admin(&req, &shared.options).err(),
         _ => None,
     };
-    let result = match (refusal, shared.options.timeout) {
-        (Some(refusal), _) => Err(refusal),
-        (None, Some(limit)) => match tokio::time::timeout(limit, next.call(req)).await {
-            Ok(response) => Ok(response?),
-            Err(_) => Err(Error::Timeout {
-                ms: limit.as_millis() as u64,
-            }),
-        },
-        (None, None) => Ok(next.call(req).await?),
+    let logged = shared.request_log.is_some() && predicts(req.method(), protocol, access);
+    let work = async {
+        match (refusal, shared.options.timeout) {
+            (Some(refusal), _) => Ok(Err(refusal)),
+            (None, Some(limit)) => match tokio::time::timeout(limit, next.call(req)).await {
+                Ok(response) => response.map(Ok),
+                Err(_) => Ok(Err(Error::Timeout {
+                    ms: limit.as_millis() as u64,
+                })),
+            },
+            (None, None) => next.call(req).await.map(Ok),
+        }
     };
+    let (result, record) = if logged {
+        request_log::scope(work).await
+    } else {
+        (work.await, None)
+    };
+    let result = result?;
     // The message is kept before MLflow's rendering replaces the error for its shape.
     let error = match &result {
         Ok(response) => response.response().error().map(ToString::to_string),
@@ -405,6 +500,19 @@ async fn guard(
         status,
         duration,
     });
+    if let (true, Some(log)) = (logged, &shared.request_log) {
+        log.write(
+            Line {
+                route: response.request().path(),
+                protocol: protocol.name(),
+                status,
+                latency: duration,
+                model: &model,
+                error: error.as_deref(),
+            },
+            record,
+        );
+    }
     tracing::info!(
         target: "verdict_serve::access",
         method = %response.request().method(),

@@ -1,14 +1,16 @@
-//! `verdict serve`: the HTTP inference server.
+//! `verdict serve`: the HTTP (and gRPC) inference server.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use verdict_serve::{BatchConfig, Options, Repository, Server, ServerConfig, Source};
+use verdict_serve::{
+    BatchConfig, Options, Repository, RequestLogConfig, Server, ServerConfig, Source,
+};
 
 /// Serve models over HTTP: POST /predict, the Open Inference Protocol v2 (/v2, as KServe and
-/// Triton speak it) and MLflow's /invocations.
+/// Triton speak it) and MLflow's /invocations; and over gRPC with --grpc-port.
 ///
 /// Model files are watched: a changed file is loaded and swapped in without dropping a
 /// request, and a file that fails to load leaves the previous model serving. SIGHUP reloads
@@ -29,12 +31,30 @@ pub(crate) struct Args {
     /// A directory of models: `NAME.ext` files, and `NAME/<version>/` directories.
     #[arg(long, value_name = "DIR")]
     model_dir: Vec<PathBuf>,
+    /// Write one NDJSON line per prediction request (time, route, model, version, rows,
+    /// latency, status) to this file, appended to, or to stdout with `-`. Written off the
+    /// request path; lines that cannot keep up are dropped and counted in the metrics.
+    #[arg(long, value_name = "PATH|-")]
+    log_requests: Option<PathBuf>,
+    /// The fraction of request-log lines, from 0 to 1, that also carry the request's inputs
+    /// and outputs.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        requires = "log_requests"
+    )]
+    log_sample: f64,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Also serve the Open Inference Protocol over gRPC (as tritonclient.grpc and KServe
+    /// speak it) on this port, on the same host (0 picks a free one). Off by default.
+    #[arg(long, value_name = "PORT")]
+    grpc_port: Option<u16>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -101,6 +121,12 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&args.log_sample) {
+        anyhow::bail!(
+            "--log-sample is a fraction from 0 to 1, got {}",
+            args.log_sample
+        );
+    }
     init_logging();
     let token = match &args.token_file {
         Some(path) => {
@@ -130,6 +156,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let config = ServerConfig {
         host: args.host,
         port: args.port,
+        grpc_port: args.grpc_port,
         workers: args.workers,
         options: Options {
             max_body: args.max_body,
@@ -152,6 +179,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             admin_origins: args.admin_origins,
             cors_origins: args.cors_origins,
         },
+        request_log: args.log_requests.map(|path| RequestLogConfig {
+            path: (path.as_os_str() != "-").then_some(path),
+            sample: args.log_sample,
+        }),
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
         drain: Duration::from_millis(args.drain_ms),
         ..ServerConfig::default()
@@ -161,6 +192,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let server = Server::bind(Arc::clone(&repository), config).context("cannot listen")?;
         for addr in server.addrs() {
             println!("verdict serving on http://{addr}/");
+        }
+        if let Some(addr) = server.grpc_addr() {
+            println!("verdict serving gRPC (inference.GRPCInferenceService) on {addr}");
         }
         if protected {
             println!("every route but the health checks needs `Authorization: Bearer <token>`");
@@ -224,8 +258,10 @@ fn print_models(repository: &Repository) {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: a log file or a collector gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

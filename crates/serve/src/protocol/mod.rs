@@ -8,6 +8,7 @@
 pub(crate) mod mlflow;
 mod scan;
 pub(crate) mod simple;
+pub(crate) mod v1;
 pub(crate) mod v2;
 
 use std::future::Future;

@@ -14,7 +14,7 @@
 //! default.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data};
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use ndarray::Array2;
 use serde::Deserialize;
@@ -24,6 +24,7 @@ use verdict_model::{ClassLabel, FeatureKind, Output, Signature, Task};
 use super::{Body, Decoder, expect_object, kind_of, number, resolve};
 use crate::error::Error;
 use crate::inference;
+use crate::repository::Repository;
 use crate::service::Shared;
 
 /// The header that gives the length of the JSON part of a binary request or response.
@@ -59,9 +60,21 @@ struct RequestedOutput {
     parameters: Option<Map<String, Value>>,
 }
 
+/// The extensions gRPC's `ServerMetadata` announces.
+pub(crate) const EXTENSIONS: [&str; 2] = ["binary_tensor_data", "model_repository"];
+
+/// The extensions `GET /v2` announces: the gRPC ones and Triton's model configuration and
+/// statistics, which only the HTTP routes serve.
+const HTTP_EXTENSIONS: [&str; 4] = [
+    EXTENSIONS[0],
+    EXTENSIONS[1],
+    "model_configuration",
+    "statistics",
+];
+
 /// The tensor datatypes of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DataType {
+pub(crate) enum DataType {
     Bool,
     U8,
     U16,
@@ -79,6 +92,18 @@ enum DataType {
 }
 
 impl DataType {
+    /// The datatype of an input tensor, or an error at `at` that lists the known ones.
+    pub(crate) fn of_input(name: &str, at: &str) -> Result<DataType, Error> {
+        DataType::parse(name).ok_or_else(|| {
+            Error::bad(
+                at,
+                format!(
+                    "unknown datatype `{name}` (expected BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, FP64 or BYTES)"
+                ),
+            )
+        })
+    }
+
     fn parse(name: &str) -> Option<DataType> {
         Some(match name {
             "BOOL" => DataType::Bool,
@@ -111,7 +136,7 @@ impl DataType {
     }
 
     /// The range of an integer type, or `None` for the others.
-    fn integer_range(self) -> Option<(i128, i128)> {
+    pub(crate) fn integer_range(self) -> Option<(i128, i128)> {
         Some(match self {
             DataType::U8 => (0, u8::MAX.into()),
             DataType::U16 => (0, u16::MAX.into()),
@@ -127,7 +152,7 @@ impl DataType {
 
     /// Rounds a value to what this type can hold (the declared type is the contract: an
     /// `FP32` input is seen as `f32` values, as Triton would hand them to a model).
-    fn round(self, value: f64) -> f64 {
+    pub(crate) fn round(self, value: f64) -> f64 {
         match self {
             DataType::F32 => f64::from(value as f32),
             DataType::F16 => half::f16::from_f64(value).to_f64(),
@@ -139,7 +164,7 @@ impl DataType {
 
 /// The elements of one input tensor.
 #[derive(Debug)]
-enum Values {
+pub(crate) enum Values {
     Numbers(Vec<f64>),
     Texts(Vec<String>),
 }
@@ -153,28 +178,132 @@ impl Values {
     }
 }
 
+/// One decoded input tensor, whatever the transport.
+#[derive(Debug)]
+pub(crate) struct Tensor<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) shape: &'a [i64],
+    pub(crate) values: Values,
+}
+
+impl<'a> Tensor<'a> {
+    /// Checks `values` against the shape and the row limit: the shape is the client's word,
+    /// the values are what was sent.
+    pub(crate) fn new(
+        decoder: &Decoder<'_>,
+        name: &'a str,
+        shape: &'a [i64],
+        values: Values,
+        at: &str,
+    ) -> Result<Tensor<'a>, Error> {
+        let count = element_count(shape, at)?;
+        if let Some(&rows) = shape.first() {
+            decoder.check_rows(rows as usize)?;
+        }
+        if values.len() != count {
+            return Err(Error::bad(
+                at,
+                format!(
+                    "shape {shape:?} holds {count} elements but {} were sent",
+                    values.len()
+                ),
+            ));
+        }
+        Ok(Tensor {
+            name,
+            shape,
+            values,
+        })
+    }
+}
+
+/// The name, datatype and shape (`-1` for any number of rows) of a tensor in a model's
+/// metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TensorSpec {
+    pub(crate) name: String,
+    pub(crate) datatype: &'static str,
+    pub(crate) shape: Vec<i64>,
+}
+
+/// The input tensors a model takes: one `[rows, features]` FP64 tensor when every feature is
+/// numeric, else one `[rows]` tensor per feature (`BYTES` for named categories).
+pub(crate) fn input_specs(signature: &Signature) -> Vec<TensorSpec> {
+    let all_numeric = signature
+        .features
+        .iter()
+        .all(|f| f.kind == FeatureKind::Numeric);
+    if all_numeric {
+        return vec![TensorSpec {
+            name: "input".to_owned(),
+            datatype: "FP64",
+            shape: vec![-1, signature.num_features() as i64],
+        }];
+    }
+    signature
+        .features
+        .iter()
+        .map(|f| TensorSpec {
+            name: f.name.clone(),
+            datatype: match &f.kind {
+                FeatureKind::Categorical { categories } if !categories.is_empty() => "BYTES",
+                _ => "FP64",
+            },
+            shape: vec![-1],
+        })
+        .collect()
+}
+
+/// The output tensors a model produces.
+pub(crate) fn output_specs(signature: &Signature) -> Vec<TensorSpec> {
+    signature
+        .outputs()
+        .into_iter()
+        .map(|output| {
+            let width = signature.output_width(output).unwrap_or(1) as i64;
+            TensorSpec {
+                name: output.name().to_owned(),
+                datatype: output_datatype(signature, output),
+                shape: if width == 1 {
+                    vec![-1]
+                } else {
+                    vec![-1, width]
+                },
+            }
+        })
+        .collect()
+}
+
+fn spec_json(spec: &TensorSpec) -> Value {
+    json!({ "name": spec.name, "datatype": spec.datatype, "shape": spec.shape })
+}
+
 /// `GET /v2`.
 pub(crate) async fn server_metadata() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "name": "verdict",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data", "model_repository"],
+        "extensions": HTTP_EXTENSIONS,
     }))
 }
 
-/// `GET /v2/health/live`: the process answers.
+/// `GET /v2/health/live`: the process answers, `{"live": true}`.
 pub(crate) async fn live() -> HttpResponse {
-    HttpResponse::Ok().finish()
+    HttpResponse::Ok().json(json!({ "live": true }))
 }
 
-/// `GET /v2/health/ready`: every model not unloaded on purpose has a version serving.
+/// `GET /v2/health/ready`: every model not unloaded on purpose has a version serving;
+/// `{"ready": true}`, or 400 with `{"ready": false}` (Triton's status, the protocol's body).
 pub(crate) async fn ready(shared: Data<Shared>) -> HttpResponse {
+    // A graceful stop ends readiness, so load balancers move away first.
     let stopping = shared.draining.load(std::sync::atomic::Ordering::SeqCst);
-    if shared.repository.is_ready() && !stopping {
-        HttpResponse::Ok().finish()
+    let ready = shared.repository.is_ready() && !stopping;
+    let mut response = if ready {
+        HttpResponse::Ok()
     } else {
-        HttpResponse::BadRequest().finish()
-    }
+        HttpResponse::BadRequest()
+    };
+    response.json(json!({ "ready": ready }))
 }
 
 /// `GET /v2/models/{model}[/versions/{version}]/ready`: 200 when serving; 404 for an unknown
@@ -182,10 +311,9 @@ pub(crate) async fn ready(shared: Data<Shared>) -> HttpResponse {
 pub(crate) async fn model_ready(req: HttpRequest, shared: Data<Shared>) -> HttpResponse {
     let info = req.match_info();
     match resolve(&req, &shared, info.get("model"), info.get("version")) {
-        Ok(_) => HttpResponse::Ok().finish(),
-        Err(error @ Error::Unavailable { .. }) => {
-            HttpResponse::build(StatusCode::BAD_REQUEST).json(json!({ "error": error.to_string() }))
-        }
+        Ok(model) => HttpResponse::Ok().json(json!({ "name": model.name, "ready": true })),
+        Err(error @ Error::Unavailable { .. }) => HttpResponse::build(StatusCode::BAD_REQUEST)
+            .json(json!({ "ready": false, "error": error.to_string() })),
         Err(error) => error.response_for(crate::Protocol::V2),
     }
 }
@@ -200,46 +328,8 @@ pub(crate) async fn model_metadata(
     let model = resolve(&req, &shared, Some(name), info.get("version"))?;
     let status = shared.repository.model(&model.name)?;
     let signature = model.model.signature();
-    let all_numeric = signature
-        .features
-        .iter()
-        .all(|f| f.kind == FeatureKind::Numeric);
-    let inputs: Vec<Value> = if all_numeric {
-        vec![json!({
-            "name": "input",
-            "datatype": "FP64",
-            "shape": [-1, signature.num_features()],
-        })]
-    } else {
-        signature
-            .features
-            .iter()
-            .map(|f| {
-                let datatype = match &f.kind {
-                    FeatureKind::Categorical { categories } if !categories.is_empty() => "BYTES",
-                    _ => "FP64",
-                };
-                json!({ "name": f.name, "datatype": datatype, "shape": [-1] })
-            })
-            .collect()
-    };
-    let outputs: Vec<Value> = signature
-        .outputs()
-        .into_iter()
-        .map(|output| {
-            let width = signature.output_width(output).unwrap_or(1);
-            let shape = if width == 1 {
-                json!([-1])
-            } else {
-                json!([-1, width])
-            };
-            json!({
-                "name": output.name(),
-                "datatype": output_datatype(signature, output),
-                "shape": shape,
-            })
-        })
-        .collect();
+    let inputs: Vec<Value> = input_specs(signature).iter().map(spec_json).collect();
+    let outputs: Vec<Value> = output_specs(signature).iter().map(spec_json).collect();
     let mut parameters = Map::new();
     parameters.insert("task".into(), signature.task.name().into());
     parameters.insert("family".into(), model.family.as_str().into());
@@ -279,6 +369,103 @@ pub(crate) async fn model_metadata(
     })))
 }
 
+/// Triton's configuration data type of a protocol datatype (`BYTES` is `TYPE_STRING`).
+fn config_type(datatype: &str) -> String {
+    match datatype {
+        "BYTES" => "TYPE_STRING".to_owned(),
+        other => format!("TYPE_{other}"),
+    }
+}
+
+/// `GET /v2/models/{model}[/versions/{version}]/config`: the model as Triton's model
+/// configuration describes it. `max_batch_size` is 0, so each tensor's `dims` include the
+/// rows (`-1`), as in the metadata.
+pub(crate) async fn model_config(
+    req: HttpRequest,
+    shared: Data<Shared>,
+) -> Result<HttpResponse, Error> {
+    let info = req.match_info();
+    let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
+    let signature = model.model.signature();
+    let tensors = |specs: Vec<TensorSpec>| -> Vec<Value> {
+        specs
+            .into_iter()
+            .map(|spec| {
+                json!({
+                    "name": spec.name,
+                    "data_type": config_type(spec.datatype),
+                    "dims": spec.shape,
+                })
+            })
+            .collect()
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "name": model.name,
+        "platform": "verdict",
+        "backend": "verdict",
+        "max_batch_size": 0,
+        "input": tensors(input_specs(signature)),
+        "output": tensors(output_specs(signature)),
+        "parameters": {
+            "task": { "string_value": signature.task.name() },
+            "family": { "string_value": model.family },
+        },
+    })))
+}
+
+/// `GET /v2/models/stats` and `GET /v2/models/{model}[/versions/{version}]/stats`: Triton's
+/// statistics extension, from the server's metrics since it started.
+///
+/// `success` counts predictions (its time is queue plus compute), `fail` the requests naming
+/// the model that were answered with an error; `compute_input` and `compute_output` (the
+/// decoding and encoding) are not measured apart and stay 0, as the caches do.
+pub(crate) async fn statistics(
+    req: HttpRequest,
+    shared: Data<Shared>,
+) -> Result<HttpResponse, Error> {
+    let info = req.match_info();
+    let models = match info.get("model") {
+        Some(_) => vec![resolve(
+            &req,
+            &shared,
+            info.get("model"),
+            info.get("version"),
+        )?],
+        None => shared
+            .repository
+            .models()
+            .iter()
+            .filter_map(|status| status.latest().cloned())
+            .collect(),
+    };
+    let duration = |count: u64, ns: u64| json!({ "count": count, "ns": ns });
+    let stats: Vec<Value> = models
+        .iter()
+        .map(|model| {
+            let stats = shared.metrics.model_stats(&model.name);
+            json!({
+                "name": model.name,
+                "version": model.version.to_string(),
+                "last_inference": stats.last_ms,
+                "inference_count": stats.rows,
+                "execution_count": stats.predictions,
+                "inference_stats": {
+                    "success": duration(stats.predictions, stats.queue_ns + stats.compute_ns),
+                    "fail": duration(stats.failures, 0),
+                    "queue": duration(stats.predictions, stats.queue_ns),
+                    "compute_input": duration(0, 0),
+                    "compute_infer": duration(stats.predictions, stats.compute_ns),
+                    "compute_output": duration(0, 0),
+                    "cache_hit": duration(0, 0),
+                    "cache_miss": duration(0, 0),
+                },
+                "batch_stats": [],
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "model_stats": stats })))
+}
+
 fn class_json(class: &ClassLabel) -> Value {
     match class {
         ClassLabel::Int(i) => Value::from(*i),
@@ -287,7 +474,7 @@ fn class_json(class: &ClassLabel) -> Value {
 }
 
 /// `INT64` or `BYTES` labels for a classifier's `predict`, `FP64` otherwise.
-fn output_datatype(signature: &Signature, output: Output) -> &'static str {
+pub(crate) fn output_datatype(signature: &Signature, output: Output) -> &'static str {
     match (&signature.task, output) {
         (Task::Classification { classes }, Output::Predict) => {
             if classes.iter().all(|c| matches!(c, ClassLabel::Int(_))) {
@@ -321,19 +508,7 @@ pub(crate) async fn infer(
     let mut tensors = Vec::with_capacity(request.inputs.len());
     for (i, input) in request.inputs.iter().enumerate() {
         let at = format!("inputs[{i}] (`{}`)", input.name);
-        let datatype = DataType::parse(&input.datatype).ok_or_else(|| {
-            Error::bad(
-                &at,
-                format!(
-                    "unknown datatype `{}` (expected BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, FP64 or BYTES)",
-                    input.datatype
-                ),
-            )
-        })?;
-        let count = element_count(&input.shape, &at)?;
-        if let Some(&rows) = input.shape.first() {
-            decoder.check_rows(rows as usize)?;
-        }
+        let datatype = DataType::of_input(&input.datatype, &at)?;
         let values = match binary_size(input.parameters.as_ref(), &at)? {
             Some(size) => {
                 if input.data.is_some() {
@@ -360,17 +535,13 @@ pub(crate) async fn infer(
                 None => return Err(Error::bad(&at, "has no `data`")),
             },
         };
-        if values.len() != count {
-            return Err(Error::bad(
-                &at,
-                format!(
-                    "shape {:?} holds {count} elements but {} were sent",
-                    input.shape,
-                    values.len()
-                ),
-            ));
-        }
-        tensors.push((input, values));
+        tensors.push(Tensor::new(
+            &decoder,
+            &input.name,
+            &input.shape,
+            values,
+            &at,
+        )?);
     }
     if !binary.is_empty() {
         return Err(Error::bad(
@@ -476,7 +647,7 @@ fn split_body<'a>(req: &HttpRequest, body: &'a [u8]) -> Result<(&'a [u8], &'a [u
 }
 
 /// The number of elements of a shape, checked.
-fn element_count(shape: &[i64], at: &str) -> Result<usize, Error> {
+pub(crate) fn element_count(shape: &[i64], at: &str) -> Result<usize, Error> {
     let mut count: usize = 1;
     for &dim in shape {
         let dim = usize::try_from(dim)
@@ -575,7 +746,7 @@ fn decode_json(datatype: DataType, data: &Value, at: &str) -> Result<Values, Err
     Ok(Values::Numbers(numbers))
 }
 
-fn datatype_name(datatype: DataType) -> &'static str {
+pub(crate) fn datatype_name(datatype: DataType) -> &'static str {
     match datatype {
         DataType::Bool => "BOOL",
         DataType::U8 => "UINT8",
@@ -608,7 +779,7 @@ fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
 
 /// The elements of a binary tensor: little-endian, row-major, no padding; `BYTES` elements
 /// are a 4-byte length followed by their bytes.
-fn decode_binary(datatype: DataType, bytes: &[u8], at: &str) -> Result<Values, Error> {
+pub(crate) fn decode_binary(datatype: DataType, bytes: &[u8], at: &str) -> Result<Values, Error> {
     let Some(size) = datatype.size() else {
         let mut texts = Vec::new();
         let mut rest = bytes;
@@ -680,18 +851,18 @@ fn decode_binary(datatype: DataType, bytes: &[u8], at: &str) -> Result<Values, E
 }
 
 /// The feature matrix from the decoded input tensors.
-fn assemble(
+pub(crate) fn assemble(
     decoder: &Decoder<'_>,
-    tensors: &[(&InputTensor, Values)],
+    tensors: &[Tensor<'_>],
 ) -> Result<Array2<f64>, Error> {
     let signature = decoder.signature;
     let width = signature.num_features();
-    if let [(tensor, values)] = tensors
-        && signature.feature_index(&tensor.name).is_none()
+    if let [tensor] = tensors
+        && signature.feature_index(tensor.name).is_none()
     {
         // One tensor holding every feature: [rows, features].
         let at = format!("inputs[0] (`{}`)", tensor.name);
-        let rows = match tensor.shape.as_slice() {
+        let rows = match tensor.shape {
             &[rows, columns] if columns as usize == width => rows as usize,
             shape => {
                 return Err(Error::bad(
@@ -703,7 +874,7 @@ fn assemble(
                 ));
             }
         };
-        let data = match values {
+        let data = match &tensor.values {
             Values::Numbers(numbers) => numbers.clone(),
             Values::Texts(texts) => texts
                 .iter()
@@ -718,9 +889,9 @@ fn assemble(
     // One tensor per feature, named after it.
     let mut columns: Vec<Option<(usize, &Values)>> = vec![None; width];
     let mut rows = None;
-    for (i, (tensor, values)) in tensors.iter().enumerate() {
+    for (i, tensor) in tensors.iter().enumerate() {
         let at = format!("inputs[{i}] (`{}`)", tensor.name);
-        let Some(feature) = signature.feature_index(&tensor.name) else {
+        let Some(feature) = signature.feature_index(tensor.name) else {
             return Err(Error::bad(
                 at,
                 format!(
@@ -729,7 +900,7 @@ fn assemble(
                 ),
             ));
         };
-        let length = match tensor.shape.as_slice() {
+        let length = match tensor.shape {
             &[rows] | &[rows, 1] => rows as usize,
             shape => {
                 return Err(Error::bad(
@@ -749,7 +920,7 @@ fn assemble(
                 ),
             ));
         }
-        if columns[feature].replace((i, values)).is_some() {
+        if columns[feature].replace((i, &tensor.values)).is_some() {
             return Err(Error::bad(at, "repeats a feature"));
         }
     }
@@ -757,8 +928,9 @@ fn assemble(
     let mut matrix = Array2::zeros((rows, width));
     for (f, column) in columns.iter().enumerate() {
         let Some((i, values)) = column else {
-            return Err(decoder
-                .missing_features("inputs", |name| tensors.iter().any(|(t, _)| t.name == name)));
+            return Err(
+                decoder.missing_features("inputs", |name| tensors.iter().any(|t| t.name == name))
+            );
         };
         match values {
             Values::Numbers(numbers) => matrix
@@ -774,6 +946,57 @@ fn assemble(
     Ok(matrix)
 }
 
+/// The shape of an output: `[rows]` for one column, else `[rows, columns]`.
+pub(crate) fn output_shape(values: &Array2<f64>) -> Vec<i64> {
+    if values.ncols() == 1 {
+        vec![values.nrows() as i64]
+    } else {
+        vec![values.nrows() as i64, values.ncols() as i64]
+    }
+}
+
+/// The class labels of a classifier's `predict` values.
+fn labels(signature: &Signature, values: &Array2<f64>) -> Result<Vec<ClassLabel>, Error> {
+    values
+        .iter()
+        .map(|&index| {
+            signature.class_label(index).cloned().ok_or_else(|| {
+                Error::Internal(format!(
+                    "the model predicted class index {index}, which is not one of its classes"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Appends an output's elements to `tail` in the binary layout of its datatype (see
+/// [`output_datatype`]): little-endian, row-major, `BYTES` elements length-prefixed.
+pub(crate) fn write_binary(
+    signature: &Signature,
+    output: Output,
+    values: &Array2<f64>,
+    tail: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let datatype = output_datatype(signature, output);
+    if datatype == "FP64" {
+        for &value in values {
+            tail.extend_from_slice(&value.to_le_bytes());
+        }
+        return Ok(());
+    }
+    for label in labels(signature, values)? {
+        match label {
+            ClassLabel::Int(i) if datatype == "INT64" => tail.extend_from_slice(&i.to_le_bytes()),
+            other => {
+                let text = other.to_string();
+                tail.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                tail.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One output tensor's JSON, with its data inline or appended to `tail` as binary.
 fn encode_output(
     signature: &Signature,
@@ -782,69 +1005,66 @@ fn encode_output(
     binary: bool,
     tail: &mut Vec<u8>,
 ) -> Result<Value, Error> {
-    let shape = if values.ncols() == 1 {
-        json!([values.nrows()])
-    } else {
-        json!([values.nrows(), values.ncols()])
-    };
     let datatype = output_datatype(signature, output);
-    let start = tail.len();
-    let data: Value = match datatype {
-        "INT64" | "BYTES" => {
-            let labels = values
-                .iter()
-                .map(|&index| {
-                    signature.class_label(index).cloned().ok_or_else(|| {
-                        Error::Internal(format!(
-                            "the model predicted class index {index}, which is not one of its classes"
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if binary {
-                for label in &labels {
-                    match label {
-                        ClassLabel::Int(i) if datatype == "INT64" => {
-                            tail.extend_from_slice(&i.to_le_bytes());
-                        }
-                        other => {
-                            let text = other.to_string();
-                            tail.extend_from_slice(&(text.len() as u32).to_le_bytes());
-                            tail.extend_from_slice(text.as_bytes());
-                        }
-                    }
-                }
-                Value::Null
-            } else if datatype == "INT64" {
-                labels.iter().map(class_json).collect()
-            } else {
-                labels.iter().map(|l| Value::from(l.to_string())).collect()
-            }
-        }
-        _ => {
-            if binary {
-                for &value in values {
-                    tail.extend_from_slice(&value.to_le_bytes());
-                }
-                Value::Null
-            } else {
-                values.iter().map(|&v| number(v)).collect()
-            }
-        }
-    };
     let mut tensor = Map::new();
     tensor.insert("name".into(), output.name().into());
     tensor.insert("datatype".into(), datatype.into());
-    tensor.insert("shape".into(), shape);
+    tensor.insert("shape".into(), output_shape(values).into());
     if binary {
+        let start = tail.len();
+        write_binary(signature, output, values, tail)?;
         tensor.insert(
             "parameters".into(),
             json!({ "binary_data_size": tail.len() - start }),
         );
     } else {
+        let data: Value = match datatype {
+            "INT64" => labels(signature, values)?.iter().map(class_json).collect(),
+            "BYTES" => labels(signature, values)?
+                .iter()
+                .map(|l| Value::from(l.to_string()))
+                .collect(),
+            _ => values.iter().map(|&v| number(v)).collect(),
+        };
         tensor.insert("data".into(), data);
     }
     Ok(Value::Object(tensor))
+}
+
+/// One model version in the repository index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    /// `READY` or `UNAVAILABLE`.
+    pub(crate) state: &'static str,
+    /// Why it is not ready (`unloaded`, a load error), or empty.
+    pub(crate) reason: String,
+}
+
+/// Every model version and its state; only the ready ones with `ready_only`.
+pub(crate) fn index(repository: &Repository, ready_only: bool) -> Vec<IndexEntry> {
+    let mut index = Vec::new();
+    for model in repository.models() {
+        for version in &model.versions {
+            let ready = !model.unloaded && version.model.is_some();
+            if ready_only && !ready {
+                continue;
+            }
+            let reason = if model.unloaded {
+                "unloaded".to_owned()
+            } else {
+                version.error.clone().unwrap_or_default()
+            };
+            index.push(IndexEntry {
+                name: model.name.clone(),
+                version: version.version.to_string(),
+                state: if ready { "READY" } else { "UNAVAILABLE" },
+                reason,
+            });
+        }
+    }
+    index
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -863,26 +1083,17 @@ pub(crate) async fn repository_index(
     } else {
         serde_json::from_slice(&body.0).map_err(|e| Error::json(&e))?
     };
-    let mut index = Vec::new();
-    for model in shared.repository.models() {
-        for version in &model.versions {
-            let ready = !model.unloaded && version.model.is_some();
-            if request.ready && !ready {
-                continue;
-            }
-            let reason = if model.unloaded {
-                "unloaded".to_owned()
-            } else {
-                version.error.clone().unwrap_or_default()
-            };
-            index.push(json!({
-                "name": model.name,
-                "version": version.version.to_string(),
-                "state": if ready { "READY" } else { "UNAVAILABLE" },
-                "reason": reason,
-            }));
-        }
-    }
+    let index: Vec<Value> = index(&shared.repository, request.ready)
+        .into_iter()
+        .map(|entry| {
+            json!({
+                "name": entry.name,
+                "version": entry.version,
+                "state": entry.state,
+                "reason": entry.reason,
+            })
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(index))
 }
 
@@ -892,11 +1103,20 @@ pub(crate) async fn repository_load(
     shared: Data<Shared>,
 ) -> Result<HttpResponse, Error> {
     let name = req.match_info().get("model").unwrap_or_default().to_owned();
-    let repository = std::sync::Arc::clone(&shared.repository);
-    web::block(move || repository.load(&name))
-        .await
-        .map_err(|e| Error::Internal(format!("the loading thread failed: {e}")))??;
+    load(&shared.repository, name).await?;
     Ok(HttpResponse::Ok().finish())
+}
+
+/// (Re)loads a model from its files on the blocking pool: reading and parsing a model file
+/// takes milliseconds to seconds, too long for an event loop.
+pub(crate) async fn load(
+    repository: &std::sync::Arc<Repository>,
+    name: String,
+) -> Result<(), Error> {
+    let repository = std::sync::Arc::clone(repository);
+    tokio::task::spawn_blocking(move || repository.load(&name))
+        .await
+        .map_err(|e| Error::Internal(format!("the loading thread failed: {e}")))?
 }
 
 /// `POST /v2/repository/models/{model}/unload`.

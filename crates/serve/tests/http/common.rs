@@ -161,6 +161,8 @@ pub(crate) fn save(file: &ModelFile, dir: &Path, name: &str) -> std::path::PathB
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct TestServer {
     pub(crate) base: String,
+    /// The gRPC address, for servers started with [`TestServer::with_grpc`].
+    pub(crate) grpc: Option<std::net::SocketAddr>,
     pub(crate) handle: StopHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -187,8 +189,32 @@ impl TestServer {
         options: Options,
         poll: Option<Duration>,
     ) -> TestServer {
+        TestServer::launch(repository, options, poll, None, None)
+    }
+
+    /// Serves one directory over HTTP and gRPC, with a request log.
+    pub(crate) fn with_request_log(dir: &Path, log: verdict_serve::RequestLogConfig) -> TestServer {
+        let repository = Arc::new(Repository::open(vec![Source::Dir(dir.into())]).unwrap());
+        TestServer::launch(repository, Options::default(), None, Some(0), Some(log))
+    }
+
+    /// Serves the models of one directory over HTTP and gRPC, both on ephemeral ports.
+    pub(crate) fn with_grpc(dir: &Path, options: Options) -> TestServer {
+        let repository = Arc::new(Repository::open(vec![Source::Dir(dir.into())]).unwrap());
+        TestServer::launch(repository, options, None, Some(0), None)
+    }
+
+    fn launch(
+        repository: Arc<Repository>,
+        options: Options,
+        poll: Option<Duration>,
+        grpc_port: Option<u16>,
+        request_log: Option<verdict_serve::RequestLogConfig>,
+    ) -> TestServer {
         let config = ServerConfig {
             port: 0,
+            grpc_port,
+            request_log,
             workers: Some(2),
             options,
             poll_interval: poll,
@@ -200,13 +226,15 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = Server::bind(repository, config)?;
-                tx.send((server.addrs()[0], server.handle())).unwrap();
+                tx.send((server.addrs()[0], server.grpc_addr(), server.handle()))
+                    .unwrap();
                 server.run().await
             })
         });
-        let (addr, handle) = rx.recv().expect("the server did not start");
+        let (addr, grpc, handle) = rx.recv().expect("the server did not start");
         TestServer {
             base: format!("http://{addr}"),
+            grpc,
             handle,
             thread: Some(thread),
         }
@@ -253,6 +281,17 @@ pub(crate) fn post_json(url: &str, body: &Value) -> (u16, Value) {
 pub(crate) fn post_raw(url: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, Value) {
     let response = client().post(url).body(body).send().unwrap();
     status_json(response)
+}
+
+/// GETs a page as a browser does, asking for HTML.
+pub(crate) fn get_page(url: &str) -> (u16, String) {
+    let response = client()
+        .get(url)
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap())
 }
 
 pub(crate) fn get(url: &str) -> (u16, String) {

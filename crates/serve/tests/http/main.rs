@@ -1,9 +1,13 @@
-//! The server over real TCP on loopback: every protocol, endpoint, limit and failure mode.
+//! The server over real TCP on loopback: every protocol (HTTP and gRPC), endpoint, limit and
+//! failure mode.
 
 mod batching;
 mod common;
+mod grpc;
 mod mlflow;
 mod operations;
 mod origin;
+mod request_log;
 mod simple;
+mod v1;
 mod v2;

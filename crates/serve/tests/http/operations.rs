@@ -296,7 +296,6 @@ fn the_token_guards_everything_but_health() {
         assert_eq!(wrong.status().as_u16(), 401, "{path}");
     }
     for path in [
-        "/",
         "/metrics",
         "/v2",
         "/v2/models/line",
@@ -306,6 +305,8 @@ fn the_token_guards_everything_but_health() {
         assert_eq!(get(&server.url(path)).0, 401, "{path}");
     }
     for path in [
+        "/",
+        "/docs",
         "/v2/health/live",
         "/v2/health/ready",
         "/v2/models/line/ready",
@@ -314,6 +315,12 @@ fn the_token_guards_everything_but_health() {
     ] {
         assert_eq!(get(&server.url(path)).0, 200, "{path}");
     }
+    // The page opens without the token (a browser cannot send one) but shows no model until
+    // its script is given the token.
+    let (status, page) = get_page(&server.url("/"));
+    assert_eq!(status, 200);
+    assert!(page.contains("needs a token"), "{page}");
+    assert!(!page.contains("<h2>line"), "{page}");
     let response = client()
         .post(server.url("/predict"))
         .bearer_auth("s3cret")
@@ -681,7 +688,9 @@ fn metrics_count_requests_rows_and_time() {
         "verdict_rows_predicted_total{model=\"line\"} 3",
         "verdict_compute_duration_seconds_count{model=\"line\"} 2",
         "verdict_queue_duration_seconds_count{model=\"line\"} 2",
-        "verdict_request_duration_seconds_bucket{protocol=\"simple\",le=\"+Inf\"} 3",
+        "verdict_request_duration_seconds_bucket{model=\"line\",protocol=\"simple\",le=\"+Inf\"} 2",
+        "verdict_request_duration_seconds_bucket{model=\"\",protocol=\"simple\",le=\"+Inf\"} 1",
+        "verdict_request_duration_seconds_count{model=\"line\",protocol=\"v2\"} 1",
         "verdict_model_ready{model=\"line\",version=\"1\"} 1",
         "# TYPE verdict_model_load_failures_total counter",
     ] {
@@ -694,9 +703,14 @@ fn the_pages_describe_the_models_and_routes() {
     let dir = tempfile::tempdir().unwrap();
     save(&churn(), dir.path(), "churn");
     let server = TestServer::serving(dir.path(), Options::default());
-    let (status, page) = get(&server.url("/"));
+    let (status, page) = get_page(&server.url("/"));
     assert_eq!(status, 200);
     assert!(page.contains("<h2>churn"), "{page}");
+    // Clients that do not ask for a page get KServe's v1 liveness answer.
+    assert_eq!(
+        get(&server.url("/")),
+        (200, r#"{"status":"alive"}"#.to_owned())
+    );
     assert!(page.contains("categorical: red, green, blue"), "{page}");
     assert!(page.contains("<option value=\"churn\""), "{page}");
     let (status, text) = get(&server.url("/openapi.json"));
@@ -711,9 +725,25 @@ fn the_pages_describe_the_models_and_routes() {
         "/ping",
         "/health",
         "/version",
+        "/v1/models/{name}:predict",
+        "/v2/health/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/config",
+        "/v2/models/stats",
+        "/v2/repository/models/{name}/unload",
     ] {
         assert!(openapi["paths"].get(path).is_some(), "{path}");
     }
+    // Every GET route the document lists answers (none is a 404 of a route that is not there).
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        if item.get("get").is_some() && !path.contains('{') {
+            let status = get(&server.url(path)).0;
+            assert!(status == 200 || status == 400, "{path}: {status}");
+        }
+    }
+    let (status, docs) = get_page(&server.url("/docs"));
+    assert_eq!(status, 200);
+    assert!(docs.contains("openapi.json"), "{docs}");
     let (status, text) = get(&server.url("/no/such/route"));
     assert_eq!(status, 404);
     assert!(text.contains("no route `GET /no/such/route`"), "{text}");

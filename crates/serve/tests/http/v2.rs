@@ -86,9 +86,19 @@ fn server_and_model_metadata_and_health() {
             .unwrap()
             .contains(&json!("binary_tensor_data"))
     );
-    assert_eq!(get(&server.url("/v2/health/live")), (200, String::new()));
-    assert_eq!(get(&server.url("/v2/health/ready")), (200, String::new()));
-    assert_eq!(get(&server.url("/v2/models/iris/ready")).0, 200);
+    // The protocol's bodies, which KServe's client reads.
+    assert_eq!(
+        get(&server.url("/v2/health/live")),
+        (200, r#"{"live":true}"#.to_owned())
+    );
+    assert_eq!(
+        get(&server.url("/v2/health/ready")),
+        (200, r#"{"ready":true}"#.to_owned())
+    );
+    assert_eq!(
+        get(&server.url("/v2/models/iris/ready")),
+        (200, r#"{"name":"iris","ready":true}"#.to_owned())
+    );
     assert_eq!(get(&server.url("/v2/models/iris/versions/1/ready")).0, 200);
     assert_eq!(get(&server.url("/v2/models/nope/ready")).0, 404);
 
@@ -550,4 +560,51 @@ fn repository_index_load_and_unload() {
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = post_raw(&server.url("/v2/repository/models/nope/load"), Vec::new());
     assert_eq!(status, 404, "{answer}");
+}
+
+#[test]
+fn model_configuration_and_statistics() {
+    let (server, _dir) = serve(&[("iris", iris()), ("line", line(1.0))]);
+    let (status, text) = get(&server.url("/v2/models/iris/config"));
+    assert_eq!(status, 200, "{text}");
+    let config: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        config["input"],
+        json!([{"name": "input", "data_type": "TYPE_FP64", "dims": [-1, 4]}])
+    );
+    assert_eq!(
+        config["output"][0],
+        json!({"name": "predict", "data_type": "TYPE_STRING", "dims": [-1]})
+    );
+    assert_eq!(get(&server.url("/v2/models/nope/config")).0, 404);
+
+    let stats = |path: &str| -> Value {
+        let (status, text) = get(&server.url(path));
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let fresh = stats("/v2/models/line/stats");
+    assert_eq!(fresh["model_stats"][0]["inference_count"], 0);
+    assert_eq!(fresh["model_stats"][0]["last_inference"], 0);
+    let infer = server.url("/v2/models/line/infer");
+    let body = json!({"inputs": [{"name": "input", "shape": [3, 2], "datatype": "FP64", "data": [1, 2, 3, 4, 5, 6]}]});
+    assert_eq!(post_json(&infer, &body).0, 200);
+    assert_eq!(post_json(&infer, &body).0, 200);
+    let bad = json!({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]});
+    assert_eq!(post_json(&infer, &bad).0, 400);
+    let line = &stats("/v2/models/line/versions/1/stats")["model_stats"][0];
+    assert_eq!(line["name"], "line");
+    assert_eq!(line["inference_count"], 6);
+    assert_eq!(line["execution_count"], 2);
+    assert_eq!(line["inference_stats"]["success"]["count"], 2);
+    assert_eq!(line["inference_stats"]["fail"]["count"], 1);
+    assert!(line["last_inference"].as_u64().unwrap() > 0);
+    let all = stats("/v2/models/stats");
+    let names: Vec<&str> = all["model_stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["iris", "line"]);
 }

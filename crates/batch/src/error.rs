@@ -247,7 +247,7 @@ pub enum Error {
         problem: String,
     },
     /// PostgreSQL failed: the connection, the query, or the server.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", postgres_message(source))]
     Postgres {
         /// What was being done, and on which database.
         context: String,
@@ -326,6 +326,25 @@ impl Error {
             path,
             source,
         }
+    }
+}
+
+/// The server's own words (with its detail and hint) for a database error; the client's,
+/// with their cause, for the others.
+fn postgres_message(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut message = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            message.push_str(&format!(" (DETAIL: {detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            message.push_str(&format!(" (HINT: {hint})"));
+        }
+        return message;
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
     }
 }
 

@@ -79,8 +79,8 @@ impl Decode {
     pub(crate) fn dtype(self) -> DataType {
         match self {
             Decode::Bool => DataType::Boolean,
-            Decode::Int2 => DataType::Int16,
-            Decode::Int4 => DataType::Int32,
+            // polars builds 16-bit integers only with a feature Verdict leaves out.
+            Decode::Int2 | Decode::Int4 => DataType::Int32,
             Decode::Int8 | Decode::Oid => DataType::Int64,
             Decode::Float4 => DataType::Float32,
             Decode::Float8 | Decode::Numeric => DataType::Float64,
@@ -97,7 +97,6 @@ impl Decode {
 /// A column of one chunk being gathered.
 pub(crate) enum Builder {
     Bool(BooleanChunkedBuilder),
-    Int16(PrimitiveChunkedBuilder<Int16Type>),
     Int32(PrimitiveChunkedBuilder<Int32Type>),
     Int64(PrimitiveChunkedBuilder<Int64Type>),
     Float32(PrimitiveChunkedBuilder<Float32Type>),
@@ -113,8 +112,7 @@ impl Builder {
     pub(crate) fn new(decode: Decode, name: PlSmallStr, capacity: usize) -> Self {
         match decode {
             Decode::Bool => Builder::Bool(BooleanChunkedBuilder::new(name, capacity)),
-            Decode::Int2 => Builder::Int16(PrimitiveChunkedBuilder::new(name, capacity)),
-            Decode::Int4 | Decode::Date => {
+            Decode::Int2 | Decode::Int4 | Decode::Date => {
                 Builder::Int32(PrimitiveChunkedBuilder::new(name, capacity))
             }
             Decode::Int8 | Decode::Oid | Decode::Timestamp | Decode::Timestamptz | Decode::Time => {
@@ -134,7 +132,6 @@ impl Builder {
     pub(crate) fn push_null(&mut self) {
         match self {
             Builder::Bool(b) => b.append_null(),
-            Builder::Int16(b) => b.append_null(),
             Builder::Int32(b) => b.append_null(),
             Builder::Int64(b) => b.append_null(),
             Builder::Float32(b) => b.append_null(),
@@ -154,7 +151,9 @@ impl Builder {
     ) -> Result<(), Misfit> {
         match (self, decode) {
             (Builder::Bool(b), Decode::Bool) => b.append_value(fixed::<1>(value)?[0] != 0),
-            (Builder::Int16(b), Decode::Int2) => b.append_value(i16::from_be_bytes(fixed(value)?)),
+            (Builder::Int32(b), Decode::Int2) => {
+                b.append_value(i32::from(i16::from_be_bytes(fixed(value)?)))
+            }
             (Builder::Int32(b), Decode::Int4) => b.append_value(i32::from_be_bytes(fixed(value)?)),
             (Builder::Int32(b), Decode::Date) => {
                 let days = i32::from_be_bytes(fixed(value)?);
@@ -216,7 +215,6 @@ impl Builder {
     pub(crate) fn finish(self, decode: Decode) -> PolarsResult<Column> {
         let series = match self {
             Builder::Bool(b) => b.finish().into_series(),
-            Builder::Int16(b) => b.finish().into_series(),
             Builder::Int32(b) => b.finish().into_series(),
             Builder::Int64(b) => b.finish().into_series(),
             Builder::Float32(b) => b.finish().into_series(),
@@ -296,7 +294,6 @@ fn numeric(value: &[u8], scratch: &mut String) -> Result<f64, Misfit> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Encode {
     Bool,
-    Int2,
     Int4,
     Int8,
     Float4,
@@ -317,8 +314,11 @@ impl Encode {
     pub(crate) fn of(dtype: &DataType) -> Option<Encode> {
         Some(match dtype {
             DataType::Boolean => Encode::Bool,
-            DataType::Int8 | DataType::Int16 | DataType::UInt8 => Encode::Int2,
-            DataType::Int32 | DataType::UInt16 => Encode::Int4,
+            DataType::Int8
+            | DataType::Int16
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::Int32 => Encode::Int4,
             DataType::Int64 | DataType::UInt32 => Encode::Int8,
             DataType::Float32 => Encode::Float4,
             DataType::Float64 => Encode::Float8,
@@ -342,7 +342,6 @@ impl Encode {
     pub(crate) fn sql_type(self) -> &'static str {
         match self {
             Encode::Bool => "boolean",
-            Encode::Int2 => "smallint",
             Encode::Int4 => "integer",
             Encode::Int8 => "bigint",
             Encode::Float4 => "real",
@@ -360,7 +359,6 @@ impl Encode {
     pub(crate) fn physical(self) -> DataType {
         match self {
             Encode::Bool => DataType::Boolean,
-            Encode::Int2 => DataType::Int16,
             Encode::Int4 | Encode::Date => DataType::Int32,
             Encode::Int8 | Encode::Timestamp { .. } | Encode::Time => DataType::Int64,
             Encode::Float4 => DataType::Float32,
@@ -374,7 +372,6 @@ impl Encode {
 /// One output column, cast to the type its values are written from.
 pub(crate) enum Values {
     Bool(BooleanChunked),
-    Int16(Int16Chunked),
     Int32 {
         values: Int32Chunked,
         date: bool,
@@ -405,7 +402,6 @@ impl Values {
         };
         Ok(match encode {
             Encode::Bool => Values::Bool(column.bool()?.rechunk().into_owned()),
-            Encode::Int2 => Values::Int16(column.i16()?.rechunk().into_owned()),
             Encode::Int4 | Encode::Date => Values::Int32 {
                 values: column.i32()?.rechunk().into_owned(),
                 date: encode == Encode::Date,
@@ -431,10 +427,6 @@ impl Values {
         match self {
             Values::Bool(c) => match c.get(row) {
                 Some(v) => field(out, &[u8::from(v)]),
-                None => out.extend_from_slice(&NULL),
-            },
-            Values::Int16(c) => match c.get(row) {
-                Some(v) => field(out, &v.to_be_bytes()),
                 None => out.extend_from_slice(&NULL),
             },
             Values::Int32 { values, date } => match values.get(row) {

@@ -818,13 +818,26 @@ impl Reader {
                 continue;
             };
             let chunk = match &mut stream.producer {
-                Producer::Thread { chunks, .. } => match chunks.recv() {
+                Producer::Thread { chunks, handle } => match chunks.recv() {
                     Ok(Ok(chunk)) => Some(chunk),
                     Ok(Err(error)) => {
                         self.current = None;
                         return Err(error);
                     }
-                    Err(_) => None,
+                    Err(_) => {
+                        // The producer is done; a panic must not pass for the end of the input.
+                        if let Some(handle) = handle.take()
+                            && handle.join().is_err()
+                        {
+                            self.current = None;
+                            return Err(Error::InvalidOption(
+                                "internal error: the thread reading the input panicked (its \
+                                 message is above); no output was written"
+                                    .to_owned(),
+                            ));
+                        }
+                        None
+                    }
                 },
                 Producer::Frame { frame, next } => {
                     let rows = self.chunk_rows.get().min(frame.height() - *next);

@@ -63,9 +63,18 @@ pub struct Sink {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
-    File { path: PathBuf, format: Format },
-    Sqlite { path: PathBuf, table: String },
-    Postgres { database: Database, table: String },
+    File {
+        path: PathBuf,
+        format: Format,
+    },
+    Sqlite {
+        path: PathBuf,
+        table: String,
+    },
+    Postgres {
+        database: Box<Database>,
+        table: String,
+    },
 }
 
 /// The table a SQLite output gets when none is named.
@@ -110,7 +119,7 @@ impl Sink {
     pub fn postgres(database: Database, table: impl Into<String>) -> Self {
         Sink {
             target: Target::Postgres {
-                database,
+                database: Box::new(database),
                 table: table.into(),
             },
             if_exists: IfExists::Fail,

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::ArrayView2;
 use serde_json::{Value, json};
-use verdict_model::{Codec, Feature, Model, ModelInfo, Output, PredictError, Signature, Task};
+use verdict_model::{Codec, Feature, Model, ModelInfo, OutputSlot, PredictError, Signature, Task};
 use verdict_serve::{Options, Repository, Source};
 
 use crate::common::*;
@@ -348,14 +348,14 @@ impl Model for Slow {
     fn predict_into(
         &self,
         features: ArrayView2<'_, f64>,
-        output: Output,
-        mut out: ArrayViewMut2<'_, f64>,
+        outputs: &mut [OutputSlot<'_>],
     ) -> Result<(), PredictError> {
-        self.signature
-            .check_shapes(&features, output, &out.view_mut())?;
+        self.signature.check_shapes(&features, outputs)?;
         self.started.store(true, Ordering::SeqCst);
         std::thread::sleep(self.delay);
-        out.fill(1.0);
+        for slot in outputs {
+            slot.out.fill(1.0);
+        }
         Ok(())
     }
 }

@@ -94,14 +94,15 @@ impl PostgresRead {
         for field in &fields {
             let numeric = hints.numeric.contains(&field.name);
             let categorical = hints.text.contains(&field.name);
-            let unfit = match field.decode {
-                None => numeric || categorical,
-                Some(Decode::Bytea) => numeric || categorical,
-                Some(Decode::Date | Decode::Timestamp | Decode::Timestamptz | Decode::Time) => {
-                    numeric || categorical
-                }
-                Some(_) => false,
-            };
+            // Binary and temporal values are no numbers, nor category names.
+            let feature_type = matches!(
+                field.decode,
+                Some(decode) if !matches!(
+                    decode,
+                    Decode::Bytea | Decode::Date | Decode::Timestamp | Decode::Timestamptz | Decode::Time
+                )
+            );
+            let unfit = (numeric || categorical) && !feature_type;
             if unfit {
                 return Err(Error::PostgresType {
                     column: field.name.clone(),

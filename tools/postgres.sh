@@ -117,7 +117,7 @@ start() {
     fi
     port="$(free_port)"
     as_owner "$bindir/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $base $tls" start >/dev/null \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories= $tls" start >/dev/null \
         || { cat "$base/server.log" >&2; exit 1; }
     url="postgresql://verdict:$password@127.0.0.1:$port/postgres"
     {
@@ -132,7 +132,7 @@ stop() {
     # shellcheck disable=SC1090
     source "$state"
     as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
-    rm -rf "$base" "$state" "$state_dir/ca.key" "$state_dir/ca.srl"
+    rm -rf "$base" "$state" "$state_dir/ca.crt" "$state_dir/ca.key" "$state_dir/ca.srl"
 }
 
 case "${1:-}" in

@@ -109,6 +109,18 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
     })
 }
 
+/// The longest stretch of a file's own text an error message quotes, in characters.
+const EXCERPT_CHARS: usize = 80;
+
+/// `text` for an error message: whole when short, else its start and how much was left out,
+/// so a message never carries a megabyte line of a wrong file.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}… ({} more bytes)", &text[..end], text.len() - end),
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -176,6 +188,16 @@ pub fn from_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_cut_long_text_and_say_how_much() {
+        assert_eq!(excerpt("short"), "short");
+        let long = "é".repeat(100);
+        assert_eq!(
+            excerpt(&long),
+            format!("{}… (40 more bytes)", "é".repeat(80))
+        );
+    }
 
     #[test]
     fn detects_each_format_from_its_first_bytes() {

@@ -10,6 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# == PostgreSQL for the batch tests (tools/postgres.sh): a throwaway server on loopback,
+# stopped on exit; the tests find it through VERDICT_TEST_POSTGRES_URL.
+echo "== PostgreSQL test server"
+tools/postgres.sh start >/dev/null
+trap 'tools/postgres.sh stop' EXIT
+eval "$(tools/postgres.sh env)"
+# == end of PostgreSQL
+
 echo "== cargo test --workspace"
 cargo test --workspace
 

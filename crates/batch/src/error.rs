@@ -246,6 +246,58 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// PostgreSQL failed: the connection, the query, or the server.
+    #[error("{context}: {}", postgres_message(source))]
+    Postgres {
+        /// What was being done, and on which database.
+        context: String,
+        /// The client's error, with the server's message.
+        source: postgres::Error,
+    },
+    /// A PostgreSQL value cannot be read into its column.
+    #[error("column `{column}` (PostgreSQL type {pg_type}), {location}: {problem}")]
+    PostgresValue {
+        /// The column.
+        column: String,
+        /// Its PostgreSQL type.
+        pg_type: String,
+        /// Where the value is.
+        location: Location,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A `COPY` stream broke off or does not follow the binary format.
+    #[error("{context}: {problem}")]
+    PostgresStream {
+        /// What was being done, and on which database.
+        context: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// A PostgreSQL column of a type that cannot be a feature feeds one.
+    #[error(
+        "column `{column}` has the PostgreSQL type {pg_type}, which cannot feed a {kind} \
+         feature; cast it to a number or text in --query"
+    )]
+    PostgresType {
+        /// The column.
+        column: String,
+        /// Its PostgreSQL type.
+        pg_type: String,
+        /// `numeric` or `categorical`.
+        kind: &'static str,
+    },
+    /// An output column has a type no PostgreSQL column is made for here.
+    #[error(
+        "column `{column}` has type {dtype}, which cannot be written to PostgreSQL; do not \
+         pass it through"
+    )]
+    PostgresOutputType {
+        /// The column.
+        column: String,
+        /// Its polars type.
+        dtype: String,
+    },
 }
 
 impl Error {
@@ -274,6 +326,25 @@ impl Error {
             path,
             source,
         }
+    }
+}
+
+/// The server's own words (with its detail and hint) for a database error; the client's,
+/// with their cause, for the others.
+fn postgres_message(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut message = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            message.push_str(&format!(" (DETAIL: {detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            message.push_str(&format!(" (HINT: {hint})"));
+        }
+        return message;
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
     }
 }
 

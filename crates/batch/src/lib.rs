@@ -4,10 +4,10 @@
 //! [`DataFrame`](polars::prelude::DataFrame) in memory ([`Scorer::score_frame`]), a
 //! [`LazyFrame`](polars::prelude::LazyFrame) on polars' streaming engine
 //! ([`Scorer::score_lazy`]), or streams a [`Source`] (CSV, Parquet, Arrow IPC and NDJSON
-//! files, directories and globs of them, SQLite tables and queries) into a [`Sink`] (the same
-//! file formats, or a SQLite table) chunk by chunk ([`Scorer::run`]). Peak memory depends on
-//! [`Options::chunk_rows`], not on the input; output appears atomically, and only if the run
-//! succeeds.
+//! files, directories and globs of them, SQLite and PostgreSQL tables and queries) into a
+//! [`Sink`] (the same file formats, or a SQLite or PostgreSQL table) chunk by chunk
+//! ([`Scorer::run`]). Peak memory depends on [`Options::chunk_rows`], not on the input;
+//! output appears atomically, and only if the run succeeds.
 //!
 //! Features are matched to the model's [`Signature`](verdict_model::Signature) by name, so
 //! the order of the input's columns does not matter; models without feature names are
@@ -66,6 +66,7 @@ mod cancel;
 pub mod error;
 pub mod frame;
 mod partial;
+pub mod postgres;
 pub mod score;
 pub mod sink;
 pub mod source;

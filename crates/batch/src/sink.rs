@@ -1,4 +1,5 @@
-//! Where predictions go: a CSV, Parquet, Arrow IPC or NDJSON file, or a SQLite table.
+//! Where predictions go: a CSV, Parquet, Arrow IPC or NDJSON file, or a SQLite or
+//! PostgreSQL table.
 //!
 //! Output is all or nothing. A file is written to a temporary file beside its target
 //! (`.NAME.XXXXXX.partial`, hidden, so nothing mistakes it for a result) and renamed over the
@@ -6,7 +7,8 @@
 //! removes what a killed one left. A SQLite table is written
 //! in one transaction (`replace` drops and recreates the table inside it), which a failed run
 //! rolls back; the database is in write-ahead-log mode, so readers see the old table
-//! throughout. A new database is built in a partial and moved into place once committed.
+//! throughout. A new database is built in a partial and moved into place once committed. A
+//! PostgreSQL table is written in one transaction too (see [`crate::postgres`]).
 
 use std::fmt;
 use std::fs::File;
@@ -20,6 +22,7 @@ use rusqlite::types::Value;
 
 use crate::error::{Error, Result};
 use crate::partial;
+use crate::postgres::{Database, PostgresWriter};
 use crate::source::{Format, Source, quote_identifier};
 
 /// What to do when the output file or table already exists.
@@ -28,7 +31,8 @@ pub enum IfExists {
     /// Stop with an error before any row is scored (the default).
     #[default]
     Fail,
-    /// Add the rows to the existing SQLite table, whose columns must include the output's.
+    /// Add the rows to the existing SQLite or PostgreSQL table, whose columns must include
+    /// the output's.
     /// Files cannot be appended to.
     Append,
     /// Replace the file or table, atomically.
@@ -59,8 +63,18 @@ pub struct Sink {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
-    File { path: PathBuf, format: Format },
-    Sqlite { path: PathBuf, table: String },
+    File {
+        path: PathBuf,
+        format: Format,
+    },
+    Sqlite {
+        path: PathBuf,
+        table: String,
+    },
+    Postgres {
+        database: Box<Database>,
+        table: String,
+    },
 }
 
 /// The table a SQLite output gets when none is named.
@@ -101,45 +115,56 @@ impl Sink {
         }
     }
 
+    /// The table `table` (or `schema.table`) of a PostgreSQL database, created if need be.
+    pub fn postgres(database: Database, table: impl Into<String>) -> Self {
+        Sink {
+            target: Target::Postgres {
+                database: Box::new(database),
+                table: table.into(),
+            },
+            if_exists: IfExists::Fail,
+        }
+    }
+
     /// Sets what happens when the output exists.
     pub fn with_if_exists(mut self, if_exists: IfExists) -> Self {
         self.if_exists = if_exists;
         self
     }
 
-    /// The output's format.
-    pub fn format(&self) -> Format {
+    /// The output's format; `None` for a PostgreSQL table.
+    pub fn format(&self) -> Option<Format> {
         match &self.target {
-            Target::File { format, .. } => *format,
-            Target::Sqlite { .. } => Format::Sqlite,
+            Target::File { format, .. } => Some(*format),
+            Target::Sqlite { .. } => Some(Format::Sqlite),
+            Target::Postgres { .. } => None,
         }
     }
 
-    /// The output file or database.
-    pub fn output_path(&self) -> &Path {
+    /// The output file or SQLite database; `None` for a PostgreSQL table.
+    pub fn output_path(&self) -> Option<&Path> {
         match &self.target {
-            Target::File { path, .. } | Target::Sqlite { path, .. } => path,
+            Target::File { path, .. } | Target::Sqlite { path, .. } => Some(path),
+            Target::Postgres { .. } => None,
         }
     }
 
     /// Checks, before anything is read, that the run may write here: the output is not an
     /// input, it does not exist unless told to replace it, and files are not appended to.
     pub(crate) fn check(&self, source: &Source) -> Result<()> {
-        let path = self.output_path();
         let inputs: Vec<&Path> = source
             .files()
             .iter()
             .map(PathBuf::as_path)
             .chain(source.sqlite_path())
             .collect();
-        if let Ok(output) = path.canonicalize()
+        if let Some(path) = self.output_path()
+            && let Ok(output) = path.canonicalize()
             && inputs
                 .iter()
                 .any(|input| input.canonicalize().is_ok_and(|i| i == output))
         {
-            return Err(Error::OutputIsInput {
-                path: path.to_owned(),
-            });
+            return Err(Error::OutputIsInput { path: output });
         }
         match &self.target {
             Target::File { path, format } => {
@@ -170,6 +195,9 @@ impl Sink {
                     });
                 }
             }
+            Target::Postgres { database, table } => {
+                crate::postgres::check_target(database, table, self.if_exists)?;
+            }
         }
         Ok(())
     }
@@ -189,6 +217,12 @@ impl Sink {
                 schema,
                 self.if_exists,
             )?)),
+            Target::Postgres { database, table } => Ok(Box::new(PostgresWriter::create(
+                database,
+                table,
+                schema,
+                self.if_exists,
+            )?)),
         }
     }
 }
@@ -198,6 +232,7 @@ impl fmt::Display for Sink {
         match &self.target {
             Target::File { path, .. } => write!(f, "{}", path.display()),
             Target::Sqlite { path, table } => write!(f, "{}, table {table}", path.display()),
+            Target::Postgres { database, table } => write!(f, "{database}, table {table}"),
         }
     }
 }

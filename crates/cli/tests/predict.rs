@@ -326,6 +326,190 @@ fn a_killed_sqlite_run_leaves_no_database_and_the_next_run_tidies_up() {
     );
 }
 
+// PostgreSQL, end to end: `tools/postgres.sh start` starts a server and `tools/postgres.sh env`
+// names it in VERDICT_TEST_POSTGRES_URL (tools/test-all.sh does both). Without it these tests
+// fail on CI and wherever a server is installed, and otherwise say loudly they were skipped.
+
+fn postgres_url() -> Option<String> {
+    if let Ok(url) = std::env::var("VERDICT_TEST_POSTGRES_URL") {
+        return Some(format!("{url}?sslmode=disable"));
+    }
+    let installed = std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|mut v| v.next().is_some());
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") || installed {
+        panic!(
+            "VERDICT_TEST_POSTGRES_URL is not set: run `tools/postgres.sh start` and export what `tools/postgres.sh env` prints"
+        );
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPED: no PostgreSQL server is installed (tools/postgres.sh installs one) !!!!!!!!\n"
+    );
+    None
+}
+
+fn postgres_client(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
+
+#[test]
+fn scores_a_postgres_query_into_a_postgres_table() {
+    let Some(url) = postgres_url() else { return };
+    let mut db = postgres_client(&url);
+    db.batch_execute(
+        "DROP TABLE IF EXISTS cli_cells, cli_scores;
+         CREATE TABLE cli_cells (id int, \"mean texture\" float8, \"mean radius\" numeric);
+         INSERT INTO cli_cells VALUES (1, 1, 3), (2, 5, 1), (3, 2, 2), (4, 0, 1);",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = save_model(dir.path()).display().to_string();
+    let args = [
+        "predict",
+        "--model",
+        &model,
+        "--input",
+        &url,
+        "--query",
+        "SELECT * FROM cli_cells ORDER BY id",
+        "--passthrough",
+        "id",
+        "--output",
+        &url,
+        "--table",
+        "cli_scores",
+    ];
+    let run = verdict(&args);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("table cli_scores"),
+        "{}",
+        text(&run.stdout)
+    );
+    let labels: Vec<String> = db
+        .query("SELECT label FROM cli_scores ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // radius - texture: 2, -4, 0, 1; a probability of exactly 0.5 is not above it.
+    assert_eq!(labels, ["malignant", "benign", "benign", "malignant"]);
+    let again = verdict(&args);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("--if-exists"),
+        "{}",
+        text(&again.stderr)
+    );
+    // A shard of a query needs a key; with one, two shards hold every row once.
+    let mut shard_args = args.to_vec();
+    shard_args.extend(["--if-exists", "append", "--shard", "0/2"]);
+    let keyless = verdict(&shard_args);
+    assert!(
+        text(&keyless.stderr).contains("--shard-key"),
+        "{}",
+        text(&keyless.stderr)
+    );
+    db.batch_execute("TRUNCATE cli_scores").unwrap();
+    for shard in ["0/2", "1/2"] {
+        let mut shard_args = args.to_vec();
+        shard_args.extend([
+            "--if-exists",
+            "append",
+            "--shard",
+            shard,
+            "--shard-key",
+            "id",
+        ]);
+        let run = verdict(&shard_args);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+    }
+    let ids: Vec<i32> = db
+        .query("SELECT id FROM cli_scores ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_killed_postgres_run_leaves_the_old_table_and_no_staging_table() {
+    let Some(url) = postgres_url() else { return };
+    let mut db = postgres_client(&url);
+    db.batch_execute(
+        "DROP TABLE IF EXISTS cli_big, cli_killed;
+         CREATE TABLE cli_big AS SELECT g AS id, (g % 7)::float8 AS \"mean texture\",
+           (g % 5)::float8 AS \"mean radius\" FROM generate_series(1, 400000) AS g;
+         CREATE TABLE cli_killed (old text); INSERT INTO cli_killed VALUES ('old');",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = save_model(dir.path()).display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args([
+            "predict",
+            "--model",
+            &model,
+            "--input",
+            &url,
+            "--input-table",
+            "cli_big",
+        ])
+        .args([
+            "--passthrough",
+            "id",
+            "--output",
+            &url,
+            "--table",
+            "cli_killed",
+        ])
+        .args(["--if-exists", "replace", "--chunk-rows", "500"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until rows are being copied into the staging table, then kill the run outright.
+    let copying =
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY \"verdict_staging_%'";
+    let mut seen = false;
+    for _ in 0..600 {
+        if db.query_one(copying, &[]).unwrap().get::<_, i64>(0) > 0 {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(seen, "the run never started copying");
+    assert!(!status.success(), "the run finished before it was killed");
+    // The server ends the dead run's session (and its transaction) once it sees the
+    // connection closed.
+    let mut gone = false;
+    for _ in 0..600 {
+        if db.query_one(copying, &[]).unwrap().get::<_, i64>(0) == 0 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(gone, "the killed run's session lives on");
+    let old: Vec<String> = db
+        .query("SELECT old FROM cli_killed", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(old, ["old"]);
+    let staging: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'verdict_staging_%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(staging, 0);
+}
+
 /// LightGBM saves its training column `mean radius` as `mean_radius`; the CSV it was trained
 /// on, with the original names, must score.
 #[test]

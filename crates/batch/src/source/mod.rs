@@ -1,5 +1,5 @@
 //! Where rows come from: files (CSV, Parquet, Arrow IPC, NDJSON; one, a directory or a glob),
-//! a SQLite table or query, or a polars frame.
+//! a SQLite or PostgreSQL table or query, or a polars frame.
 //!
 //! A [`Source`] says what to read. [`Source::open`] plans the read (the files, the shard, the
 //! types a CSV reader must use for the model's features) and gives a [`Reader`], which hands
@@ -25,6 +25,7 @@ use rusqlite::types::ValueRef;
 
 use crate::error::{Error, Location, Result};
 use crate::frame::Origin;
+use crate::postgres::{Database, PostgresInput, PostgresRead};
 
 mod csv;
 mod ndjson;
@@ -205,6 +206,7 @@ enum Input {
         path: PathBuf,
         what: SqliteInput,
     },
+    Postgres(Box<PostgresRead>),
     Frame(DataFrame),
     Lazy(Box<LazyFrame>),
 }
@@ -321,6 +323,31 @@ impl Source {
         }
     }
 
+    /// A table or query of a PostgreSQL database, read with binary `COPY`.
+    ///
+    /// A shard ([`Source::with_shard`]) of a table is a range of its pages, or with
+    /// [`Source::with_shard_key`] the rows whose key hashes to it; a query needs the key.
+    pub fn postgres(database: Database, what: PostgresInput) -> Self {
+        Source {
+            input: Input::Postgres(Box::new(PostgresRead {
+                database,
+                what,
+                shard_key: None,
+                shard: None,
+            })),
+            shard: None,
+        }
+    }
+
+    /// Chooses the shard of a PostgreSQL input by the hash of this column (other inputs
+    /// ignore it).
+    pub fn with_shard_key(mut self, column: impl Into<String>) -> Self {
+        if let Input::Postgres(read) = &mut self.input {
+            read.shard_key = Some(column.into());
+        }
+        self
+    }
+
     /// A frame in memory.
     pub fn frame(frame: DataFrame) -> Self {
         Source {
@@ -378,6 +405,7 @@ impl Source {
                 SqliteInput::Table(table) => format!("table `{table}` of {}", path.display()),
                 SqliteInput::Query(_) => format!("a query on {}", path.display()),
             },
+            Input::Postgres(read) => read.describe(),
             Input::Frame(df) => format!("a frame of {} rows", df.height()),
             Input::Lazy(_) => "a lazy frame".to_owned(),
         }
@@ -393,6 +421,7 @@ impl Source {
                 Ok(file_schema(*format, path, csv, None)?.as_ref().clone())
             }
             Input::Sqlite { path, what } => sqlite_schema(path, what),
+            Input::Postgres(read) => read.schema(),
             Input::Frame(df) => Ok(df.schema().as_ref().clone()),
             Input::Lazy(lf) => Ok(lf
                 .clone()
@@ -407,7 +436,12 @@ impl Source {
     ///
     /// `hints` says which columns a CSV reader must read as numbers and which as text, so
     /// that the types do not depend on the first rows. Chunks have at most `chunk_rows` rows.
-    pub fn open(self, hints: &ReadHints, chunk_rows: NonZeroUsize) -> Result<Reader> {
+    pub fn open(mut self, hints: &ReadHints, chunk_rows: NonZeroUsize) -> Result<Reader> {
+        if let Input::Postgres(read) = &mut self.input {
+            // The query takes the shard; the reader sees one part.
+            read.shard = self.shard.take();
+            read.check(hints)?;
+        }
         let parts = self.parts()?;
         let schema = match &self.input {
             Input::Files { format, paths, csv } => match paths.first() {
@@ -479,6 +513,7 @@ impl Source {
                         )))?;
                 Ok(count.max(0) as u64)
             }
+            Input::Postgres(read) => crate::postgres::count_rows(read),
             Input::Frame(df) => Ok(df.height() as u64),
             Input::Lazy(lf) => {
                 let counted = lf
@@ -708,7 +743,7 @@ enum Producer {
 }
 
 /// Where a producer thread sends its chunks.
-type ChunkSender = SyncSender<Result<DataFrame>>;
+pub(crate) type ChunkSender = SyncSender<Result<DataFrame>>;
 
 impl Producer {
     /// Runs `produce` in a thread that sends chunks through a channel of one slot, then its
@@ -783,13 +818,26 @@ impl Reader {
                 continue;
             };
             let chunk = match &mut stream.producer {
-                Producer::Thread { chunks, .. } => match chunks.recv() {
+                Producer::Thread { chunks, handle } => match chunks.recv() {
                     Ok(Ok(chunk)) => Some(chunk),
                     Ok(Err(error)) => {
                         self.current = None;
                         return Err(error);
                     }
-                    Err(_) => None,
+                    Err(_) => {
+                        // The producer is done; a panic must not pass for the end of the input.
+                        if let Some(handle) = handle.take()
+                            && handle.join().is_err()
+                        {
+                            self.current = None;
+                            return Err(Error::InvalidOption(
+                                "internal error: the thread reading the input panicked (its \
+                                 message is above); no output was written"
+                                    .to_owned(),
+                            ));
+                        }
+                        None
+                    }
                 },
                 Producer::Frame { frame, next } => {
                     let rows = self.chunk_rows.get().min(frame.height() - *next);
@@ -860,6 +908,12 @@ impl Reader {
                     None => frame.clone(),
                 };
                 (None, Producer::Frame { frame, next: 0 })
+            }
+            Input::Postgres(read) => {
+                let read = read.as_ref().clone();
+                let producer =
+                    Producer::spawn(move |send| crate::postgres::read(&read, chunk_rows, send));
+                (None, producer)
             }
             Input::Sqlite { path, what } => {
                 let producer = spawn_sqlite(

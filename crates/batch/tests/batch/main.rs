@@ -7,3 +7,4 @@ mod bad_input;
 mod chunked;
 mod common;
 mod formats;
+mod postgres;

@@ -1,5 +1,5 @@
-//! `verdict predict`: score a file, a directory of files or a SQLite table into a file or a
-//! SQLite table.
+//! `verdict predict`: score a file, a directory of files, or a SQLite or PostgreSQL table into
+//! a file or a SQLite or PostgreSQL table.
 
 use std::fmt::Write;
 use std::io::IsTerminal;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use verdict_batch::postgres::{self, Database, PostgresInput};
 use verdict_batch::{
     Cancel, CsvOptions, Event, Format, IfExists, Matching, Options, Passthrough, Scorer, Shard,
     Sink, Source, SqliteInput,
@@ -20,8 +21,9 @@ use verdict_model::{Output, SourceFormat};
 /// Score every row of a dataset with a model and save the predictions.
 ///
 /// The input is a CSV, Parquet, Arrow IPC or NDJSON file, a directory or glob of such files,
-/// or a SQLite table (--input-table) or query (--query). The output is a CSV, Parquet, Arrow
-/// IPC or NDJSON file, or a table of a SQLite database (--table, default `predictions`).
+/// or a table (--input-table) or query (--query) of a SQLite database or of PostgreSQL
+/// (postgresql://USER@HOST:PORT/DB). The output is a CSV, Parquet, Arrow IPC or NDJSON file,
+/// or a table of a SQLite database or of PostgreSQL (--table, default `predictions`).
 /// Formats come from the extensions unless --input-format / --output-format say them.
 ///
 /// Features are matched by name, in any column order. Predictions are named `prediction`
@@ -32,7 +34,9 @@ use verdict_model::{Output, SourceFormat};
   verdict predict --model model.json --input rows.csv --output scored.parquet --passthrough id
   verdict predict --model model.vdm --input 'data/*.parquet' --output out.sqlite --table scores --if-exists replace
   verdict predict --model model.vdm --input app.db --query 'SELECT * FROM users ORDER BY id' --output users.csv
-  verdict predict --model model.vdm --input data/ --output part-3.parquet --shard 3/8")]
+  verdict predict --model model.vdm --input data/ --output part-3.parquet --shard 3/8
+  verdict predict --model model.vdm --input postgresql://scorer@db/warehouse --input-table users \\
+      --passthrough id --output postgresql://scorer@db/warehouse --table user_scores --if-exists replace")]
 pub(crate) struct Args {
     /// The model: a Verdict model, an XGBoost JSON/UBJSON model, a LightGBM text model or a
     /// scikit-learn export.
@@ -41,10 +45,11 @@ pub(crate) struct Args {
     /// The model's format, when detection is not wanted.
     #[arg(long, value_name = "FORMAT", value_parser = super::parse_source_format)]
     from: Option<SourceFormat>,
-    /// The rows to score: a file, a directory, a glob (quoted) or a SQLite database.
+    /// The rows to score: a file, a directory, a glob (quoted), a SQLite database or a
+    /// PostgreSQL URL (the password from the URL, PGPASSWORD or ~/.pgpass; TLS per sslmode).
     #[arg(long, short)]
     input: PathBuf,
-    /// Where the predictions go: a file, or a SQLite database (with --table).
+    /// Where the predictions go: a file, a SQLite database or a PostgreSQL URL (with --table).
     #[arg(long, short)]
     output: PathBuf,
     /// Input columns to copy into the output, before the predictions (repeat, or separate
@@ -65,9 +70,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(verdict_batch::score::DEFAULT_CHUNK_ROWS).unwrap_or(NonZeroUsize::MIN))]
     chunk_rows: NonZeroUsize,
     /// Score only part I of N of the input (I counts from 0): whole files (Parquet: row
-    /// groups) of many-file input, row ranges otherwise.
+    /// groups) of many-file input, ranges of pages of a PostgreSQL table, row ranges
+    /// otherwise.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Choose a PostgreSQL input's shard by the hash of this column instead (a query needs
+    /// one).
+    #[arg(long, value_name = "COLUMN", requires = "shard")]
+    shard_key: Option<String>,
     /// Fail on a missing feature value or an unknown category instead of scoring it (as
     /// missing, or as the model's unknown category).
     #[arg(long)]
@@ -78,13 +88,13 @@ pub(crate) struct Args {
     /// The output's format: csv, parquet, ipc, ndjson or sqlite.
     #[arg(long, value_name = "FORMAT")]
     output_format: Option<Format>,
-    /// The SQLite table to read, when the input is a SQLite database.
+    /// The table to read, when the input is a SQLite database or PostgreSQL (`schema.table`).
     #[arg(long, value_name = "TABLE", conflicts_with = "query")]
     input_table: Option<String>,
-    /// The SQL query to read, when the input is a SQLite database.
+    /// The SQL query to read, when the input is a SQLite database or PostgreSQL.
     #[arg(long, value_name = "SQL")]
     query: Option<String>,
-    /// The SQLite table to write, when the output is a SQLite database.
+    /// The table to write, when the output is a SQLite database or PostgreSQL.
     #[arg(long, value_name = "TABLE")]
     table: Option<String>,
     /// What to do when the output file or table exists.
@@ -214,9 +224,30 @@ fn stop_on_signals(cancel: &Cancel) -> anyhow::Result<Arc<AtomicUsize>> {
     Ok(received)
 }
 
+/// The input or output as a PostgreSQL URL, if it is one.
+fn postgres_url(path: &std::path::Path) -> Option<&str> {
+    path.to_str().filter(|s| postgres::is_url(s))
+}
+
 fn source(args: &Args) -> anyhow::Result<Source> {
     let format = args.input_format.or_else(|| Format::from_path(&args.input));
-    let mut source = if format == Some(Format::Sqlite) {
+    if args.shard_key.is_some() && postgres_url(&args.input).is_none() {
+        anyhow::bail!("--shard-key splits PostgreSQL input; other input is split by --shard alone");
+    }
+    let mut source = if let Some(url) = postgres_url(&args.input) {
+        let what = match (&args.input_table, &args.query) {
+            (Some(table), _) => PostgresInput::Table(table.clone()),
+            (None, Some(query)) => PostgresInput::Query(query.clone()),
+            (None, None) => anyhow::bail!(
+                "name the PostgreSQL rows to score with --input-table TABLE or --query SQL"
+            ),
+        };
+        let source = Source::postgres(Database::parse(url)?, what);
+        match &args.shard_key {
+            Some(key) => source.with_shard_key(key),
+            None => source,
+        }
+    } else if format == Some(Format::Sqlite) {
         let what = match (&args.input_table, &args.query) {
             (Some(table), _) => SqliteInput::Table(table.clone()),
             (None, Some(query)) => SqliteInput::Query(query.clone()),
@@ -229,7 +260,7 @@ fn source(args: &Args) -> anyhow::Result<Source> {
     } else {
         if args.input_table.is_some() || args.query.is_some() {
             anyhow::bail!(
-                "--input-table and --query read SQLite databases, and {} is not one (use --input-format sqlite if it is)",
+                "--input-table and --query read SQLite databases and PostgreSQL, and {} is neither (use --input-format sqlite if it is a SQLite database)",
                 args.input.display()
             );
         }
@@ -266,11 +297,18 @@ fn sink(args: &Args) -> anyhow::Result<Sink> {
     let format = args
         .output_format
         .or_else(|| Format::from_path(&args.output));
+    if let Some(url) = postgres_url(&args.output) {
+        let table = args
+            .table
+            .as_deref()
+            .unwrap_or(verdict_batch::sink::DEFAULT_TABLE);
+        return Ok(Sink::postgres(Database::parse(url)?, table).with_if_exists(if_exists));
+    }
     let sink = match (format, &args.table) {
         (Some(Format::Sqlite), Some(table)) => Sink::sqlite(&args.output, table),
         (_, Some(_)) => anyhow::bail!(
-            "--table names the table of a SQLite output, and {} is not a SQLite database \
-             (.sqlite, .sqlite3, .db, or --output-format sqlite)",
+            "--table names the table of a SQLite or PostgreSQL output, and {} is neither \
+             (.sqlite, .sqlite3, .db, --output-format sqlite, or postgresql://...)",
             args.output.display()
         ),
         (format, None) => Sink::path(&args.output, format)?,

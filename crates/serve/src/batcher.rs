@@ -418,6 +418,7 @@ mod tests {
             leaf_values: leaves.to_vec(),
             category_words: vec![],
             linear: None,
+            cover: Vec::new(),
         }
     }
 

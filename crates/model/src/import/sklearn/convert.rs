@@ -496,13 +496,36 @@ fn sklearn_tree(
             right: new_id[right],
         });
     }
+    let cover = covers(
+        tree.weighted_n_node_samples.as_deref(),
+        &order,
+        n,
+        &format!("{at}.weighted_n_node_samples"),
+    )?;
     Ok(Tree {
         output,
         nodes,
         leaf_values,
         category_words: Vec::new(),
         linear: None,
+        cover,
     })
+}
+
+/// The optional per-node covers of an exported tree, in the native node order.
+fn covers(
+    samples: Option<&[Float]>,
+    order: &[usize],
+    n: usize,
+    at: &str,
+) -> Result<Vec<f64>, ImportError> {
+    match samples {
+        None => Ok(Vec::new()),
+        Some(samples) => {
+            length(samples, n, at)?;
+            Ok(order.iter().map(|&i| samples[i].0).collect())
+        }
+    }
 }
 
 /// A `StandardScaler`'s `mean` or `scale`: given exactly when its parameter is set, and
@@ -1573,11 +1596,13 @@ fn hgb_tree(
         });
         category_words.extend_from_slice(&words);
     }
+    let cover = covers(tree.count.as_deref(), &order, n, &format!("{at}.count"))?;
     Ok(Tree {
         output,
         nodes,
         leaf_values,
         category_words,
         linear: None,
+        cover,
     })
 }

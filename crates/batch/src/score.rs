@@ -3,10 +3,11 @@
 //! Scoring one chunk: the feature columns are read as contiguous `f64` columns
 //! ([`FeatureMap::columns`]); the rows are cut into blocks of [`BLOCK_ROWS`], and on each core a
 //! block is copied row-major into a scratch buffer and handed to
-//! [`verdict_model::Model::predict_into`], once per requested output,
-//! writing straight into that block's rows of the output buffers. The buffers are kept from
-//! chunk to chunk, so a run allocates them once. The prediction columns are then built from
-//! the output buffers and put beside the passed-through input columns.
+//! [`verdict_model::Model::predict_into`] once, with a slot for every requested output, so
+//! the model walks its trees once per row and writes straight into that block's rows of the
+//! output buffers. The buffers are kept from chunk to chunk, so a run allocates them once. The
+//! prediction columns are then built from the output buffers and put beside the
+//! passed-through input columns.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayView2, ArrayViewMut2};
 use polars::prelude::*;
 use rayon::prelude::*;
-use verdict_model::{ClassLabel, Model, Output, PredictError};
+use verdict_model::{ClassLabel, Model, Output, OutputSlot, PredictError};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, MissingColumn, Result};
 use crate::frame::{FeatureMap, Matching, Origin, transpose};
 use crate::sink::{MemoryWriter, Sink, Writer};
@@ -66,6 +68,8 @@ pub struct Options {
     /// Counts the input's rows before the run so that progress events carry a total (a pass
     /// over CSV and NDJSON files, a `count(*)` on SQLite).
     pub count_rows: bool,
+    /// Stops the run between chunks when cancelled, leaving no output.
+    pub cancel: Cancel,
 }
 
 impl Default for Options {
@@ -78,6 +82,7 @@ impl Default for Options {
             chunk_rows: NonZeroUsize::new(DEFAULT_CHUNK_ROWS).unwrap_or(NonZeroUsize::MIN),
             threads: None,
             count_rows: false,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -421,13 +426,22 @@ impl Scorer {
         let mut work = Workspace::default();
         let mut rows = 0u64;
         while let Some((chunk, origin)) = reader.next_chunk()? {
+            self.check_cancel(rows)?;
             let scored = self.score_chunk(&plan, &chunk, &origin, &mut work)?;
             writer.get()?.write(&scored)?;
             rows += chunk.height() as u64;
             events(Event::Progress { rows });
         }
+        self.check_cancel(rows)?;
         writer.get()?.finish()?;
         Ok((plan, rows))
+    }
+
+    fn check_cancel(&self, rows: u64) -> Result<()> {
+        if self.options.cancel.is_cancelled() {
+            return Err(Error::Cancelled { rows });
+        }
+        Ok(())
     }
 
     /// Scores one chunk: passed-through columns, then the prediction columns.
@@ -484,14 +498,19 @@ impl Scorer {
                 transpose(&columns, start, block);
                 let features = ArrayView2::from_shape((rows, width), &*block)
                     .map_err(|_| shape_error(start, rows))?;
-                for (planned, out) in outputs.iter().zip(outs) {
-                    let out = ArrayViewMut2::from_shape((rows, planned.width), out)
-                        .map_err(|_| shape_error(start, rows))?;
-                    model
-                        .predict_into(features, planned.output, out)
-                        .map_err(|source| predict_error(origin, start, rows, source))?;
-                }
-                Ok(())
+                // Every requested output of the block from one pass over the model.
+                let mut slots = outputs
+                    .iter()
+                    .zip(outs)
+                    .map(|(planned, out)| {
+                        ArrayViewMut2::from_shape((rows, planned.width), out)
+                            .map(|out| OutputSlot::new(planned.output, out))
+                            .map_err(|_| shape_error(start, rows))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                model
+                    .predict_into(features, &mut slots)
+                    .map_err(|source| predict_error(origin, start, rows, source))
             })
         };
         match &self.pool {

@@ -221,6 +221,15 @@ pub enum ImportError {
         /// Why detection failed.
         reason: String,
     },
+    /// The file's format is known, but this build of Verdict was compiled without its
+    /// importer.
+    #[error(
+        "this is a {format} model, but this build of Verdict has no {format} importer (enable the `{format}` cargo feature of verdict-model)"
+    )]
+    NotCompiled {
+        /// The source format, which is also the name of the feature.
+        format: &'static str,
+    },
     /// The file is in a known format but is malformed.
     #[error("malformed {format} model at {location}: {message}")]
     Malformed {
@@ -247,6 +256,30 @@ pub enum ImportError {
         /// The validation failure.
         source: InvalidModel,
     },
+}
+
+#[cfg(any(feature = "xgboost", feature = "lightgbm", feature = "sklearn"))]
+impl ImportError {
+    /// A [`Malformed`](ImportError::Malformed) error of the `format` importer.
+    pub(crate) fn malformed(
+        format: &'static str,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ImportError::Malformed {
+            format,
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An [`Unsupported`](ImportError::Unsupported) error of the `format` importer.
+    pub(crate) fn unsupported(format: &'static str, what: impl Into<String>) -> Self {
+        ImportError::Unsupported {
+            format,
+            what: what.into(),
+        }
+    }
 }
 
 impl PredictError {

@@ -6,7 +6,12 @@
 //!
 //! [`load`] detects the format from the file's content, so every command accepts every
 //! supported file.
+//!
+//! Each importer is behind a cargo feature of its name (`xgboost`, `lightgbm`, `sklearn`), all
+//! on by default. A build without one still recognises its files and says which feature would
+//! read them.
 
+#[cfg(feature = "lightgbm")]
 pub mod lightgbm;
 
 use std::fmt;
@@ -16,8 +21,11 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+#[cfg(any(feature = "xgboost", feature = "sklearn"))]
 mod json;
+#[cfg(feature = "sklearn")]
 pub mod sklearn;
+#[cfg(feature = "xgboost")]
 pub mod xgboost;
 
 /// A model file format Verdict reads.
@@ -144,13 +152,24 @@ pub fn from_bytes(
     };
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        #[cfg(feature = "lightgbm")]
         SourceFormat::Lightgbm => Ok(lightgbm::from_bytes(bytes, name)?),
+        #[cfg(feature = "xgboost")]
         SourceFormat::Xgboost => Ok(xgboost::from_bytes(
             bytes,
             name,
             &xgboost::Options::default(),
         )?),
+        #[cfg(feature = "sklearn")]
         SourceFormat::Sklearn => Ok(sklearn::from_bytes(bytes, name)?),
+        #[allow(unreachable_patterns)]
+        disabled => {
+            let _unused_without_importers = name;
+            Err(ImportError::NotCompiled {
+                format: disabled.name(),
+            }
+            .into())
+        }
     }
 }
 
@@ -176,5 +195,18 @@ mod tests {
         );
         assert!(detect(b"PK\x03\x04").is_err());
         assert!(detect(b"{\"something\": 1}").is_err());
+    }
+
+    #[cfg(not(feature = "xgboost"))]
+    #[test]
+    fn a_format_compiled_out_is_recognised_and_its_feature_named() {
+        let error = from_bytes(b"{\"learner\": {}}", "m", None).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Import(ImportError::NotCompiled { format: "xgboost" })
+            ),
+            "{error}"
+        );
     }
 }

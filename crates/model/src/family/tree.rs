@@ -174,7 +174,7 @@ pub struct Tree {
     /// The cover of each node, parallel to `nodes`: the training weight that reached it
     /// (XGBoost's `sum_hessian`, LightGBM's `internal_count`/`leaf_count`, scikit-learn's
     /// weighted sample count). Prediction ignores it; TreeSHAP needs it
-    /// ([`crate::explain`]). Empty when the source did not record it (model files of format
+    /// (the `contribs` output). Empty when the source did not record it (model files of format
     /// version 1): such a model predicts but cannot explain.
     pub cover: Vec<f64>,
 }

@@ -380,12 +380,21 @@ fn convert_tree(
         ));
     }
     // `order` maps each native node back to its LightGBM reference, so the covers follow.
-    let cover = tree.counts.as_ref().map_or_else(Vec::new, |(internal, leaf)| {
-        order
-            .iter()
-            .map(|&r| if r < 0 { leaf[!r as usize] } else { internal[r as usize] })
-            .collect()
-    });
+    let cover = tree
+        .counts
+        .as_ref()
+        .map_or_else(Vec::new, |(internal, leaf)| {
+            order
+                .iter()
+                .map(|&r| {
+                    if r < 0 {
+                        leaf[!r as usize]
+                    } else {
+                        internal[r as usize]
+                    }
+                })
+                .collect()
+        });
     Ok(Tree {
         output,
         nodes,

@@ -1,7 +1,8 @@
 //! GradientBoosting and HistGradientBoosting.
 
 use super::check::{
-    check_inputs, class_labels, count, covers, flag, floats, index, length, node_arrays, numbers_only,
+    check_inputs, class_labels, count, covers, flag, floats, index, length, node_arrays,
+    numbers_only,
 };
 use super::linear::margin_sigmoid;
 use super::trees::{breadth_first, node_count, sklearn_tree, trees};

@@ -1,6 +1,8 @@
 //! Decision trees and forests, and the `tree_` structure they share with GradientBoosting.
 
-use super::check::{check_inputs, covers, class_labels, count, flag, index, node_arrays, numbers_only};
+use super::check::{
+    check_inputs, class_labels, count, covers, flag, index, node_arrays, numbers_only,
+};
 use super::{Context, Converted, Domain, Leaves, malformed};
 use crate::error::ImportError;
 use crate::family::Family;

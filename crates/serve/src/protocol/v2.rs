@@ -227,10 +227,13 @@ pub(crate) async fn model_metadata(
         .into_iter()
         .map(|output| {
             let width = signature.output_width(output).unwrap_or(1);
-            let shape = if width == 1 {
-                json!([-1])
-            } else {
-                json!([-1, width])
+            let shape = match output {
+                Output::Contribs if signature.raw_width > 1 => {
+                    json!([-1, signature.raw_width, signature.num_features() + 1])
+                }
+                Output::Contribs => json!([-1, width]),
+                _ if width == 1 => json!([-1]),
+                _ => json!([-1, width]),
             };
             json!({
                 "name": output.name(),
@@ -781,10 +784,17 @@ fn encode_output(
     binary: bool,
     tail: &mut Vec<u8>,
 ) -> Result<Value, Error> {
-    let shape = if values.ncols() == 1 {
-        json!([values.nrows()])
-    } else {
-        json!([values.nrows(), values.ncols()])
+    let shape = match output {
+        // `[rows, features + 1]`, and `[rows, outputs, features + 1]` with several raw
+        // outputs: the data is row-major either way.
+        Output::Contribs if signature.raw_width > 1 => json!([
+            values.nrows(),
+            signature.raw_width,
+            signature.num_features() + 1
+        ]),
+        Output::Contribs => json!([values.nrows(), values.ncols()]),
+        _ if values.ncols() == 1 => json!([values.nrows()]),
+        _ => json!([values.nrows(), values.ncols()]),
     };
     let datatype = output_datatype(signature, output);
     let start = tail.len();

@@ -331,3 +331,70 @@ fn unwound_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
     }
     sum
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::family::link::Link;
+    use crate::family::tree::{Aggregation, Missing};
+    use ndarray::array;
+
+    /// A stump on feature 1 with covers 4 (left, value -1) and 6 (right, value 1).
+    fn stump() -> TreeEnsemble {
+        TreeEnsemble {
+            num_features: 2,
+            split_rule: SplitRule::LessEqualF64,
+            precision: Precision::Double,
+            leaf_width: 1,
+            base_score: vec![0.5],
+            aggregation: Aggregation::Sum,
+            link: Link::Identity,
+            trees: vec![Tree {
+                output: 0,
+                nodes: vec![
+                    Node::Numeric {
+                        feature: 1,
+                        threshold: 0.0,
+                        missing: Missing::Nan,
+                        default_left: true,
+                        left: 1,
+                        right: 2,
+                    },
+                    Node::Leaf { leaf: 0 },
+                    Node::Leaf { leaf: 1 },
+                ],
+                leaf_values: vec![-1.0, 1.0],
+                category_words: vec![],
+                linear: None,
+                cover: vec![10.0, 4.0, 6.0],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_stump_gives_its_feature_the_gap_to_the_expectation() {
+        let ensemble = stump();
+        let shap = TreeShap::new(&ensemble).unwrap();
+        // Expected value 0.2; the bias adds the base score.
+        let mut out = ndarray::Array2::zeros((3, 3));
+        let rows = array![[7.0, 1.0], [7.0, -1.0], [7.0, f64::NAN]];
+        shap.contribs_into(&ensemble, rows.view(), out.view_mut());
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        for (row, feature) in [(0, 0.8), (1, -1.2), (2, -1.2)] {
+            assert!(
+                close(out[[row, 1]], feature),
+                "row {row}: {}",
+                out[[row, 1]]
+            );
+            assert_eq!(out[[row, 0]], 0.0, "feature 0 is never used");
+            assert!(close(out[[row, 2]], 0.7), "bias {}", out[[row, 2]]);
+        }
+    }
+
+    #[test]
+    fn trees_without_covers_cannot_be_explained() {
+        let mut ensemble = stump();
+        ensemble.trees[0].cover.clear();
+        assert!(TreeShap::new(&ensemble).is_none());
+    }
+}

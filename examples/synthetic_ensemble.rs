@@ -57,6 +57,7 @@ fn tree(rng: &mut Rng, features: usize, depth: u32) -> Tree {
         leaf_values: (0..leaves).map(|_| (rng.unit() - 0.5) / 10.0).collect(),
         category_words: Vec::new(),
         linear: None,
+        cover: Vec::new(),
     }
 }
 

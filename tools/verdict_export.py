@@ -309,6 +309,8 @@ def _tree(est: Any, classifier: bool) -> Dict[str, Any]:
         "feature": _ints(t.feature),
         "threshold": _nums(t.threshold),
         "missing_go_to_left": _bools01(mgl),
+        # The covers TreeSHAP weighs the branches by (what shap's TreeExplainer reads).
+        "weighted_n_node_samples": _nums(t.weighted_n_node_samples),
     }
     if classifier:
         # Since scikit-learn 1.4.1 a classifier's `value` holds the weighted class
@@ -489,6 +491,7 @@ def _hgb_node_fields(nodes: Any) -> Dict[str, Any]:
         "is_leaf": _bools01(nodes["is_leaf"]),
         "is_categorical": _bools01(nodes["is_categorical"]),
         "bitset_idx": _ints(nodes["bitset_idx"]),
+        "count": _nums(nodes["count"]),
     }
 
 

@@ -68,6 +68,7 @@ fn full_tree(rng: &mut SplitMix, depth: usize, features: usize) -> Tree {
         leaf_values,
         category_words: Vec::new(),
         linear: None,
+        cover: Vec::new(),
     }
 }
 

@@ -42,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+mod explain;
 pub mod family;
 pub mod format;
 pub mod import;

@@ -25,18 +25,29 @@ pub enum Output {
     /// The margin before the link function: log-odds, per-class scores, the untransformed sum
     /// of the trees.
     Raw,
+    /// Exact per-feature contributions to the raw margin (TreeSHAP for trees,
+    /// `coefficient * x` for linear models): for each raw output, one column per feature and
+    /// a bias column, adding up to that output's [`Raw`](Output::Raw) margin. Only models
+    /// that can be explained have it (see [`Signature::output_width`]).
+    Contribs,
 }
 
 impl Output {
     /// Every output, in a stable order.
-    pub const ALL: [Output; 3] = [Output::Predict, Output::PredictProba, Output::Raw];
+    pub const ALL: [Output; 4] = [
+        Output::Predict,
+        Output::PredictProba,
+        Output::Raw,
+        Output::Contribs,
+    ];
 
-    /// The protocol name: `predict`, `predict_proba` or `raw`.
+    /// The protocol name: `predict`, `predict_proba`, `raw` or `contribs`.
     pub fn name(self) -> &'static str {
         match self {
             Output::Predict => "predict",
             Output::PredictProba => "predict_proba",
             Output::Raw => "raw",
+            Output::Contribs => "contribs",
         }
     }
 }
@@ -49,7 +60,7 @@ impl fmt::Display for Output {
 
 /// The error of parsing an [`Output`] name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown output `{0}` (expected predict, predict_proba or raw)")]
+#[error("unknown output `{0}` (expected predict, predict_proba, raw or contribs)")]
 pub struct UnknownOutput(pub String);
 
 impl FromStr for Output {
@@ -60,6 +71,7 @@ impl FromStr for Output {
             "predict" => Ok(Output::Predict),
             "predict_proba" | "proba" => Ok(Output::PredictProba),
             "raw" => Ok(Output::Raw),
+            "contribs" => Ok(Output::Contribs),
             other => Err(UnknownOutput(other.to_owned())),
         }
     }

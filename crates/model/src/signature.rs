@@ -129,6 +129,11 @@ pub struct Signature {
     /// Written to a model file only when false.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub probabilities: bool,
+    /// Whether the model has [`Output::Contribs`]. Derived from the model, never stored:
+    /// [`NativeModel::new`](crate::NativeModel::new) sets it from its family (tree ensembles
+    /// with node covers and linear models can be explained).
+    #[serde(skip)]
+    pub contributions: bool,
 }
 
 fn yes() -> bool {
@@ -155,6 +160,7 @@ impl Signature {
             raw_width,
             positional: false,
             probabilities: true,
+            contributions: false,
         }
     }
 
@@ -206,6 +212,10 @@ impl Signature {
                 Some(classes.len())
             }
             (Output::PredictProba, _) => None,
+            (Output::Contribs, _) if self.contributions => {
+                Some(self.raw_width * (self.num_features() + 1))
+            }
+            (Output::Contribs, _) => None,
         }
     }
 
@@ -242,7 +252,37 @@ impl Signature {
                 classes.iter().map(|c| format!("proba_{c}")).collect()
             }
             (Output::PredictProba, _) => Vec::new(),
+            (Output::Contribs, _) => self.contrib_columns(),
         }
+    }
+
+    /// `contrib_<feature>` ... `contrib_bias`, and with several raw outputs
+    /// `contrib_<class>_<feature>` ... `contrib_<class>_bias` per output (the target name for
+    /// multi-output models, the output's index where neither applies).
+    fn contrib_columns(&self) -> Vec<String> {
+        let names = || {
+            self.features
+                .iter()
+                .map(|f| f.name.as_str())
+                .chain(["bias"])
+        };
+        if self.raw_width == 1 {
+            return names().map(|f| format!("contrib_{f}")).collect();
+        }
+        (0..self.raw_width)
+            .flat_map(|k| {
+                let output = match &self.task {
+                    Task::Classification { classes } if classes.len() == self.raw_width => {
+                        classes[k].to_string()
+                    }
+                    Task::MultiOutput { targets } if targets.len() == self.raw_width => {
+                        targets[k].clone()
+                    }
+                    _ => k.to_string(),
+                };
+                names().map(move |f| format!("contrib_{output}_{f}"))
+            })
+            .collect()
     }
 
     /// The position of the feature called `name`.

@@ -109,6 +109,7 @@ fn random_tree(rng: &mut TestRng, shape: Shape, output: u32) -> Tree {
         leaf_values,
         category_words: words,
         linear,
+        cover: Vec::new(),
     }
 }
 

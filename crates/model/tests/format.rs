@@ -49,7 +49,7 @@ fn json_files_are_text_with_a_readable_header() {
     let file = &common::all_models()[0];
     let bytes = file.to_bytes(Codec::Json).unwrap();
     let text = std::str::from_utf8(&bytes).unwrap();
-    assert!(text.starts_with("VERDICT 1 json "), "{text}");
+    assert!(text.starts_with("VERDICT 2 json "), "{text}");
     assert!(text.contains("\"linear\""));
 }
 
@@ -123,7 +123,7 @@ fn errors_name_the_problem() {
     );
     assert!(err.to_string().contains("corrupted"));
 
-    let newer = String::from_utf8_lossy(&bytes).replacen("VERDICT 1 ", "VERDICT 2 ", 1);
+    let newer = String::from_utf8_lossy(&bytes).replacen("VERDICT 2 ", "VERDICT 3 ", 1);
     let err = ModelFile::from_bytes(newer.as_bytes()).unwrap_err();
     assert!(err.to_string().contains("upgrade Verdict"), "{err}");
 }
@@ -139,7 +139,8 @@ fn forge(bytes: &[u8], mutate: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     mutate(&mut payload);
     body.extend_from_slice(&payload);
     let mut out = format!(
-        "VERDICT 1 {} {} {} {:08x}\n",
+        "VERDICT {} {} {} {} {:08x}\n",
+        fields[1],
         fields[2],
         metadata_len,
         payload.len(),

@@ -1,14 +1,15 @@
 //! Golden `.vdm` files: the encoding every saved model depends on, frozen.
 //!
-//! `tests/fixtures/vdm/` holds one Verdict model file per family (XGBoost trees, categorical
-//! splits and gblinear; LightGBM categorical and linear-leaf trees; a scikit-learn tree and two
-//! pipelines), converted once from parity fixtures by `tools/fixtures/gen_golden_vdm.sh`. Each
-//! must still
+//! `tests/fixtures/vdm/v<N>/` holds, for every format version `N` so far, one Verdict model
+//! file per family (XGBoost trees, categorical splits and gblinear; LightGBM categorical and
+//! linear-leaf trees; a scikit-learn tree and two pipelines), converted once from parity
+//! fixtures by `tools/fixtures/gen_golden_vdm.sh` while `N` was the newest version. Each must
+//! still
 //!
 //! - load, and predict what the source library predicted for the fixture's inputs (so a field
 //!   read in the wrong place cannot pass), and
-//! - be exactly what today's importer and encoder write for the same source model (so a
-//!   reordered or retyped field fails here, not on a user's disk).
+//! - for the newest version, be exactly what today's importer and encoder write for the same
+//!   source model (so a reordered or retyped field fails here, not on a user's disk).
 //!
 //! When this test fails because the encoding changed on purpose, the format version must change:
 //! see "When the version changes" in `docs/format.md`.
@@ -19,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use serde_json::Value;
-use verdict_model::{Codec, Model, ModelFile, Output, Signature, import};
+use verdict_model::Family;
+use verdict_model::format::FORMAT_VERSION;
+use verdict_model::{Codec, Model, ModelFile, Output, PredictError, Signature, import};
 
 /// The relative tolerance for libraries that compute in `f64` (LightGBM, scikit-learn).
 const TOLERANCE: f64 = 1e-9;
@@ -30,12 +33,20 @@ fn fixtures() -> PathBuf {
 
 /// One golden file and the parity fixture it was converted from.
 struct Golden {
+    /// The format version it was written in.
+    version: u32,
     name: String,
     case: String,
     model_file: String,
 }
 
-fn goldens() -> Vec<Golden> {
+/// The golden files of every format version.
+fn all_goldens() -> Vec<Golden> {
+    (1..=FORMAT_VERSION).flat_map(goldens).collect()
+}
+
+/// The golden files of format `version`.
+fn goldens(version: u32) -> Vec<Golden> {
     let manifest = std::fs::read_to_string(fixtures().join("vdm/cases.txt"))
         .expect("tests/fixtures/vdm/cases.txt exists");
     let goldens: Vec<Golden> = manifest
@@ -47,6 +58,7 @@ fn goldens() -> Vec<Golden> {
                 panic!("cases.txt: `{line}` is not `<name> <case> <model file>`");
             };
             Golden {
+                version,
                 name: name.to_owned(),
                 case: case.to_owned(),
                 model_file: model_file.to_owned(),
@@ -58,8 +70,8 @@ fn goldens() -> Vec<Golden> {
 }
 
 fn golden_bytes(golden: &Golden) -> Vec<u8> {
-    std::fs::read(fixtures().join(format!("vdm/{}.vdm", golden.name)))
-        .unwrap_or_else(|e| panic!("{}: {e}", golden.name))
+    std::fs::read(fixtures().join(format!("vdm/v{}/{}.vdm", golden.version, golden.name)))
+        .unwrap_or_else(|e| panic!("v{} {}: {e}", golden.version, golden.name))
 }
 
 fn fixture_data(golden: &Golden) -> Value {
@@ -91,7 +103,7 @@ fn matrix(value: &Value) -> Array2<f64> {
 
 #[test]
 fn golden_files_predict_what_the_source_library_predicted() {
-    for golden in goldens() {
+    for golden in all_goldens() {
         let file = ModelFile::from_bytes(&golden_bytes(&golden))
             .unwrap_or_else(|e| panic!("{}: the golden file no longer loads: {e}", golden.name));
         let data = fixture_data(&golden);
@@ -131,7 +143,7 @@ fn golden_files_predict_what_the_source_library_predicted() {
 
 #[test]
 fn golden_files_are_what_todays_code_writes() {
-    for golden in goldens() {
+    for golden in goldens(FORMAT_VERSION) {
         let committed = golden_bytes(&golden);
         let loaded = ModelFile::from_bytes(&committed).unwrap();
         let source = fixtures().join(&golden.case).join(&golden.model_file);
@@ -153,5 +165,32 @@ fn golden_files_are_what_todays_code_writes() {
             golden.name,
             source.display()
         );
+    }
+}
+
+#[test]
+fn version_1_trees_predict_but_cannot_explain() {
+    for golden in goldens(1) {
+        let file = ModelFile::from_bytes(&golden_bytes(&golden)).unwrap();
+        // Linear models need no covers; pipelines are never explained.
+        if !matches!(file.model.family(), Family::Trees(_)) {
+            continue;
+        }
+        let signature = file.model.signature();
+        let x = inputs(signature, &fixture_data(&golden));
+        assert!(
+            !signature.outputs().contains(&Output::Contribs),
+            "{}",
+            golden.name
+        );
+        match file.model.predict(x.view(), Output::Contribs) {
+            Err(PredictError::UnsupportedOutput { output, .. }) => {
+                assert_eq!(output, Output::Contribs, "{}", golden.name)
+            }
+            other => panic!(
+                "{}: contribs of a version-1 file gave {other:?}",
+                golden.name
+            ),
+        }
     }
 }

@@ -407,6 +407,7 @@ mod tests {
             leaf_values: leaves.to_vec(),
             category_words: vec![],
             linear: None,
+            cover: Vec::new(),
         }
     }
 

@@ -75,6 +75,7 @@ pub(crate) fn trees(
                 leaf_values: (0..leaves).map(|_| rng.unit() - 0.5).collect(),
                 category_words: Vec::new(),
                 linear: None,
+                cover: Vec::new(),
             }
         })
         .collect()

@@ -18,6 +18,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidModel, PredictError};
+use crate::explain::Explainer;
 use crate::model::{Model, Output, OutputSlot};
 use crate::predict::CompiledTrees;
 use crate::signature::{Signature, Task};
@@ -213,6 +214,8 @@ pub struct NativeModel {
     signature: Signature,
     family: Family,
     compiled: Option<Arc<CompiledTrees>>,
+    /// What the `contribs` output needs, when the family can be explained.
+    explainer: Option<Arc<Explainer>>,
 }
 
 impl PartialEq for NativeModel {
@@ -233,7 +236,7 @@ impl fmt::Debug for NativeModel {
 
 impl NativeModel {
     /// Validates `family` and checks that it agrees with `signature`.
-    pub fn new(signature: Signature, family: Family) -> Result<Self, InvalidModel> {
+    pub fn new(mut signature: Signature, family: Family) -> Result<Self, InvalidModel> {
         family.validate()?;
         if family.num_features() != signature.num_features() {
             return Err(InvalidModel::Mismatch {
@@ -278,10 +281,13 @@ impl NativeModel {
             Family::Trees(ensemble) => CompiledTrees::compile(ensemble).map(Arc::new),
             _ => None,
         };
+        let explainer = Explainer::new(&family).map(Arc::new);
+        signature.contributions = explainer.is_some();
         Ok(NativeModel {
             signature,
             family,
             compiled,
+            explainer,
         })
     }
 
@@ -392,7 +398,16 @@ impl Model for NativeModel {
         outputs: &mut [OutputSlot<'_>],
     ) -> Result<(), PredictError> {
         self.signature.check_shapes(&features, outputs)?;
-        if outputs.is_empty() {
+        // Contributions come from a pass of their own over the trees; every other output
+        // from the margins below.
+        for slot in outputs.iter_mut() {
+            if slot.output == Output::Contribs
+                && let Some(explainer) = &self.explainer
+            {
+                explainer.contribs_into(&self.family, features, slot.out.view_mut())?;
+            }
+        }
+        if outputs.iter().all(|slot| slot.output == Output::Contribs) {
             return Ok(());
         }
         let raw_width = self.signature.raw_width;
@@ -413,7 +428,10 @@ impl Model for NativeModel {
                 self.raw_chunk(features.slice(ndarray::s![start..end, ..]), scratch)
                     .map_err(|e| e.offset_rows(start))?;
                 for (i, raw) in scratch.raw.chunks_exact(raw_width).enumerate() {
-                    for slot in outputs.iter_mut() {
+                    for slot in outputs
+                        .iter_mut()
+                        .filter(|slot| slot.output != Output::Contribs)
+                    {
                         let mut dst = slot.out.row_mut(start + i);
                         match dst.as_slice_mut() {
                             Some(dst) => {

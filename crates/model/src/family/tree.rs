@@ -171,6 +171,12 @@ pub struct Tree {
     /// Linear leaf models; a leaf falls back to its `leaf_values` entry when any of its
     /// features is missing.
     pub linear: Option<LinearLeaves>,
+    /// The cover of each node, parallel to `nodes`: the training weight that reached it
+    /// (XGBoost's `sum_hessian`, LightGBM's `internal_count`/`leaf_count`, scikit-learn's
+    /// weighted sample count). Prediction ignores it; TreeSHAP needs it
+    /// (the `contribs` output). Empty when the source did not record it (model files of format
+    /// version 1): such a model predicts but cannot explain.
+    pub cover: Vec<f64>,
 }
 
 impl Tree {
@@ -180,50 +186,60 @@ impl Tree {
         let mut index = 0usize;
         loop {
             // Validation guarantees every index is in range and every child is later.
-            match &self.nodes[index] {
-                Node::Leaf { leaf } => return *leaf,
-                Node::Numeric {
-                    feature,
-                    threshold,
-                    missing,
-                    default_left,
-                    left,
-                    right,
-                } => {
-                    let mut x = row(*feature as usize);
-                    let go_left = match missing {
-                        Missing::Nan if x.is_nan() => *default_left,
-                        Missing::Zero if x.is_nan() || x.abs() <= ZERO_THRESHOLD => *default_left,
-                        _ => {
-                            if x.is_nan() {
-                                x = 0.0;
-                            }
-                            rule.goes_left(x, *threshold)
-                        }
-                    };
-                    index = if go_left { *left } else { *right } as usize;
-                }
-                Node::Categorical {
-                    feature,
-                    words_start,
-                    words_len,
-                    set_goes_left,
-                    default_left,
-                    left,
-                    right,
-                } => {
-                    let x = row(*feature as usize);
-                    let go_left = if x.is_nan() {
-                        *default_left
-                    } else {
-                        let words = &self.category_words
-                            [*words_start as usize..(*words_start + *words_len) as usize];
-                        category_in_set(words, rule.category_value(x)) == *set_goes_left
-                    };
-                    index = if go_left { *left } else { *right } as usize;
-                }
+            match self.step(&self.nodes[index], rule, &row) {
+                Step::Child(child) => index = child as usize,
+                Step::Leaf(leaf) => return leaf,
             }
         }
+    }
+
+    /// Where `row` goes from `node`, one of this tree's nodes.
+    #[inline]
+    pub(crate) fn step(&self, node: &Node, rule: SplitRule, row: impl Fn(usize) -> f64) -> Step {
+        let child = match node {
+            Node::Leaf { leaf } => return Step::Leaf(*leaf),
+            Node::Numeric {
+                feature,
+                threshold,
+                missing,
+                default_left,
+                left,
+                right,
+            } => {
+                let mut x = row(*feature as usize);
+                let go_left = match missing {
+                    Missing::Nan if x.is_nan() => *default_left,
+                    Missing::Zero if x.is_nan() || x.abs() <= ZERO_THRESHOLD => *default_left,
+                    _ => {
+                        if x.is_nan() {
+                            x = 0.0;
+                        }
+                        rule.goes_left(x, *threshold)
+                    }
+                };
+                if go_left { *left } else { *right }
+            }
+            Node::Categorical {
+                feature,
+                words_start,
+                words_len,
+                set_goes_left,
+                default_left,
+                left,
+                right,
+            } => {
+                let x = row(*feature as usize);
+                let go_left = if x.is_nan() {
+                    *default_left
+                } else {
+                    let words = &self.category_words
+                        [*words_start as usize..(*words_start + *words_len) as usize];
+                    category_in_set(words, rule.category_value(x)) == *set_goes_left
+                };
+                if go_left { *left } else { *right }
+            }
+        };
+        Step::Child(child)
     }
 
     /// The number of edges on the longest path from the root to a leaf.
@@ -268,6 +284,15 @@ impl Tree {
         }
         value
     }
+}
+
+/// One step of a walk down a [`Tree`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The split sends the row to this node.
+    Child(u32),
+    /// The walk ends at this leaf.
+    Leaf(u32),
 }
 
 /// True when the category code of `x` (not `NaN`) is in the bitset.
@@ -556,6 +581,20 @@ impl TreeEnsemble {
         if let Some(linear) = &tree.linear {
             self.validate_linear(t, linear, leaves)?;
         }
+        if !tree.cover.is_empty() && tree.cover.len() != nodes {
+            return Err(InvalidModel::Mismatch {
+                what: format!("tree {t}: node covers (one per node, or none)"),
+                expected: nodes,
+                found: tree.cover.len(),
+            });
+        }
+        if let Some(&cover) = tree.cover.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
+            return Err(InvalidModel::BadValue {
+                what: format!("a node cover of tree {t}"),
+                requirement: "finite and not negative",
+                value: cover,
+            });
+        }
         Ok(())
     }
 
@@ -637,6 +676,7 @@ mod tests {
             leaf_values: vec![-1.0, 1.0],
             category_words: vec![],
             linear: None,
+            cover: Vec::new(),
         }
     }
 
@@ -723,6 +763,7 @@ mod tests {
             leaf_values: vec![0.0, 1.0],
             category_words: vec![0b1010, 1 << 3],
             linear: None,
+            cover: Vec::new(),
         };
         let leaf = |x: f64| tree.leaf_for(SplitRule::LessEqualF64, |_| x);
         assert_eq!(leaf(1.0), 0);
@@ -755,6 +796,7 @@ mod tests {
             leaf_values: vec![0.0, 1.0],
             category_words: vec![0b10],
             linear: None,
+            cover: Vec::new(),
         };
         let almost_one = 0.999_999_999_9;
         assert_eq!(almost_one as f32, 1.0);
@@ -882,6 +924,7 @@ mod tests {
             leaf_values: vec![0.0, 1.0],
             category_words: vec![0b1],
             linear: None,
+            cover: Vec::new(),
         };
         let leaf = |rule: SplitRule, x: f64| tree.leaf_for(rule, |_| x);
         // (int)-0.5 is 0, a member.

@@ -10,8 +10,9 @@ use crate::error::FormatError;
 /// The magic bytes every model file starts with.
 pub const MAGIC: &[u8; 8] = b"VERDICT ";
 
-/// The newest format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build reads and the one it writes. Version 2 added node
+/// covers to trees; this build reads version 1 too (its trees have none).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The longest header line accepted, newline included.
 pub const MAX_HEADER_LEN: usize = 128;
@@ -147,7 +148,7 @@ mod tests {
             err,
             FormatError::UnsupportedVersion {
                 found: 9,
-                supported: 1
+                supported: FORMAT_VERSION
             }
         );
     }

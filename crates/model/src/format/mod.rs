@@ -1,7 +1,7 @@
 //! The Verdict model file (`.vdm`): one self-describing file that holds a model.
 //!
 //! ```text
-//! VERDICT 1 bincode 1234 56789 1a2b3c4d\n      header line (ASCII)
+//! VERDICT 2 bincode 1234 56789 1a2b3c4d\n      header line (ASCII)
 //! {"name": ..., "signature": ...}              metadata (JSON, 1234 bytes)
 //! \n                                           separator
 //! <payload>                                    the model family (56789 bytes, in the codec)
@@ -12,6 +12,7 @@
 //! model can predict. `docs/format.md` specifies the layout in full.
 
 mod header;
+mod v1;
 
 use std::fs;
 use std::io::Write;
@@ -189,6 +190,7 @@ impl ModelFile {
         let family = decode_payload(
             &bytes[payload_offset..],
             header.codec,
+            header.version,
             payload_offset as u64,
         )?;
         let model = NativeModel::new(metadata.signature, family)?;
@@ -304,7 +306,24 @@ fn encode_payload(family: &Family, codec: Codec) -> Result<Vec<u8>, FormatError>
     }
 }
 
-fn decode_payload(bytes: &[u8], codec: Codec, offset: u64) -> Result<Family, FormatError> {
+/// Decodes a payload of format `version` (one the header accepted) into today's types.
+fn decode_payload(
+    bytes: &[u8],
+    codec: Codec,
+    version: u32,
+    offset: u64,
+) -> Result<Family, FormatError> {
+    if version == 1 {
+        return decode::<v1::FamilyV1>(bytes, codec, offset).map(Family::from);
+    }
+    decode::<Family>(bytes, codec, offset)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    codec: Codec,
+    offset: u64,
+) -> Result<T, FormatError> {
     let error = |message: String| FormatError::Decode {
         section: "payload",
         offset,

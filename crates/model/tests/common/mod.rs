@@ -66,6 +66,7 @@ fn tree(output: u32, scale: f64) -> Tree {
         leaf_values: vec![0.1 * scale, -0.2 * scale, 0.3 * scale, 0.05 * scale],
         category_words: vec![0b1011],
         linear: None,
+        cover: vec![10.0, 6.0, 4.0, 2.5, 3.5, 1.0, 3.0],
     }
 }
 

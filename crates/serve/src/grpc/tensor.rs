@@ -154,7 +154,7 @@ pub(crate) fn output(
     let tensor = InferOutputTensor {
         name: output.name().to_owned(),
         datatype: v2::output_datatype(signature, output).to_owned(),
-        shape: v2::output_shape(values),
+        shape: v2::output_shape(signature, output, values.nrows() as i64),
         ..InferOutputTensor::default()
     };
     Ok((tensor, Bytes::from(raw)))

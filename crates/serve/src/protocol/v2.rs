@@ -259,17 +259,10 @@ pub(crate) fn output_specs(signature: &Signature) -> Vec<TensorSpec> {
     signature
         .outputs()
         .into_iter()
-        .map(|output| {
-            let width = signature.output_width(output).unwrap_or(1) as i64;
-            TensorSpec {
-                name: output.name().to_owned(),
-                datatype: output_datatype(signature, output),
-                shape: if width == 1 {
-                    vec![-1]
-                } else {
-                    vec![-1, width]
-                },
-            }
+        .map(|output| TensorSpec {
+            name: output.name().to_owned(),
+            datatype: output_datatype(signature, output),
+            shape: output_shape(signature, output, -1),
         })
         .collect()
 }
@@ -946,12 +939,20 @@ pub(crate) fn assemble(
     Ok(matrix)
 }
 
-/// The shape of an output: `[rows]` for one column, else `[rows, columns]`.
-pub(crate) fn output_shape(values: &Array2<f64>) -> Vec<i64> {
-    if values.ncols() == 1 {
-        vec![values.nrows() as i64]
-    } else {
-        vec![values.nrows() as i64, values.ncols() as i64]
+/// The shape of an output tensor of `rows` rows (`-1` in metadata): `[rows]` for one column,
+/// `[rows, width]` for more, and `[rows, outputs, features + 1]` for the contributions of a
+/// model with several raw outputs (the data is row-major either way).
+pub(crate) fn output_shape(signature: &Signature, output: Output, rows: i64) -> Vec<i64> {
+    let width = signature.output_width(output).unwrap_or(1) as i64;
+    match output {
+        Output::Contribs if signature.raw_width > 1 => vec![
+            rows,
+            signature.raw_width as i64,
+            signature.num_features() as i64 + 1,
+        ],
+        Output::Contribs => vec![rows, width],
+        _ if width == 1 => vec![rows],
+        _ => vec![rows, width],
     }
 }
 
@@ -1009,7 +1010,10 @@ fn encode_output(
     let mut tensor = Map::new();
     tensor.insert("name".into(), output.name().into());
     tensor.insert("datatype".into(), datatype.into());
-    tensor.insert("shape".into(), output_shape(values).into());
+    tensor.insert(
+        "shape".into(),
+        output_shape(signature, output, values.nrows() as i64).into(),
+    );
     if binary {
         let start = tail.len();
         write_binary(signature, output, values, tail)?;

@@ -92,6 +92,7 @@ pub(crate) fn churn() -> ModelFile {
         // Code 2 (blue) is in the set.
         category_words: vec![0b100],
         linear: None,
+        cover: Vec::new(),
     };
     let size = Tree {
         output: 0,
@@ -110,6 +111,7 @@ pub(crate) fn churn() -> ModelFile {
         leaf_values: vec![-1.0, 0.75],
         category_words: vec![],
         linear: None,
+        cover: Vec::new(),
     };
     let family = Family::Trees(TreeEnsemble {
         num_features: 2,

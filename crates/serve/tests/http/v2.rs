@@ -117,6 +117,8 @@ fn server_and_model_metadata_and_health() {
             {"name": "predict", "datatype": "BYTES", "shape": [-1]},
             {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]},
             {"name": "raw", "datatype": "FP64", "shape": [-1, 3]},
+            // Three classes, four features and the bias.
+            {"name": "contribs", "datatype": "FP64", "shape": [-1, 3, 5]},
         ])
     );
     assert_eq!(iris["parameters"]["task"], "multiclass");

@@ -325,6 +325,8 @@ fn convert_tree(
             leaf_values: tree.leaf_value.value.clone(),
             category_words: Vec::new(),
             linear,
+            // A lone leaf is its own expectation: its cover never divides anything.
+            cover: vec![tree.counts.as_ref().map_or(0.0, |(_, leaf)| leaf[0])],
         });
     }
 
@@ -388,12 +390,29 @@ fn convert_tree(
             format!("tree {t}: internal node {n} is not reachable from the root"),
         ));
     }
+    // `order` maps each native node back to its LightGBM reference, so the covers follow.
+    let cover = tree
+        .counts
+        .as_ref()
+        .map_or_else(Vec::new, |(internal, leaf)| {
+            order
+                .iter()
+                .map(|&r| {
+                    if r < 0 {
+                        leaf[!r as usize]
+                    } else {
+                        internal[r as usize]
+                    }
+                })
+                .collect()
+        });
     Ok(Tree {
         output,
         nodes,
         leaf_values: tree.leaf_value.value.clone(),
         category_words: tree.cat_threshold.value.clone(),
         linear,
+        cover,
     })
 }
 

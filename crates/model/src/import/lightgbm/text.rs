@@ -139,6 +139,9 @@ pub(super) struct TreeText {
     pub(super) cat_threshold: Located<Vec<u32>>,
     /// The linear-leaf keys, when `is_linear=1`.
     pub(super) linear: Option<LinearText>,
+    /// `internal_count=` and `leaf_count=`: the training rows that reached each internal
+    /// node and leaf, the covers of TreeSHAP; `None` when either is absent.
+    pub(super) counts: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// The keys of a tree with linear leaves.
@@ -311,6 +314,17 @@ impl<'a> Block<'a> {
                 format!("{} has no `{key}=` line", self.name),
             )),
         }
+    }
+
+    /// Like [`list`](Self::list) for a key that may be absent.
+    fn optional_list<T: Value>(
+        &self,
+        key: &str,
+        len: usize,
+    ) -> Result<Option<Located<Vec<T>>>, ImportError> {
+        self.get(key)
+            .map(|found| self.parse_list(key, found, len))
+            .transpose()
     }
 
     fn parse_list<T: Value>(
@@ -574,6 +588,13 @@ fn parse_tree(block: &Block<'_>) -> Result<TreeText, ImportError> {
         left_child: block.list_or_empty("left_child", internal)?,
         right_child: block.list_or_empty("right_child", internal)?,
         leaf_value: block.list("leaf_value", leaves)?,
+        counts: match (
+            block.optional_list::<f64>("internal_count", internal)?,
+            block.optional_list::<f64>("leaf_count", leaves)?,
+        ) {
+            (Some(internal), Some(leaf)) => Some((internal.value, leaf.value)),
+            _ => None,
+        },
         cat_boundaries,
         cat_threshold,
         linear,

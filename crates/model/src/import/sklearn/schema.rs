@@ -258,6 +258,10 @@ pub(super) struct Tree {
     pub threshold: Vec<Float>,
     pub missing_go_to_left: Vec<i64>,
     pub value: Vec<NodeValue>,
+    /// The weighted training samples at each node, the covers of TreeSHAP; absent from
+    /// exports written before explanations.
+    #[serde(default)]
+    pub weighted_n_node_samples: Option<Vec<Float>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +328,10 @@ pub(super) struct HgbTree {
     pub is_categorical: Vec<i64>,
     pub bitset_idx: Vec<i64>,
     pub raw_left_cat_bitsets: Vec<Vec<i64>>,
+    /// The training samples at each node, the covers of TreeSHAP; absent from exports
+    /// written before explanations.
+    #[serde(default)]
+    pub count: Option<Vec<Float>>,
 }
 
 impl Estimator {

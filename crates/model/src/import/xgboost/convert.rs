@@ -798,12 +798,27 @@ fn tree_to_native(
             }
         });
     }
+    // The covers follow the nodes into their new order; a file without them gives a tree
+    // that predicts but cannot explain.
+    let cover = match &tree.sum_hessian {
+        Some(hessians) if hessians.len() == n => {
+            order.iter().map(|&old| f64::from(hessians[old])).collect()
+        }
+        Some(hessians) => {
+            return Err(malformed(
+                &location,
+                format!("sum_hessian has {} entries for {n} nodes", hessians.len()),
+            ));
+        }
+        None => Vec::new(),
+    };
     Ok(Tree {
         output,
         nodes,
         leaf_values,
         category_words,
         linear: None,
+        cover,
     })
 }
 

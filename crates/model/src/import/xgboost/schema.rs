@@ -4,8 +4,8 @@
 //! The types follow the file, not Verdict: numbers XGBoost stores as strings (`"15"`,
 //! `"[5E-1]"`) stay strings here and are parsed, with their JSON path in any error, by
 //! [`convert`](super::convert). Fields that only describe training (`loss_changes`,
-//! `sum_hessian`, `parents`, the training configuration) are not read; unknown fields are
-//! ignored so that newer files still load.
+//! `parents`, the training configuration) are not read; `sum_hessian` is, as the node covers
+//! that explanations need. Unknown fields are ignored so that newer files still load.
 //!
 //! Two facts of XGBoost's writer shape the float fields:
 //! - its JSON writer emits bare `NaN`, `Infinity` and `-Infinity` tokens (2.x writes `NaN` as
@@ -178,6 +178,9 @@ pub(crate) struct Tree {
     /// The leaf values of vector-leaf trees (3.2+), `size_leaf_vector` per leaf.
     #[serde(default, deserialize_with = "optional_floats")]
     pub(crate) leaf_weights: Option<Vec<f32>>,
+    /// The sum of the training hessians that reached each node: its cover, for TreeSHAP.
+    #[serde(default, deserialize_with = "optional_floats")]
+    pub(crate) sum_hessian: Option<Vec<f32>>,
 }
 
 /// `tree.tree_param`.

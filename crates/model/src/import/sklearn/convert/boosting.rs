@@ -1,7 +1,8 @@
 //! GradientBoosting and HistGradientBoosting.
 
 use super::check::{
-    check_inputs, class_labels, count, flag, floats, index, length, node_arrays, numbers_only,
+    check_inputs, class_labels, count, covers, flag, floats, index, length, node_arrays,
+    numbers_only,
 };
 use super::linear::margin_sigmoid;
 use super::trees::{breadth_first, node_count, sklearn_tree, trees};
@@ -388,11 +389,13 @@ pub(super) fn hgb_tree(
         });
         category_words.extend_from_slice(&words);
     }
+    let cover = covers(tree.count.as_deref(), &order, n, &format!("{at}.count"))?;
     Ok(Tree {
         output,
         nodes,
         leaf_values,
         category_words,
         linear: None,
+        cover,
     })
 }

@@ -118,3 +118,19 @@ pub(super) fn class_labels(labels: &[Label], at: &str) -> Result<Vec<ClassLabel>
         })
         .collect())
 }
+
+/// The optional per-node covers of an exported tree (`n` nodes), in the native node `order`.
+pub(super) fn covers(
+    samples: Option<&[Float]>,
+    order: &[usize],
+    n: usize,
+    at: &str,
+) -> Result<Vec<f64>, ImportError> {
+    match samples {
+        None => Ok(Vec::new()),
+        Some(samples) => {
+            length(samples, n, at)?;
+            Ok(order.iter().map(|&i| samples[i].0).collect())
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Decision trees and forests, and the `tree_` structure they share with GradientBoosting.
 
-use super::check::{check_inputs, class_labels, count, flag, index, node_arrays, numbers_only};
+use super::check::{
+    check_inputs, class_labels, count, covers, flag, index, node_arrays, numbers_only,
+};
 use super::{Context, Converted, Domain, Leaves, malformed};
 use crate::error::ImportError;
 use crate::family::Family;
@@ -226,12 +228,19 @@ pub(super) fn sklearn_tree(
             right: new_id[right],
         });
     }
+    let cover = covers(
+        tree.weighted_n_node_samples.as_deref(),
+        &order,
+        n,
+        &format!("{at}.weighted_n_node_samples"),
+    )?;
     Ok(Tree {
         output,
         nodes,
         leaf_values,
         category_words: Vec::new(),
         linear: None,
+        cover,
     })
 }
 

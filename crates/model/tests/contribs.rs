@@ -1,0 +1,114 @@
+//! The `contribs` output against the libraries' own contributions (XGBoost `pred_contribs`,
+//! LightGBM `pred_contrib`), from `tools/fixtures/gen_contribs.py`: binary, multiclass and
+//! regression models with missing values, and categorical splits.
+//!
+//! LightGBM computes TreeSHAP in `f64`, like Verdict: it must match to 1e-6. XGBoost computes
+//! the same formulas in `f32` (path weights, node means and the sums), so its figures carry
+//! `f32` rounding: it must match to 1e-5 (see docs/batch.md, "Contributions").
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Axis};
+use serde_json::Value;
+use verdict_model::{Model, Output, import};
+
+fn fixture(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/contribs")
+        .join(case)
+}
+
+fn matrix(value: &Value) -> Array2<f64> {
+    let rows = value.as_array().expect("a list of rows");
+    let width = rows[0].as_array().expect("rows are lists").len();
+    Array2::from_shape_fn((rows.len(), width), |(i, j)| {
+        rows[i][j].as_f64().unwrap_or(f64::NAN)
+    })
+}
+
+fn check(case: &str, model_file: &str, tolerance: f64) {
+    let dir = fixture(case);
+    let bytes = std::fs::read(dir.join(model_file)).unwrap();
+    let file = import::from_bytes(&bytes, case, None).unwrap_or_else(|e| panic!("{case}: {e}"));
+    let model = &file.model;
+    let data: Value = serde_json::from_slice(&std::fs::read(dir.join("data.json")).unwrap())
+        .expect("data.json is JSON");
+    let x = matrix(&data["inputs"]);
+    let expected = matrix(&data["contribs"]);
+    let signature = model.signature();
+    assert!(
+        signature.outputs().contains(&Output::Contribs),
+        "{case} has contribs"
+    );
+    assert_eq!(
+        signature.output_columns(Output::Contribs).len(),
+        expected.ncols()
+    );
+    let ours = model.predict(x.view(), Output::Contribs).unwrap();
+    assert_eq!(ours.dim(), expected.dim(), "{case}: shape");
+    for ((i, j), &theirs) in expected.indexed_iter() {
+        let mine = ours[[i, j]];
+        assert!(
+            (mine - theirs).abs() <= tolerance * theirs.abs().max(1.0),
+            "{case}: contribs[{i}][{j}] is {mine}, the library gave {theirs}"
+        );
+    }
+    // Each output's contributions add up to Verdict's own raw margin, which XGBoost models sum
+    // in f32: there they agree to f32 precision.
+    let sum_tolerance = if case.starts_with("xgboost") {
+        1e-6
+    } else {
+        1e-9
+    };
+    let raw = model.predict(x.view(), Output::Raw).unwrap();
+    let stride = signature.num_features() + 1;
+    for (i, row) in ours.axis_iter(Axis(0)).enumerate() {
+        for k in 0..signature.raw_width {
+            let sum: f64 = row.slice(ndarray::s![k * stride..(k + 1) * stride]).sum();
+            let margin = raw[[i, k]];
+            assert!(
+                (sum - margin).abs() <= sum_tolerance * margin.abs().max(1.0),
+                "{case}: row {i}, output {k}: contributions add up to {sum}, the margin is {margin}"
+            );
+        }
+    }
+}
+
+#[test]
+fn xgboost_contributions_match_pred_contribs() {
+    for case in ["binary", "multiclass", "regression", "categorical"] {
+        check(&format!("xgboost_{case}"), "model.json", 1e-5);
+    }
+}
+
+#[test]
+fn lightgbm_contributions_match_pred_contrib() {
+    for case in ["binary", "multiclass", "regression", "categorical"] {
+        check(&format!("lightgbm_{case}"), "model.txt", 1e-6);
+    }
+}
+
+#[test]
+fn one_call_gives_contributions_and_margins_together() {
+    let dir = fixture("lightgbm_multiclass");
+    let file =
+        import::from_bytes(&std::fs::read(dir.join("model.txt")).unwrap(), "m", None).unwrap();
+    let data: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("data.json")).unwrap()).unwrap();
+    let x = matrix(&data["inputs"]);
+    let both = file
+        .model
+        .predict_outputs(x.view(), &[Output::Raw, Output::Contribs])
+        .unwrap();
+    assert_eq!(both[0], file.model.predict(x.view(), Output::Raw).unwrap());
+    assert_eq!(
+        both[1],
+        file.model.predict(x.view(), Output::Contribs).unwrap()
+    );
+    let columns = file.model.signature().output_columns(Output::Contribs);
+    assert_eq!(
+        columns.first().map(String::as_str),
+        Some("contrib_0_Column_0")
+    );
+    assert_eq!(columns.last().map(String::as_str), Some("contrib_2_bias"));
+}

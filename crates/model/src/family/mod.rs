@@ -7,6 +7,7 @@
 
 pub mod linear;
 pub mod link;
+pub mod oblivious;
 pub mod preprocess;
 pub mod tree;
 
@@ -19,10 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidModel, PredictError};
 use crate::model::{Model, Output};
-use crate::predict::CompiledTrees;
+use crate::predict::{CompiledOblivious, CompiledTrees};
 use crate::signature::{Signature, Task};
 use linear::LinearModel;
 use link::{Link, Precision};
+use oblivious::ObliviousEnsemble;
 use preprocess::{Buffers, Step, run_steps, steps_output_width};
 use tree::TreeEnsemble;
 
@@ -47,6 +49,8 @@ pub enum Family {
     Trees(TreeEnsemble),
     /// Preprocessing steps and a model.
     Pipeline(Pipeline),
+    /// Oblivious trees (CatBoost). Appended last: the bincode tags of the others stay put.
+    Oblivious(ObliviousEnsemble),
 }
 
 impl Family {
@@ -56,6 +60,7 @@ impl Family {
             Family::Linear(_) => "linear",
             Family::Trees(_) => "tree ensemble",
             Family::Pipeline(_) => "pipeline",
+            Family::Oblivious(_) => "oblivious trees",
         }
     }
 
@@ -65,6 +70,7 @@ impl Family {
             Family::Linear(m) => m.num_features,
             Family::Trees(m) => m.num_features,
             Family::Pipeline(p) => p.num_features,
+            Family::Oblivious(m) => m.num_features,
         }
     }
 
@@ -74,6 +80,7 @@ impl Family {
             Family::Linear(m) => m.raw_width(),
             Family::Trees(m) => m.raw_width(),
             Family::Pipeline(p) => p.model.raw_width(),
+            Family::Oblivious(m) => m.raw_width(),
         }
     }
 
@@ -83,6 +90,7 @@ impl Family {
             Family::Linear(m) => (m.link, m.precision),
             Family::Trees(m) => (m.link, m.precision),
             Family::Pipeline(p) => p.model.link(),
+            Family::Oblivious(m) => (m.link, Precision::Double),
         }
     }
 
@@ -110,6 +118,17 @@ impl Family {
                 summary.steps += p.steps.len();
                 summary
             }
+            Family::Oblivious(m) => Summary {
+                trees: m.trees.len(),
+                nodes: m
+                    .trees
+                    .iter()
+                    .map(|t| t.splits.len() + (1 << t.splits.len()))
+                    .sum(),
+                leaves: m.trees.iter().map(|t| 1 << t.splits.len()).sum(),
+                max_depth: m.trees.iter().map(|t| t.splits.len()).max().unwrap_or(0),
+                ..Summary::default()
+            },
         }
     }
 
@@ -117,7 +136,7 @@ impl Family {
     /// divide their sums here (see [`tree::Aggregation`]); every other family passes them on.
     fn finish_margins(&self, margins: &mut [f64]) {
         match self {
-            Family::Linear(_) => {}
+            Family::Linear(_) | Family::Oblivious(_) => {}
             Family::Trees(m) => m.aggregation.finish(m.precision, margins),
             Family::Pipeline(p) => p.model.finish_margins(margins),
         }
@@ -140,6 +159,7 @@ impl Family {
                 }
                 p.model.validate()
             }
+            Family::Oblivious(m) => m.validate(),
         }
     }
 
@@ -161,6 +181,13 @@ impl Family {
                 let result = p.model.raw_row(&input, index, raw, buffers);
                 buffers.give(input);
                 result?;
+            }
+            Family::Oblivious(m) => {
+                m.raw_row(row, raw)
+                    .map_err(|input| PredictError::ForbiddenMissing {
+                        row: index,
+                        feature: format!("#{input}"),
+                    })?;
             }
         }
         Ok(())
@@ -213,6 +240,7 @@ pub struct NativeModel {
     signature: Signature,
     family: Family,
     compiled: Option<Arc<CompiledTrees>>,
+    oblivious: Option<Arc<CompiledOblivious>>,
 }
 
 impl PartialEq for NativeModel {
@@ -278,10 +306,15 @@ impl NativeModel {
             Family::Trees(ensemble) => CompiledTrees::compile(ensemble).map(Arc::new),
             _ => None,
         };
+        let oblivious = match &family {
+            Family::Oblivious(ensemble) => CompiledOblivious::compile(ensemble).map(Arc::new),
+            _ => None,
+        };
         Ok(NativeModel {
             signature,
             family,
             compiled,
+            oblivious,
         })
     }
 
@@ -290,6 +323,7 @@ impl NativeModel {
     pub fn reference(&self) -> NativeModel {
         NativeModel {
             compiled: None,
+            oblivious: None,
             ..self.clone()
         }
     }
@@ -305,6 +339,16 @@ impl NativeModel {
         if let (Some(compiled), Family::Trees(ensemble)) = (&self.compiled, &self.family) {
             compiled.raw_margins(ensemble, features, &mut scratch.raw);
             return Ok(());
+        }
+        if let Family::Oblivious(ensemble) = &self.family {
+            let result = match &self.oblivious {
+                Some(compiled) => compiled.raw_margins(ensemble, features, &mut scratch.raw),
+                None => ensemble.raw_rows(features, &mut scratch.raw),
+            };
+            return result.map_err(|(row, input)| PredictError::ForbiddenMissing {
+                row,
+                feature: self.signature.features[input as usize].name.clone(),
+            });
         }
         for (index, (row, raw)) in features
             .rows()

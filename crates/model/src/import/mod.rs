@@ -7,6 +7,7 @@
 //! [`load`] detects the format from the file's content, so every command accepts every
 //! supported file.
 
+pub mod catboost;
 pub mod lightgbm;
 
 use std::fmt;
@@ -31,6 +32,8 @@ pub enum SourceFormat {
     Lightgbm,
     /// A scikit-learn export written by `tools/verdict_export.py`.
     Sklearn,
+    /// CatBoost's `save_model` JSON export.
+    Catboost,
 }
 
 impl SourceFormat {
@@ -41,6 +44,7 @@ impl SourceFormat {
             SourceFormat::Xgboost => "xgboost",
             SourceFormat::Lightgbm => "lightgbm",
             SourceFormat::Sklearn => "sklearn",
+            SourceFormat::Catboost => "catboost",
         }
     }
 }
@@ -60,8 +64,9 @@ impl FromStr for SourceFormat {
             "xgboost" | "xgb" => Ok(SourceFormat::Xgboost),
             "lightgbm" | "lgbm" | "lgb" => Ok(SourceFormat::Lightgbm),
             "sklearn" | "scikit-learn" => Ok(SourceFormat::Sklearn),
+            "catboost" | "cb" => Ok(SourceFormat::Catboost),
             other => Err(format!(
-                "unknown model format `{other}` (expected verdict, xgboost, lightgbm or sklearn)"
+                "unknown model format `{other}` (expected verdict, xgboost, lightgbm, sklearn or catboost)"
             )),
         }
     }
@@ -92,8 +97,12 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
         if contains(head, b"\"verdict-sklearn\"") {
             return Ok(SourceFormat::Sklearn);
         }
+        // CatBoost writes `features_info` first.
+        if contains(head, b"\"features_info\"") {
+            return Ok(SourceFormat::Catboost);
+        }
         return Err(ImportError::UnknownFormat {
-            reason: "a JSON document with neither XGBoost's `learner` nor a `verdict-sklearn` format tag".into(),
+            reason: "a JSON document with none of XGBoost's `learner`, a `verdict-sklearn` format tag or CatBoost's `features_info`".into(),
         });
     }
     Err(ImportError::UnknownFormat {
@@ -151,6 +160,7 @@ pub fn from_bytes(
             &xgboost::Options::default(),
         )?),
         SourceFormat::Sklearn => Ok(sklearn::from_bytes(bytes, name)?),
+        SourceFormat::Catboost => Ok(catboost::from_bytes(bytes, name)?),
     }
 }
 
@@ -173,6 +183,10 @@ mod tests {
         assert_eq!(
             detect(b"{\"format\": \"verdict-sklearn\"}").unwrap(),
             SourceFormat::Sklearn
+        );
+        assert_eq!(
+            detect(b"{\"features_info\": {\"float_features\": []}}").unwrap(),
+            SourceFormat::Catboost
         );
         assert!(detect(b"PK\x03\x04").is_err());
         assert!(detect(b"{\"something\": 1}").is_err());

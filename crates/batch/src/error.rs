@@ -204,6 +204,12 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// The run was cancelled (SIGTERM, SIGINT, or [`Cancel::cancel`](crate::Cancel::cancel)).
+    #[error("stopped after {rows} rows, as asked; no output was written")]
+    Cancelled {
+        /// Rows scored before the stop.
+        rows: u64,
+    },
     /// A file system operation failed.
     #[error("{action} {path}: {source}")]
     Io {

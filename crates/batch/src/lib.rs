@@ -62,12 +62,15 @@
 
 #![deny(missing_docs)]
 
+mod cancel;
 pub mod error;
 pub mod frame;
+mod partial;
 pub mod score;
 pub mod sink;
 pub mod source;
 
+pub use cancel::Cancel;
 pub use error::{Error, Location, MissingColumn, Result};
 pub use frame::{FeatureMap, Matching, Origin};
 pub use polars;

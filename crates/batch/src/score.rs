@@ -17,6 +17,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use verdict_model::{ClassLabel, Model, Output, PredictError};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, MissingColumn, Result};
 use crate::frame::{FeatureMap, Matching, Origin, transpose};
 use crate::sink::{MemoryWriter, Sink, Writer};
@@ -66,6 +67,8 @@ pub struct Options {
     /// Counts the input's rows before the run so that progress events carry a total (a pass
     /// over CSV and NDJSON files, a `count(*)` on SQLite).
     pub count_rows: bool,
+    /// Stops the run between chunks when cancelled, leaving no output.
+    pub cancel: Cancel,
 }
 
 impl Default for Options {
@@ -78,6 +81,7 @@ impl Default for Options {
             chunk_rows: NonZeroUsize::new(DEFAULT_CHUNK_ROWS).unwrap_or(NonZeroUsize::MIN),
             threads: None,
             count_rows: false,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -421,13 +425,22 @@ impl Scorer {
         let mut work = Workspace::default();
         let mut rows = 0u64;
         while let Some((chunk, origin)) = reader.next_chunk()? {
+            self.check_cancel(rows)?;
             let scored = self.score_chunk(&plan, &chunk, &origin, &mut work)?;
             writer.get()?.write(&scored)?;
             rows += chunk.height() as u64;
             events(Event::Progress { rows });
         }
+        self.check_cancel(rows)?;
         writer.get()?.finish()?;
         Ok((plan, rows))
+    }
+
+    fn check_cancel(&self, rows: u64) -> Result<()> {
+        if self.options.cancel.is_cancelled() {
+            return Err(Error::Cancelled { rows });
+        }
+        Ok(())
     }
 
     /// Scores one chunk: passed-through columns, then the prediction columns.

@@ -2,9 +2,11 @@
 //!
 //! Output is all or nothing. A file is written to a temporary file beside its target
 //! (`.NAME.XXXXXX.partial`, hidden, so nothing mistakes it for a result) and renamed over the
-//! target only once complete and synced; a failed run deletes it. A SQLite table is written in
-//! one transaction (`replace` drops and recreates the table inside it), which a failed run
-//! rolls back; a database file the run created is removed again.
+//! target only once complete and synced; a failed or cancelled run deletes it, and the next run
+//! removes what a killed one left. A SQLite table is written
+//! in one transaction (`replace` drops and recreates the table inside it), which a failed run
+//! rolls back; the database is in write-ahead-log mode, so readers see the old table
+//! throughout. A new database is built in a partial and moved into place once committed.
 
 use std::fmt;
 use std::fs::File;
@@ -17,6 +19,7 @@ use polars::prelude::*;
 use rusqlite::types::Value;
 
 use crate::error::{Error, Result};
+use crate::partial;
 use crate::source::{Format, Source, quote_identifier};
 
 /// What to do when the output file or table already exists.
@@ -260,19 +263,7 @@ struct FileWriter {
 
 impl FileWriter {
     fn create(target: &Path, format: Format, schema: &Schema, if_exists: IfExists) -> Result<Self> {
-        let dir = match target.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let name = target
-            .file_name()
-            .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-        let prefix = format!(".{name}.");
-        let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".partial")
-            .tempfile_in(&dir)
-            .map_err(Error::io("cannot create a file in", &dir))?;
+        let temp = partial::create(target)?;
         let handle = temp
             .as_file()
             .try_clone()
@@ -422,25 +413,37 @@ struct SqliteWriter {
     path: PathBuf,
     table: String,
     insert: String,
-    created_file: bool,
+    /// A new database is built in a partial and moved into place once committed, so a
+    /// killed run never leaves an empty or half-made database under the target's name.
+    created: Option<tempfile::NamedTempFile>,
 }
 
 impl SqliteWriter {
     fn create(path: &Path, table: &str, schema: &Schema, if_exists: IfExists) -> Result<Self> {
-        let created_file = !path.exists();
+        let created = if path.exists() {
+            None
+        } else {
+            Some(partial::create(path)?)
+        };
         let context = |what: &str| format!("cannot {what} in {}", path.display());
-        let conn = rusqlite::Connection::open(path).map_err(Error::sqlite(format!(
+        let opened = created.as_ref().map_or(path, |temp| temp.path());
+        let conn = rusqlite::Connection::open(opened).map_err(Error::sqlite(format!(
             "cannot open the SQLite database {}",
             path.display()
         )))?;
+        // Write-ahead logging lets readers go on reading the old table for the whole run,
+        // which a rollback journal forbids once the run's changes outgrow SQLite's cache.
+        // The mode stays with the database. A file system without shared memory keeps the
+        // old mode, and the run goes on without it.
+        let _ = conn.query_row::<String, _, _>("PRAGMA journal_mode = WAL", [], |row| row.get(0));
         let mut writer = SqliteWriter {
             conn: None,
             path: path.to_owned(),
             table: table.to_owned(),
             insert: String::new(),
-            created_file,
+            created,
         };
-        // From here on, dropping `writer` rolls back and removes a file the run created.
+        // From here on, dropping `writer` rolls back and removes a database the run created.
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(Error::sqlite(context("start a transaction")))?;
         let conn = writer.conn.insert(conn);
@@ -584,6 +587,14 @@ impl Writer for SqliteWriter {
             conn.close()
                 .map_err(|(_, e)| Error::Sqlite { context, source: e })?;
         }
+        if let Some(temp) = self.created.take() {
+            // The target may have appeared since the check; never clobber it.
+            temp.persist_noclobber(&self.path).map_err(|e| Error::Io {
+                action: "cannot move the finished database to",
+                path: self.path.clone(),
+                source: e.error,
+            })?;
+        }
         Ok(())
     }
 }
@@ -594,11 +605,13 @@ impl Drop for SqliteWriter {
         if let Some(conn) = self.conn.take() {
             let _ = conn.execute_batch("ROLLBACK");
             drop(conn);
-            if self.created_file {
-                let _ = std::fs::remove_file(&self.path);
-                let mut journal = self.path.clone().into_os_string();
-                journal.push("-journal");
-                let _ = std::fs::remove_file(journal);
+        }
+        // An unfinished new database: its partial goes when `temp` drops, its side files here.
+        if let Some(temp) = self.created.take() {
+            for side in partial::SQLITE_SIDE_FILES {
+                let mut file = temp.path().as_os_str().to_owned();
+                file.push(side);
+                let _ = std::fs::remove_file(file);
             }
         }
     }

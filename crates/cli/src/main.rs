@@ -41,7 +41,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("verdict: {error:#}");
-            ExitCode::FAILURE
+            match error.downcast_ref::<cmd::predict::Interrupted>() {
+                Some(interrupted) => ExitCode::from((128 + interrupted.signal).clamp(0, 255) as u8),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

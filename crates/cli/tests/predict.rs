@@ -216,3 +216,112 @@ fn shards_split_the_rows() {
     ]);
     assert!(text(&run.stderr).contains("must be below the number of shards"));
 }
+
+/// A CSV of `rows` rows for the model of [`save_model`], large enough to stop midway.
+fn long_csv(dir: &Path, rows: usize) -> std::path::PathBuf {
+    let path = dir.join("long.csv");
+    let mut text = String::with_capacity(rows * 10 + 32);
+    text.push_str("mean radius,mean texture\n");
+    for i in 0..rows {
+        text.push_str(if i % 2 == 0 { "1.5,2.5\n" } else { "3.5,0.5\n" });
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Starts `verdict predict` into `output` and sends `signal` once it has begun writing (a
+/// file besides the input and the model exists).
+#[cfg(unix)]
+fn stop_midway(dir: &Path, output: &str, signal: &str) -> std::process::ExitStatus {
+    let model = save_model(dir);
+    let input = long_csv(dir, 3_000_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.join(output))
+        .args(["--chunk-rows", "10000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while listing(dir).len() <= 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be stopped"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no partial output appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sigint_stop_cleanly_and_leave_no_partial() {
+    use std::os::unix::process::ExitStatusExt;
+    for (signal, number) in [("-TERM", 15), ("-INT", 2)] {
+        for output in ["scored.csv", "scored.sqlite"] {
+            let dir = tempfile::tempdir().unwrap();
+            let status = stop_midway(dir.path(), output, signal);
+            assert_eq!(
+                status.signal(),
+                None,
+                "{signal} {output}: killed, not stopped"
+            );
+            assert_eq!(status.code(), Some(128 + number), "{signal} {output}");
+            assert_eq!(
+                listing(dir.path()),
+                ["long.csv", "model.vdm"],
+                "{signal} {output}"
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_sqlite_run_leaves_no_database_and_the_next_run_tidies_up() {
+    let dir = tempfile::tempdir().unwrap();
+    stop_midway(dir.path(), "scored.sqlite", "-KILL");
+    assert!(
+        !dir.path().join("scored.sqlite").exists(),
+        "{:?}",
+        listing(dir.path())
+    );
+    let output = verdict(&[
+        "predict",
+        "--model",
+        dir.path().join("model.vdm").to_str().unwrap(),
+        "--input",
+        dir.path().join("long.csv").to_str().unwrap(),
+        "--output",
+        dir.path().join("scored.sqlite").to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        listing(dir.path()),
+        ["long.csv", "model.vdm", "scored.sqlite"]
+    );
+}

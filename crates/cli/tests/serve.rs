@@ -170,3 +170,130 @@ fn serve_batch_flags_turn_batching_on() {
     assert!(status.success());
     assert!(child.wait().unwrap().success());
 }
+
+/// A linear regressor over `width` features `f0`, `f1`, ...
+fn wide(width: usize) -> ModelFile {
+    let family = Family::Linear(LinearModel {
+        num_features: width,
+        coefficients: vec![0.5; width],
+        intercepts: vec![0.0],
+        precision: Precision::Double,
+        missing: LinearMissing::Propagate,
+        link: Link::Identity,
+    });
+    let features = (0..width)
+        .map(|i| Feature::numeric(format!("f{i}")))
+        .collect();
+    ModelFile {
+        info: ModelInfo::new("wide", "verdict", "test"),
+        model: NativeModel::new(Signature::new(features, Task::Regression), family).unwrap(),
+    }
+}
+
+/// A value of `/proc/PID/status` (`VmHWM`, `VmRSS`), in MiB.
+fn memory_mib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable {line}"));
+    kib / 1024
+}
+
+/// One request with a large body; the status line, or `None` when the server refused the
+/// body by closing the connection before it was all sent.
+fn send_large(addr: &str, body: &[u8]) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /predict HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    // A refused body is answered at once; the rest of it may then meet a closed socket.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().map(str::to_owned)
+}
+
+/// The attack, scaled to a shared test machine: eight 36 MB bodies of 300,000 rows
+/// at once, three times the row limit. Before the bound, each was parsed whole (300 MB of
+/// JSON values) before its rows were counted.
+#[test]
+fn many_large_bodies_at_once_keep_the_server_small() {
+    const FEATURES: usize = 30;
+    const ROWS: usize = 300_000;
+    const CLIENTS: usize = 8;
+    /// The server's peak resident memory may not pass this.
+    const PEAK_MIB: u64 = 300;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.vdm");
+    wide(FEATURES).save(&path, Codec::Bincode).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["serve", "--model"])
+        .arg(&path)
+        .args(["--port", "0", "--workers", "4"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .strip_prefix("verdict serving on http://")
+        .and_then(|rest| rest.trim_end().strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+
+    let row = format!("[{}]", vec!["0.25"; FEATURES].join(","));
+    let body = format!("{{\"inputs\": [{}]}}", vec![row.as_str(); ROWS].join(","));
+    let body = std::sync::Arc::new(body.into_bytes());
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (addr, body) = (addr.clone(), std::sync::Arc::clone(&body));
+            std::thread::spawn(move || send_large(&addr, &body))
+        })
+        .collect();
+    let statuses: Vec<Option<String>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    for status in statuses.iter().flatten() {
+        assert!(
+            status.starts_with("HTTP/1.1 413") || status.starts_with("HTTP/1.1 503"),
+            "{statuses:?}"
+        );
+    }
+    assert!(
+        statuses
+            .iter()
+            .flatten()
+            .any(|s| s.starts_with("HTTP/1.1 413")),
+        "no body was read to its row limit: {statuses:?}"
+    );
+    let peak = memory_mib(child.id(), "VmHWM");
+    assert!(peak < PEAK_MIB, "the server peaked at {peak} MiB");
+
+    // It still serves.
+    let row: Vec<String> = vec!["1".to_owned(); FEATURES];
+    let answer = request(
+        &addr,
+        "POST",
+        "/predict",
+        &format!("{{\"input\": [{}]}}", row.join(",")),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

@@ -249,6 +249,29 @@ pub enum ImportError {
     },
 }
 
+impl ImportError {
+    /// A [`Malformed`](ImportError::Malformed) error of the `format` importer.
+    pub(crate) fn malformed(
+        format: &'static str,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ImportError::Malformed {
+            format,
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An [`Unsupported`](ImportError::Unsupported) error of the `format` importer.
+    pub(crate) fn unsupported(format: &'static str, what: impl Into<String>) -> Self {
+        ImportError::Unsupported {
+            format,
+            what: what.into(),
+        }
+    }
+}
+
 impl PredictError {
     /// The same error with row numbers shifted by `offset`, for errors found in a chunk that
     /// starts at row `offset`.

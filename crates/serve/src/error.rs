@@ -85,6 +85,18 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A JSON body with more elements than the row limit allows, refused before parsing.
+    #[error(
+        "the request has more JSON elements than {max_rows} rows can need (over {limit}, at byte {offset}); send at most {max_rows} rows per request"
+    )]
+    TooManyElements {
+        /// The most elements allowed.
+        limit: usize,
+        /// Where the count passed it.
+        offset: usize,
+        /// The row limit it derives from.
+        max_rows: usize,
+    },
     /// The body is larger than the limit.
     #[error("the request body is over the limit of {limit} bytes")]
     BodyTooLarge {
@@ -105,6 +117,14 @@ pub enum Error {
     /// A missing or wrong bearer token.
     #[error("missing or invalid bearer token (send `Authorization: Bearer <token>`)")]
     Unauthorized,
+    /// A repository route called from a web page of another site.
+    #[error(
+        "the repository routes do not take requests from the web page origin `{origin}` (allow it with --admin-origin, and protect the server with a token)"
+    )]
+    ForeignOrigin {
+        /// The `Origin` sent.
+        origin: String,
+    },
     /// The request took longer than the configured timeout.
     #[error("the request took longer than the limit of {ms} ms")]
     Timeout {
@@ -136,6 +156,14 @@ pub enum Error {
         queued: usize,
         /// The limit on waiting rows.
         limit: usize,
+        /// The `Retry-After` sent, in seconds.
+        retry_after: u64,
+    },
+    /// Too many bytes or large requests are in flight; the client should retry shortly.
+    #[error("the server is busy: {reason}; retry in {retry_after} s")]
+    Busy {
+        /// Which limit was reached.
+        reason: String,
         /// The `Retry-After` sent, in seconds.
         retry_after: u64,
     },
@@ -185,7 +213,7 @@ impl Error {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            Error::Overloaded { retry_after, .. } => {
+            Error::Overloaded { retry_after, .. } | Error::Busy { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             _ => {}
@@ -206,6 +234,7 @@ impl Error {
 pub(crate) fn mlflow_error_code(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
         404 => "RESOURCE_DOES_NOT_EXIST",
         503 | 504 => "TEMPORARILY_UNAVAILABLE",
         500..=599 => "INTERNAL_ERROR",
@@ -221,12 +250,16 @@ impl ResponseError for Error {
             Error::UnknownModel { .. } | Error::UnknownVersion { .. } | Error::NoRoute { .. } => {
                 StatusCode::NOT_FOUND
             }
-            Error::Unavailable { .. } | Error::NoModel | Error::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Error::TooManyRows { .. } | Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unavailable { .. }
+            | Error::NoModel
+            | Error::Overloaded { .. }
+            | Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TooManyRows { .. }
+            | Error::TooManyElements { .. }
+            | Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::ForeignOrigin { .. } => StatusCode::FORBIDDEN,
             Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::AmbiguousModel { .. }

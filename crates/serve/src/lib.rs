@@ -35,10 +35,12 @@
 
 #![deny(missing_docs)]
 
+mod admission;
 mod batcher;
 pub mod error;
 mod inference;
 mod metrics;
+mod origin;
 mod page;
 mod protocol;
 pub mod repository;

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -152,6 +153,28 @@ struct Slot {
 struct Entry {
     versions: BTreeMap<u64, Arc<Slot>>,
     unloaded: bool,
+    /// Found when the repository opened. Only such models hold readiness back while they
+    /// fail to load: a broken file dropped in later must not take a serving server out of
+    /// its load balancer.
+    from_start: bool,
+}
+
+impl Entry {
+    /// Whether a version is serving.
+    fn serving(&self) -> bool {
+        !self.unloaded
+            && self
+                .versions
+                .values()
+                .any(|slot| slot.current.load().is_some())
+    }
+
+    /// Whether the model is expected to serve: it is not unloaded, and it either serves or was
+    /// found at start. The others (files dropped in later that never loaded) neither hold
+    /// readiness back nor make the routes without a model name ambiguous.
+    fn expected(&self) -> bool {
+        !self.unloaded && (self.from_start || self.serving())
+    }
 }
 
 /// A model version found on disk.
@@ -173,6 +196,8 @@ pub struct Repository {
     load_failures: Mutex<BTreeMap<String, u64>>,
     /// Warnings already logged, so that polling repeats none of them.
     warned: Mutex<std::collections::BTreeSet<String>>,
+    /// Set once the first scan is done; models found after it are not [`Entry::from_start`].
+    opened: AtomicBool,
 }
 
 /// Locks a mutex, recovering the data if a thread panicked while holding it: every value
@@ -215,6 +240,7 @@ impl Repository {
             ..Repository::default()
         };
         repository.refresh(true);
+        repository.opened.store(true, Ordering::SeqCst);
         Ok(repository)
     }
 
@@ -261,14 +287,14 @@ impl Repository {
                 }
             },
             None => {
-                let mut active = entries.iter().filter(|(_, e)| !e.unloaded);
+                let mut active = entries.iter().filter(|(_, e)| e.expected());
                 match (active.next(), active.next()) {
                     (Some(only), None) => only,
                     (None, _) => return Err(Error::NoModel),
                     (Some(_), Some(_)) => {
                         let names: Vec<&str> = entries
                             .iter()
-                            .filter(|(_, e)| !e.unloaded)
+                            .filter(|(_, e)| e.expected())
                             .map(|(n, _)| n.as_str())
                             .collect();
                         return Err(Error::AmbiguousModel {
@@ -361,9 +387,13 @@ impl Repository {
         }
     }
 
-    /// True when every model not unloaded on purpose has a version serving.
+    /// True when every model found at start and not unloaded on purpose has a version
+    /// serving. A model whose files appeared later and never loaded does not count.
     pub fn is_ready(&self) -> bool {
-        self.models().iter().all(|m| m.unloaded || m.is_ready())
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .values()
+            .all(|entry| !entry.expected() || entry.serving())
     }
 
     /// Failed load attempts since start, by model.
@@ -460,7 +490,10 @@ impl Repository {
     fn update(&self, found: Found, force: bool) {
         let slot = {
             let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-            let entry = entries.entry(found.name.clone()).or_default();
+            let entry = entries.entry(found.name.clone()).or_insert_with(|| Entry {
+                from_start: !self.opened.load(Ordering::SeqCst),
+                ..Entry::default()
+            });
             if entry.unloaded {
                 return;
             }

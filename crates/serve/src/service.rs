@@ -15,12 +15,13 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder};
 
+use crate::admission::Admission;
 use crate::batcher::{BatchConfig, Batcher};
 use crate::error::Error;
 use crate::metrics::{Metrics, RequestRecord};
 use crate::protocol::{mlflow, simple, v2};
 use crate::repository::Repository;
-use crate::{Protocol, page};
+use crate::{Protocol, origin, page};
 
 /// Limits and policies of the HTTP service.
 #[derive(Debug, Clone)]
@@ -28,8 +29,17 @@ pub struct Options {
     /// The largest request body accepted, in bytes (after decompression). Larger bodies are
     /// answered 413. Default: 64 MiB, as Triton.
     pub max_body: usize,
-    /// The most rows one request may carry; more are answered 413. Default: 100,000.
+    /// The most rows one request may carry; more are answered 413. A JSON body is checked
+    /// before it is parsed, against the elements that many rows can need. Default: 100,000.
     pub max_rows: usize,
+    /// The most bytes of request bodies held at once, across all requests; a request that
+    /// would pass it is answered 503 with `Retry-After`. Default: 256 MiB.
+    pub max_inflight_bytes: usize,
+    /// Bodies of at least this many bytes count as large. Default: 1 MiB.
+    pub large_request_bytes: usize,
+    /// The most large requests read and decoded at once; more are answered 503 with
+    /// `Retry-After`. Default: one per core.
+    pub max_large_requests: usize,
     /// How long a request may take, from routing to response; slower ones are answered 504.
     /// Default: 30 s.
     pub timeout: Option<Duration>,
@@ -42,6 +52,13 @@ pub struct Options {
     pub default_model: Option<String>,
     /// Dynamic batching of concurrent small requests. Default: off.
     pub batch: BatchConfig,
+    /// Web page origins (`https://ops.example`) besides the server's own that may call the
+    /// repository routes (load, unload, index). Requests without an `Origin` (curl,
+    /// `tritonclient`) are not affected. Default: none.
+    pub admin_origins: Vec<String>,
+    /// Web page origins the inference routes answer CORS requests for; `*` allows any.
+    /// Default: none, so browsers keep pages of other sites out.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -49,11 +66,16 @@ impl Default for Options {
         Options {
             max_body: 64 << 20,
             max_rows: 100_000,
+            max_inflight_bytes: 256 << 20,
+            large_request_bytes: 1 << 20,
+            max_large_requests: std::thread::available_parallelism().map_or(2, usize::from),
             timeout: Some(Duration::from_secs(30)),
             token: None,
             offload_rows: 64,
             default_model: None,
             batch: BatchConfig::default(),
+            admin_origins: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -65,18 +87,23 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) options: Options,
     pub(crate) batcher: Batcher,
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// The name of the model a request was served by, for the access log and the metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct ModelLabel(pub(crate) String);
 
-/// Whether a route needs the bearer token.
+/// Whether a route needs the bearer token, and who else may call it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
     /// Health checks: load balancers and orchestrators call them without credentials.
     Public,
+    /// Inference and metadata: the token when one is set, and CORS when configured.
     Protected,
+    /// The repository routes: the token, and never a web page of another origin
+    /// (see [`origin`](crate::origin)).
+    Repository,
 }
 
 /// The inference service: the routes of all three protocols over one [`Repository`], ready to
@@ -109,6 +136,11 @@ impl Service {
                 repository,
                 metrics: Arc::default(),
                 batcher: Batcher::new(options.batch.clone()),
+                admission: Arc::new(Admission::new(
+                    options.max_inflight_bytes,
+                    options.large_request_bytes,
+                    options.max_large_requests,
+                )),
                 options,
             }),
         }
@@ -135,7 +167,7 @@ impl Service {
     /// Protocol under `/v2`, MLflow's `/invocations` (and `/models/{model}/invocations`),
     /// `/ping`, `/health` and `/version`, and `/`, `/openapi.json` and `/metrics`.
     pub fn configure(&self, cfg: &mut ServiceConfig) {
-        use Access::{Protected, Public};
+        use Access::{Protected, Public, Repository};
         use Protocol::{Admin, Mlflow, Simple, V2};
         let get = Method::GET;
         let post = Method::POST;
@@ -188,7 +220,7 @@ impl Service {
             "/v2/repository/index",
             &post,
             V2,
-            Protected,
+            Repository,
             v2::repository_index,
         );
         self.route(
@@ -196,7 +228,7 @@ impl Service {
             "/v2/repository/models/{model}/load",
             &post,
             V2,
-            Protected,
+            Repository,
             v2::repository_load,
         );
         self.route(
@@ -204,7 +236,7 @@ impl Service {
             "/v2/repository/models/{model}/unload",
             &post,
             V2,
-            Protected,
+            Repository,
             v2::repository_unload,
         );
 
@@ -235,13 +267,16 @@ impl Service {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        cfg.service(
-            web::resource(path)
-                .app_data(self.shared.clone())
-                .app_data(web::PayloadConfig::new(self.shared.options.max_body))
-                .wrap(from_fn(move |req, next| guard(protocol, access, req, next)))
-                .route(web::method(method.clone()).to(handler)),
-        );
+        let mut resource = web::resource(path)
+            .app_data(self.shared.clone())
+            .app_data(web::PayloadConfig::new(self.shared.options.max_body))
+            .wrap(from_fn(move |req, next| guard(protocol, access, req, next)))
+            .route(web::method(method.clone()).to(handler));
+        if takes_cors(protocol, access) && !self.shared.options.cors_origins.is_empty() {
+            // The guard answers preflights; the route only makes the method known.
+            resource = resource.route(web::method(Method::OPTIONS).to(HttpResponse::NoContent));
+        }
+        cfg.service(resource);
     }
 }
 
@@ -269,7 +304,13 @@ fn authorized(req: &ServiceRequest, token: &str) -> bool {
         .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
 }
 
-/// The middleware of every route: token check, timeout, protocol error shape, metrics and
+/// Whether CORS grants apply to a route: the model routes, not the pages, the metrics or the
+/// repository.
+fn takes_cors(protocol: Protocol, access: Access) -> bool {
+    protocol != Protocol::Admin && access != Access::Repository
+}
+
+/// The middleware of every route: CORS and origin checks, token check, timeout, protocol error shape, metrics and
 /// the access log.
 async fn guard(
     protocol: Protocol,
@@ -284,19 +325,31 @@ async fn guard(
         ));
     };
     let http = req.request().clone();
-    let result = match &shared.options.token {
-        Some(token) if access == Access::Protected && !authorized(&req, token) => {
-            Err(Error::Unauthorized)
+    let cors = takes_cors(protocol, access);
+    if cors && req.method() == Method::OPTIONS {
+        let response = origin::preflight(&req, &shared.options);
+        return Ok(req.into_response(response));
+    }
+    let granted = cors
+        .then(|| origin::cors_grant(req.headers(), &shared.options))
+        .flatten()
+        .map(str::to_owned);
+    let refusal = match &shared.options.token {
+        Some(token) if access != Access::Public && !authorized(&req, token) => {
+            Some(Error::Unauthorized)
         }
-        _ => match shared.options.timeout {
-            Some(limit) => match tokio::time::timeout(limit, next.call(req)).await {
-                Ok(response) => Ok(response?),
-                Err(_) => Err(Error::Timeout {
-                    ms: limit.as_millis() as u64,
-                }),
-            },
-            None => Ok(next.call(req).await?),
+        _ if access == Access::Repository => origin::check_admin(&req, &shared.options).err(),
+        _ => None,
+    };
+    let result = match (refusal, shared.options.timeout) {
+        (Some(refusal), _) => Err(refusal),
+        (None, Some(limit)) => match tokio::time::timeout(limit, next.call(req)).await {
+            Ok(response) => Ok(response?),
+            Err(_) => Err(Error::Timeout {
+                ms: limit.as_millis() as u64,
+            }),
         },
+        (None, None) => Ok(next.call(req).await?),
     };
     // The message is kept before MLflow's rendering replaces the error for its shape.
     let error = match &result {
@@ -319,6 +372,10 @@ async fn guard(
         }
         Err(error) => ServiceResponse::new(http, error.response_for(protocol)),
     };
+    let mut response = response;
+    if let Some(origin) = &granted {
+        origin::tag(response.headers_mut(), origin);
+    }
     let status = response.status().as_u16();
     let model = response
         .request()

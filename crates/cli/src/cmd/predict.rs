@@ -6,13 +6,14 @@ use std::io::IsTerminal;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use verdict_batch::{
-    CsvOptions, Event, Format, IfExists, Matching, Options, Passthrough, Scorer, Shard, Sink,
-    Source, SqliteInput,
+    Cancel, CsvOptions, Event, Format, IfExists, Matching, Options, Passthrough, Scorer, Shard,
+    Sink, Source, SqliteInput,
 };
 use verdict_model::{Output, SourceFormat};
 
@@ -127,7 +128,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         chunk_rows: args.chunk_rows,
         threads: args.threads,
         count_rows: interactive,
+        cancel: Cancel::default(),
     };
+    let signal = stop_on_signals(&options.cancel)?;
     let scorer = Scorer::new(Arc::new(model), options)?;
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
@@ -165,7 +168,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     };
     let result = scorer.run(source, &sink, &mut events);
     bar.finish_and_clear();
-    let summary = result?;
+    let summary = match result {
+        Err(verdict_batch::Error::Cancelled { rows }) => {
+            return Err(Interrupted {
+                signal: signal.load(Ordering::SeqCst) as i32,
+                rows,
+            }
+            .into());
+        }
+        other => other?,
+    };
     println!(
         "scored {} rows in {:.2} s ({:.0} rows/s) into {}",
         summary.rows,
@@ -174,6 +186,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         summary.output
     );
     Ok(())
+}
+
+/// The run was stopped by a signal; `main` exits with 128 + its number, as a shell does.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by signal {signal} after {rows} rows; no output was written")]
+pub(crate) struct Interrupted {
+    /// The signal's number.
+    pub(crate) signal: i32,
+    rows: u64,
+}
+
+/// SIGTERM and SIGINT cancel the run, which then removes its partial output; a second one
+/// ends the process at once. Returns the number of the signal that came.
+fn stop_on_signals(cancel: &Cancel) -> anyhow::Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let received = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGTERM, SIGINT] {
+        // Registered first, so it sees the flag still unset on the first signal.
+        signal_hook::flag::register_conditional_default(signal, cancel.flag())
+            .and_then(|_| signal_hook::flag::register(signal, cancel.flag()))
+            .and_then(|_| {
+                signal_hook::flag::register_usize(signal, Arc::clone(&received), signal as usize)
+            })
+            .context("cannot install the signal handlers")?;
+    }
+    Ok(received)
 }
 
 fn source(args: &Args) -> anyhow::Result<Source> {

@@ -41,12 +41,28 @@ pub(crate) struct Args {
     /// A bearer token every route but the health checks requires.
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A web page origin (`https://app.example`, or `*` for any) whose pages may call the
+    /// inference routes through CORS. Repeatable. Default: none.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// A web page origin besides the server's own whose pages may call the repository
+    /// routes (load, unload, index). Repeatable. Default: none.
+    #[arg(long = "admin-origin", value_name = "ORIGIN")]
+    admin_origins: Vec<String>,
     /// The largest request body, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     max_body: usize,
     /// The most rows in one request.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_rows: usize,
+    /// The most bytes of request bodies held at once; requests past it get 503 with
+    /// Retry-After.
+    #[arg(long, value_name = "BYTES", default_value_t = Options::default().max_inflight_bytes)]
+    max_inflight_bytes: usize,
+    /// The most requests of 1 MiB or more read and decoded at once (default: one per core);
+    /// more get 503 with Retry-After.
+    #[arg(long, value_name = "N")]
+    max_large_requests: Option<usize>,
     /// The longest a request may take, in milliseconds (0: no limit).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     timeout_ms: u64,
@@ -85,6 +101,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .chain(args.model_dir.into_iter().map(Source::Dir))
         .collect();
     let repository = Arc::new(Repository::open(sources).context("cannot open the models")?);
+    let defaults = Options::default();
     let config = ServerConfig {
         host: args.host,
         port: args.port,
@@ -92,6 +109,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         options: Options {
             max_body: args.max_body,
             max_rows: args.max_rows,
+            max_inflight_bytes: args.max_inflight_bytes,
+            max_large_requests: args
+                .max_large_requests
+                .unwrap_or(defaults.max_large_requests),
+            large_request_bytes: defaults.large_request_bytes,
             timeout: (args.timeout_ms > 0).then(|| Duration::from_millis(args.timeout_ms)),
             token: args.token.filter(|t| !t.is_empty()),
             default_model: args.default_model,
@@ -102,6 +124,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 max_delay_us: args.batch_delay_us,
                 max_queue_rows: args.queue_max_rows,
             },
+            admin_origins: args.admin_origins,
+            cors_origins: args.cors_origins,
         },
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
         ..ServerConfig::default()

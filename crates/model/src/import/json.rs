@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::ImportError;
+
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
@@ -60,4 +62,19 @@ pub(super) fn non_finite(text: &str) -> Option<f64> {
         "-Infinity" => Some(f64::NEG_INFINITY),
         _ => None,
     }
+}
+
+/// A JSON syntax or shape error of the `format` importer, located by line and column.
+pub(super) fn syntax_error(format: &'static str, e: &serde_json::Error) -> ImportError {
+    let message = e.to_string();
+    // serde_json appends the position to its message; it goes in the location instead.
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = message
+        .strip_suffix(&suffix)
+        .map_or(message.clone(), str::to_owned);
+    ImportError::malformed(
+        format,
+        format!("JSON line {}, column {}", e.line(), e.column()),
+        message,
+    )
 }

@@ -88,6 +88,7 @@ fn content_kind(req: &HttpRequest) -> Result<ContentKind, Error> {
 
 /// The rows and the requested output of a JSON body.
 fn json_rows(decoder: &Decoder<'_>, body: &[u8]) -> Result<(Array2<f64>, Output), Error> {
+    decoder.check_json_size(body)?;
     let request: Value = serde_json::from_slice(body).map_err(|e| Error::json(&e))?;
     let Value::Object(request) = request else {
         return Err(Error::bad(

@@ -6,6 +6,7 @@
 //! size limit, turning JSON cells into feature values, and turning predictions into labels.
 
 pub(crate) mod mlflow;
+mod scan;
 pub(crate) mod simple;
 pub(crate) mod v2;
 
@@ -19,13 +20,22 @@ use ndarray::Array2;
 use serde_json::{Map, Value};
 use verdict_model::{ClassLabel, FeatureKind, Signature};
 
+use crate::admission::Permit;
 use crate::error::Error;
 use crate::repository::ServedModel;
 use crate::service::{ModelLabel, Shared};
 
 /// A request body, read whole under the configured size limit (and decompressed when it
-/// has a `Content-Encoding`, with the limit applying to the decompressed bytes).
-pub(crate) struct Body(pub(crate) Bytes);
+/// has a `Content-Encoding`, with the limit applying to the decompressed bytes), with its
+/// reservation against the bytes in flight, held until the request is answered.
+pub(crate) struct Body(
+    pub(crate) Bytes,
+    #[expect(
+        dead_code,
+        reason = "held for its Drop, which gives the reservation back"
+    )]
+    Permit,
+);
 
 impl FromRequest for Body {
     type Error = Error;
@@ -34,13 +44,23 @@ impl FromRequest for Body {
     fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
         // The limit itself is enforced by the resource's `PayloadConfig`; it is read here
         // only to name it in the error.
-        let limit = req
-            .app_data::<Data<Shared>>()
-            .map_or(0, |shared| shared.options.max_body);
+        let Some(shared) = req.app_data::<Data<Shared>>() else {
+            let error = Error::Internal("verdict-serve route without its state".into());
+            return Box::pin(std::future::ready(Err(error)));
+        };
+        let limit = shared.options.max_body;
+        // Refused before the body is read, so a refused request costs no memory.
+        let mut permit = match shared.admission.admit(declared_length(req).min(limit)) {
+            Ok(permit) => permit,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
         let bytes = Bytes::from_request(req, payload);
         Box::pin(async move {
             match bytes.await {
-                Ok(bytes) => Ok(Body(bytes)),
+                Ok(bytes) => {
+                    permit.grow_to(bytes.len())?;
+                    Ok(Body(bytes, permit))
+                }
                 Err(error) => Err(match error.as_error::<PayloadError>() {
                     Some(PayloadError::Overflow) => Error::BodyTooLarge { limit },
                     _ => Error::Body(error.to_string()),
@@ -48,6 +68,15 @@ impl FromRequest for Body {
             }
         })
     }
+}
+
+/// The body's `Content-Length`, or 0 when it has none (chunked).
+fn declared_length(req: &HttpRequest) -> usize {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Fails unless `body` starts a JSON object: serde would read a struct from an array too,
@@ -83,6 +112,13 @@ pub(crate) struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
+    /// Fails, before any parsing, when a JSON body has more elements than `max_rows` rows
+    /// of this model can need.
+    pub(crate) fn check_json_size(&self, body: &[u8]) -> Result<(), Error> {
+        let limit = scan::element_limit(self.max_rows, self.signature.num_features());
+        scan::check_elements(body, limit, self.max_rows)
+    }
+
     /// Fails when `rows` is over the per-request limit.
     pub(crate) fn check_rows(&self, rows: usize) -> Result<(), Error> {
         if rows > self.max_rows {

@@ -46,12 +46,13 @@ pub(crate) async fn predict(
     let info = req.match_info();
     let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
     expect_object(&body.0, "`input`, `inputs` or `instances`")?;
-    let request: Request = serde_json::from_slice(&body.0).map_err(|e| Error::json(&e))?;
     let signature = model.model.signature();
     let decoder = Decoder {
         signature,
         max_rows: shared.options.max_rows,
     };
+    decoder.check_json_size(&body.0)?;
+    let request: Request = serde_json::from_slice(&body.0).map_err(|e| Error::json(&e))?;
     let features = match (&request.input, &request.inputs, &request.instances) {
         (Some(row), None, None) => {
             let mut data = Vec::with_capacity(signature.num_features());

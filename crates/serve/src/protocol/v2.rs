@@ -309,12 +309,13 @@ pub(crate) async fn infer(
     let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
     let (header, mut binary) = split_body(&req, &body.0)?;
     expect_object(header, "`inputs`")?;
-    let request: InferRequest = serde_json::from_slice(header).map_err(|e| Error::json(&e))?;
     let signature = model.model.signature();
     let decoder = Decoder {
         signature,
         max_rows: shared.options.max_rows,
     };
+    decoder.check_json_size(header)?;
+    let request: InferRequest = serde_json::from_slice(header).map_err(|e| Error::json(&e))?;
 
     let mut tensors = Vec::with_capacity(request.inputs.len());
     for (i, input) in request.inputs.iter().enumerate() {

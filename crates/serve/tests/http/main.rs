@@ -4,5 +4,6 @@ mod batching;
 mod common;
 mod mlflow;
 mod operations;
+mod origin;
 mod simple;
 mod v2;

@@ -139,6 +139,26 @@ fn a_failed_reload_keeps_the_old_model_and_says_why() {
 }
 
 #[test]
+fn a_broken_new_file_leaves_a_serving_server_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    save(&line(1.0), dir.path(), "line");
+    let server = TestServer::start(
+        vec![Source::Dir(dir.path().into())],
+        Options::default(),
+        Some(Duration::from_millis(25)),
+    );
+    std::fs::write(dir.path().join("newcomer.vdm"), b"not a model").unwrap();
+    let listed = || {
+        let (_, index) = post_raw(&server.url("/v2/repository/index"), Vec::new());
+        index.as_array().is_some_and(|models| models.len() == 2)
+    };
+    assert!(eventually(Duration::from_secs(10), listed), "never scanned");
+    assert_eq!(get(&server.url("/v2/models/newcomer/ready")).0, 400);
+    assert_eq!(get(&server.url("/v2/health/ready")).0, 200);
+    assert_eq!(line_prediction(&server), 6.0);
+}
+
+#[test]
 fn a_model_that_never_loaded_is_unavailable_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("broken.vdm"), b"not a model").unwrap();
@@ -390,6 +410,97 @@ fn stopping_drains_running_requests() {
     let (status, body) = running.join().unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["prediction"][0], 1.0);
+}
+
+#[test]
+fn bytes_in_flight_past_the_budget_get_503_with_retry_after() {
+    let options = Options {
+        offload_rows: 1,
+        max_inflight_bytes: 100,
+        ..Options::default()
+    };
+    let (repository, started) = slow_repository(Duration::from_millis(700));
+    let server = TestServer::with_repository(repository, options, None);
+    // 70 bytes: under the budget alone.
+    let padded = json!({"input": [1], "outputs": ["predict", "predict", "predict", "predict"]});
+    assert!(padded.to_string().len() > 50);
+    let url = server.url("/predict");
+    let body = padded.clone();
+    let running = std::thread::spawn(move || post_json(&url, &body));
+    assert!(eventually(Duration::from_secs(10), || started.load(Ordering::SeqCst)));
+    let response = client()
+        .post(server.url("/predict"))
+        .json(&padded)
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, body) = status_json(response);
+    assert_eq!(status, 503, "{body}");
+    assert!(error_of(&body).contains("limit of 100"), "{body}");
+    assert_eq!(running.join().unwrap().0, 200);
+    // Given back once answered.
+    assert_eq!(post_json(&server.url("/predict"), &padded).0, 200);
+}
+
+#[test]
+fn large_requests_are_decoded_a_few_at_a_time() {
+    let options = Options {
+        offload_rows: 1,
+        large_request_bytes: 10,
+        max_large_requests: 1,
+        ..Options::default()
+    };
+    let (repository, started) = slow_repository(Duration::from_millis(700));
+    let server = TestServer::with_repository(repository, options, None);
+    let url = server.url("/predict");
+    let running = std::thread::spawn(move || post_json(&url, &json!({"input": [1]})));
+    assert!(eventually(Duration::from_secs(10), || started.load(Ordering::SeqCst)));
+    let (status, body) = post_json(&server.url("/predict"), &json!({"input": [2]}));
+    assert_eq!(status, 503, "{body}");
+    assert!(error_of(&body).contains("large requests"), "{body}");
+    assert_eq!(running.join().unwrap().0, 200);
+}
+
+#[test]
+fn json_past_the_row_limit_is_refused_before_it_is_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    save(&line(1.0), dir.path(), "line");
+    let options = Options {
+        max_rows: 10,
+        ..Options::default()
+    };
+    let server = TestServer::serving(dir.path(), options);
+    // The rows are cut short after the limit: only a parse would see the broken end.
+    let mut body = String::from(r#"{"inputs": ["#);
+    body.push_str(&vec!["[1, 2]"; 5000].join(","));
+    for (path, body) in [
+        ("/predict", body.clone()),
+        ("/invocations", body.clone()),
+        (
+            "/v2/models/line/infer",
+            format!(
+                r#"{{"inputs": [{{"name": "x", "shape": [5000, 2], "datatype": "FP64", "data": [{}"#,
+                vec!["1"; 10000].join(",")
+            ),
+        ),
+    ] {
+        let response = client()
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let (status, answer) = status_json(response);
+        assert_eq!(status, 413, "{path}: {answer}");
+        let message = answer["error"]
+            .as_str()
+            .or(answer["message"].as_str())
+            .unwrap();
+        assert!(
+            message.contains("send at most 10 rows"),
+            "{path}: {message}"
+        );
+    }
 }
 
 #[test]

@@ -38,6 +38,7 @@
 mod convert;
 mod schema;
 
+use super::json;
 use crate::error::ImportError;
 use crate::format::ModelFile;
 
@@ -68,13 +69,13 @@ pub fn from_bytes(bytes: &[u8], name: &str) -> Result<ModelFile, ImportError> {
     match header.format_version {
         Some(FORMAT_VERSION) => {}
         Some(other) => {
-            return Err(ImportError::Unsupported {
-                format: FORMAT,
-                what: format!(
+            return Err(ImportError::unsupported(
+                FORMAT,
+                format!(
                     "format_version {other}: this Verdict reads version {FORMAT_VERSION} (upgrade \
                      Verdict, or export with a matching verdict_export)"
                 ),
-            });
+            ));
         }
         None => {
             return Err(malformed_top(
@@ -88,23 +89,9 @@ pub fn from_bytes(bytes: &[u8], name: &str) -> Result<ModelFile, ImportError> {
 }
 
 fn malformed_top(location: &str, message: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: FORMAT,
-        location: location.to_owned(),
-        message: message.into(),
-    }
+    ImportError::malformed(FORMAT, location, message)
 }
 
 fn json_error(e: serde_json::Error) -> ImportError {
-    let message = e.to_string();
-    // serde_json appends the position to its message; it goes in the location instead.
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let message = message
-        .strip_suffix(&suffix)
-        .map_or(message.clone(), str::to_owned);
-    ImportError::Malformed {
-        format: FORMAT,
-        location: format!("JSON line {}, column {}", e.line(), e.column()),
-        message,
-    }
+    json::syntax_error(FORMAT, &e)
 }

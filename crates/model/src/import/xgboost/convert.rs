@@ -26,18 +26,11 @@ const MAX_FEATURES: usize = 1 << 24;
 const MAX_OUTPUTS: usize = 1 << 16;
 
 fn malformed(location: impl Into<String>, message: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: FORMAT,
-        location: location.into(),
-        message: message.into(),
-    }
+    ImportError::malformed(FORMAT, location, message)
 }
 
 fn unsupported(what: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what: what.into(),
-    }
+    ImportError::unsupported(FORMAT, what)
 }
 
 /// What the objective predicts.

@@ -30,6 +30,7 @@ mod convert;
 mod schema;
 mod ubjson;
 
+use super::json;
 use crate::error::ImportError;
 use crate::format::ModelFile;
 
@@ -82,17 +83,7 @@ fn is_ubjson(bytes: &[u8]) -> bool {
 }
 
 fn json_error(e: serde_json::Error) -> ImportError {
-    let message = e.to_string();
-    // serde_json appends the position to its message; it goes in the location instead.
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let message = message
-        .strip_suffix(&suffix)
-        .map_or(message.clone(), str::to_owned);
-    ImportError::Malformed {
-        format: FORMAT,
-        location: format!("JSON line {}, column {}", e.line(), e.column()),
-        message,
-    }
+    json::syntax_error(FORMAT, &e)
 }
 
 #[cfg(test)]

@@ -1,0 +1,157 @@
+//! Golden `.vdm` files: the encoding every saved model depends on, frozen.
+//!
+//! `tests/fixtures/vdm/` holds one Verdict model file per family (XGBoost trees, categorical
+//! splits and gblinear; LightGBM categorical and linear-leaf trees; a scikit-learn tree and two
+//! pipelines), converted once from parity fixtures by `tools/fixtures/gen_golden_vdm.sh`. Each
+//! must still
+//!
+//! - load, and predict what the source library predicted for the fixture's inputs (so a field
+//!   read in the wrong place cannot pass), and
+//! - be exactly what today's importer and encoder write for the same source model (so a
+//!   reordered or retyped field fails here, not on a user's disk).
+//!
+//! When this test fails because the encoding changed on purpose, the format version must change:
+//! see "When the version changes" in `docs/format.md`.
+//!
+//! Run: `cargo test -p verdict-model --test golden_vdm`.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use serde_json::Value;
+use verdict_model::{Codec, Model, ModelFile, Output, Signature, import};
+
+/// The relative tolerance for libraries that compute in `f64` (LightGBM, scikit-learn).
+const TOLERANCE: f64 = 1e-9;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// One golden file and the parity fixture it was converted from.
+struct Golden {
+    name: String,
+    case: String,
+    model_file: String,
+}
+
+fn goldens() -> Vec<Golden> {
+    let manifest = std::fs::read_to_string(fixtures().join("vdm/cases.txt"))
+        .expect("tests/fixtures/vdm/cases.txt exists");
+    let goldens: Vec<Golden> = manifest
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [name, case, model_file] = fields[..] else {
+                panic!("cases.txt: `{line}` is not `<name> <case> <model file>`");
+            };
+            Golden {
+                name: name.to_owned(),
+                case: case.to_owned(),
+                model_file: model_file.to_owned(),
+            }
+        })
+        .collect();
+    assert!(goldens.len() >= 8, "every family has a golden file");
+    goldens
+}
+
+fn golden_bytes(golden: &Golden) -> Vec<u8> {
+    std::fs::read(fixtures().join(format!("vdm/{}.vdm", golden.name)))
+        .unwrap_or_else(|e| panic!("{}: {e}", golden.name))
+}
+
+fn fixture_data(golden: &Golden) -> Value {
+    let path = fixtures().join(&golden.case).join("data.json");
+    serde_json::from_slice(&std::fs::read(path).expect("the fixture data exists"))
+        .expect("data.json is JSON")
+}
+
+/// The fixture's inputs, category strings encoded through the signature.
+fn inputs(signature: &Signature, data: &Value) -> Array2<f64> {
+    let rows = data["inputs"].as_array().expect("inputs is a list");
+    Array2::from_shape_fn(
+        (rows.len(), signature.num_features()),
+        |(i, j)| match &rows[i][j] {
+            Value::Null => f64::NAN,
+            Value::String(category) => signature.encode_category(j, category),
+            v => v.as_f64().expect("inputs are numbers, strings or null"),
+        },
+    )
+}
+
+fn matrix(value: &Value) -> Array2<f64> {
+    let rows = value.as_array().expect("outputs are lists of rows");
+    let width = rows.first().map_or(0, |r| r.as_array().map_or(0, Vec::len));
+    Array2::from_shape_fn((rows.len(), width), |(i, j)| {
+        rows[i][j].as_f64().unwrap_or(f64::NAN)
+    })
+}
+
+#[test]
+fn golden_files_predict_what_the_source_library_predicted() {
+    for golden in goldens() {
+        let file = ModelFile::from_bytes(&golden_bytes(&golden))
+            .unwrap_or_else(|e| panic!("{}: the golden file no longer loads: {e}", golden.name));
+        let data = fixture_data(&golden);
+        let x = inputs(file.model.signature(), &data);
+        // The margin where the library gives one, else the class probabilities.
+        let (output, expected) = match data["outputs"].get("raw") {
+            Some(raw) => (Output::Raw, matrix(raw)),
+            None => (
+                Output::PredictProba,
+                matrix(&data["outputs"]["predict_proba"]),
+            ),
+        };
+        let ours = file.model.predict(x.view(), output).unwrap();
+        assert_eq!(
+            ours.dim(),
+            expected.dim(),
+            "{}: {output} shape",
+            golden.name
+        );
+        let xgboost = golden.case.starts_with("xgboost/");
+        for ((i, j), &theirs) in expected.indexed_iter() {
+            let mine = ours[[i, j]];
+            let same = if xgboost {
+                // XGBoost computes its margins in f32, and Verdict matches them there.
+                mine as f32 == theirs as f32
+            } else {
+                (mine - theirs).abs() <= TOLERANCE * theirs.abs().max(1.0)
+            };
+            assert!(
+                same,
+                "{}: {output}[{i}][{j}] is {mine}, the library gave {theirs}",
+                golden.name
+            );
+        }
+    }
+}
+
+#[test]
+fn golden_files_are_what_todays_code_writes() {
+    for golden in goldens() {
+        let committed = golden_bytes(&golden);
+        let loaded = ModelFile::from_bytes(&committed).unwrap();
+        let source = fixtures().join(&golden.case).join(&golden.model_file);
+        let mut fresh = import::from_bytes(&std::fs::read(&source).unwrap(), &golden.name, None)
+            .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        // The metadata records when a file was made; everything else must be the same bytes.
+        fresh.info = loaded.info.clone();
+        assert_eq!(
+            loaded.to_bytes(Codec::Bincode).unwrap(),
+            committed,
+            "{}: reading and writing the golden file changes it",
+            golden.name
+        );
+        assert!(
+            fresh.to_bytes(Codec::Bincode).unwrap() == committed,
+            "{}: today's encoding of {} differs from the committed golden file; if the change \
+             is meant, bump FORMAT_VERSION and follow docs/format.md (\"When the version \
+             changes\")",
+            golden.name,
+            source.display()
+        );
+    }
+}

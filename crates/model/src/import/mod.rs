@@ -32,7 +32,7 @@ pub enum SourceFormat {
     Lightgbm,
     /// A scikit-learn export written by `tools/verdict_export.py`.
     Sklearn,
-    /// CatBoost's `save_model` JSON export.
+    /// CatBoost's `save_model` JSON export (its binary `.cbm` is recognised and refused).
     Catboost,
 }
 
@@ -76,6 +76,9 @@ impl FromStr for SourceFormat {
 pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
     if bytes.starts_with(MAGIC) {
         return Ok(SourceFormat::Verdict);
+    }
+    if bytes.starts_with(catboost::CBM_MAGIC) {
+        return Ok(SourceFormat::Catboost);
     }
     let text = bytes.trim_ascii_start();
     if text.starts_with(b"tree\n") || text.starts_with(b"tree\r\n") {
@@ -188,6 +191,7 @@ mod tests {
             detect(b"{\"features_info\": {\"float_features\": []}}").unwrap(),
             SourceFormat::Catboost
         );
+        assert_eq!(detect(b"CBM1\x10\0\0\0").unwrap(), SourceFormat::Catboost);
         assert!(detect(b"PK\x03\x04").is_err());
         assert!(detect(b"{\"something\": 1}").is_err());
     }

@@ -32,19 +32,12 @@ const MAX_FEATURES: usize = 1 << 24;
 /// The most raw outputs (classes) accepted.
 const MAX_OUTPUTS: usize = 1 << 16;
 
-pub(super) fn malformed(location: impl Into<String>, message: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: FORMAT,
-        location: location.into(),
-        message: message.into(),
-    }
+fn malformed(location: impl Into<String>, message: impl Into<String>) -> ImportError {
+    ImportError::malformed(FORMAT, location, message)
 }
 
 fn unsupported(what: impl Into<String>) -> ImportError {
-    ImportError::Unsupported {
-        format: FORMAT,
-        what: what.into(),
-    }
+    ImportError::unsupported(FORMAT, what)
 }
 
 /// What a loss function predicts, and its link.

@@ -17,17 +17,26 @@ use crate::format::ModelFile;
 /// The format's name in messages.
 const FORMAT: &str = "CatBoost";
 
+/// The first bytes of CatBoost's binary `.cbm` file (a FlatBuffers document follows).
+pub(crate) const CBM_MAGIC: &[u8] = b"CBM1";
+
 /// Imports a CatBoost JSON model; `name` names the model.
+///
+/// A binary `.cbm` file is recognised and refused with [`ImportError::Unsupported`], which
+/// says how to export the JSON form.
 ///
 /// A malformed file gives [`ImportError::Malformed`] naming the JSON path (tree and field); a
 /// loss function or feature kind Verdict does not read gives [`ImportError::Unsupported`]
 /// naming it.
 pub fn from_bytes(bytes: &[u8], name: &str) -> Result<ModelFile, ImportError> {
-    let model: schema::Model = serde_json::from_slice(bytes).map_err(|e| {
-        convert::malformed(
-            format!("line {} column {}", e.line(), e.column()),
-            e.to_string(),
-        )
-    })?;
+    if bytes.starts_with(CBM_MAGIC) {
+        return Err(ImportError::unsupported(
+            FORMAT,
+            "the binary .cbm format (not read yet): export the model with \
+             `model.save_model(path, format=\"json\")` and load that file",
+        ));
+    }
+    let model: schema::Model =
+        serde_json::from_slice(bytes).map_err(|e| super::json::syntax_error(FORMAT, &e))?;
     convert::convert(&model, name)
 }

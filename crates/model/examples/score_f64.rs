@@ -1,5 +1,5 @@
 //! Scores a file of raw little-endian `f64` rows with any model Verdict reads, timing only
-//! prediction: the Rust side of `benches/compare/catboost.py`, which needs nothing but
+//! prediction: the Rust side of `benches/compare/compare_catboost.py`, which needs nothing but
 //! `verdict-model` built in release (no polars, no web framework).
 //!
 //! ```sh

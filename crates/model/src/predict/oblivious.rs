@@ -218,19 +218,19 @@ impl CompiledOblivious {
 
     /// Fills `bins` (feature-major: `bins[slot * rows + row]`) with each value's count of
     /// borders below it.
+    ///
+    /// Rows are read one at a time, so a row-major input is read in order; the bins written
+    /// are few enough (features x rows bytes) to stay in L1 cache.
     fn binarise<B: Bin>(
         &self,
         block: ArrayView2<'_, f64>,
         bins: &mut [B],
     ) -> Result<(), (usize, u32)> {
         let rows = block.nrows();
-        for (feature, column) in self.features.iter().zip(bins.chunks_exact_mut(rows)) {
-            for (row, (bin, &x)) in column
-                .iter_mut()
-                .zip(block.column(feature.input))
-                .enumerate()
-            {
-                *bin = if x.is_nan() {
+        for (row, values) in block.rows().into_iter().enumerate() {
+            for (slot, feature) in self.features.iter().enumerate() {
+                let x = values[feature.input];
+                bins[slot * rows + row] = if x.is_nan() {
                     match feature.nan {
                         NanTreatment::AsFalse => B::from_count(0),
                         NanTreatment::AsTrue => B::from_count(feature.borders.len()),
@@ -239,7 +239,8 @@ impl CompiledOblivious {
                 } else {
                     let x = x as f32;
                     // A branch-free count, which vectorises over the borders.
-                    B::from_count(feature.borders.iter().map(|&b| usize::from(x > b)).sum())
+                    let above: u32 = feature.borders.iter().map(|&b| u32::from(x > b)).sum();
+                    B::from_count(above as usize)
                 };
             }
         }

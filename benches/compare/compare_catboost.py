@@ -13,7 +13,7 @@ It checks that the two predictions agree (max absolute difference) and prints a 
     python3.11 -m venv /work/venvs/catboost
     /work/venvs/catboost/bin/pip install -r tools/fixtures/requirements-catboost.txt
     cargo build --release -p verdict-model --example score_f64
-    /work/venvs/catboost/bin/python benches/compare/catboost.py --rows 1000000
+    /work/venvs/catboost/bin/python benches/compare/compare_catboost.py --rows 1000000
 """
 
 import argparse

@@ -12,7 +12,9 @@ use verdict::model::family::linear::{LinearMissing, LinearModel};
 use verdict::model::family::link::{Link, Precision};
 use verdict::model::family::preprocess::{Branch, OneHotColumn, Step, UnknownCategory};
 use verdict::model::family::{Family, Pipeline};
-use verdict::model::{ClassLabel, Feature, Model, NativeModel, Output, Signature, Task};
+use verdict::model::{
+    ClassLabel, Feature, Model, NativeModel, Output, OutputSlot, Signature, Task,
+};
 
 const FEATURES: usize = 50;
 
@@ -138,7 +140,7 @@ fn models(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(*name, batch), &batch, |b, _| {
                 b.iter(|| {
                     model
-                        .predict_into(x.view(), *output, out.view_mut())
+                        .predict_into(x.view(), &mut [OutputSlot::new(*output, out.view_mut())])
                         .unwrap()
                 })
             });

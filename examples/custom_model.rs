@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
-use ndarray::{ArrayView2, ArrayViewMut2, array};
-use verdict::model::{ClassLabel, Feature, Model, Output, PredictError, Signature, Task};
+use ndarray::{ArrayView2, array};
+use verdict::model::{
+    ClassLabel, Feature, Model, Output, OutputSlot, PredictError, Signature, Task,
+};
 
 /// A hand-written rule: flags a transaction as fraud when the amount is large and the account is
 /// new. Probabilities come from a fixed logistic curve.
@@ -51,22 +53,26 @@ impl Model for FraudRule {
     fn predict_into(
         &self,
         features: ArrayView2<'_, f64>,
-        output: Output,
-        mut out: ArrayViewMut2<'_, f64>,
+        outputs: &mut [OutputSlot<'_>],
     ) -> Result<(), PredictError> {
-        // One call checks the column count and the output shape for every output kind.
-        self.signature.check_shapes(&features, output, &out)?;
-        for (row, mut dst) in features.rows().into_iter().zip(out.rows_mut()) {
+        // One call checks the column count and the shape of every requested output.
+        self.signature.check_shapes(&features, outputs)?;
+        for (i, row) in features.rows().into_iter().enumerate() {
+            // The margin once per row; every requested output is derived from it.
             let margin = Self::margin(row[0], row[1]);
             let p = 1.0 / (1.0 + (-margin).exp());
-            match output {
-                Output::Raw => dst[0] = margin,
-                Output::PredictProba => {
-                    dst[0] = 1.0 - p;
-                    dst[1] = p;
+            for slot in outputs.iter_mut() {
+                let mut dst = slot.out.row_mut(i);
+                match slot.output {
+                    Output::Raw => dst[0] = margin,
+                    Output::PredictProba => {
+                        dst[0] = 1.0 - p;
+                        dst[1] = p;
+                    }
+                    // `predict` of a classifier is the class index; the signature maps it to a
+                    // label.
+                    Output::Predict => dst[0] = f64::from(u8::from(p > 0.5)),
                 }
-                // `predict` of a classifier is the class index; the signature maps it to a label.
-                Output::Predict => dst[0] = f64::from(u8::from(p > 0.5)),
             }
         }
         Ok(())

@@ -13,6 +13,10 @@ cd "$(dirname "$0")/.."
 echo "== cargo test --workspace"
 cargo test --workspace
 
+# --- Spark (verdict.spark): pyspark 4 needs Java 17+; say so plainly rather than fail in a JVM.
+tools/check-java.sh
+# --- end Spark
+
 echo "== Python tests (pytest, in target/venv)"
 tools/python-env.sh
 status=0

@@ -78,19 +78,22 @@ enum Encoding {
 impl FeatureMap {
     /// Matches the model's features to the columns of `schema`.
     ///
-    /// Features are matched by name. A model whose signature is `positional` (it was trained
+    /// Features are matched by name: the column of that name, or else the one column whose
+    /// name becomes the feature's once its spaces are replaced by `_`. That is LightGBM's rule
+    /// for its training columns (`mean radius` is saved as `mean_radius`), so a LightGBM model
+    /// scores the very frame it was trained on. A model whose signature is `positional` (it was trained
     /// without feature names) is matched by name too when the input has its `f0`, `f1`, ...
     /// columns, and otherwise by position: its features are the input's columns in order,
     /// leaving out `exclude` (the columns passed through by name, such as ids), and there
     /// must be exactly as many as the model has features.
     pub fn new(signature: &Signature, schema: &Schema, exclude: &[String]) -> Result<Self> {
         let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
-        let all_by_name = signature
+        let by_name: Option<Vec<String>> = signature
             .features
             .iter()
-            .all(|f| schema.contains(f.name.as_str()));
-        let (columns, matching) = if all_by_name {
-            let columns = signature.features.iter().map(|f| f.name.clone()).collect();
+            .map(|f| column_for(&f.name, &names))
+            .collect();
+        let (columns, matching) = if let Some(columns) = by_name {
             (columns, Matching::ByName)
         } else if signature.positional {
             let candidates: Vec<String> = names
@@ -112,7 +115,7 @@ impl FeatureMap {
             let missing = signature
                 .features
                 .iter()
-                .filter(|f| !schema.contains(f.name.as_str()))
+                .filter(|f| column_for(&f.name, &names).is_none())
                 .map(|f| MissingColumn::new(&f.name, names.iter().copied()))
                 .collect();
             return Err(Error::MissingFeatures {
@@ -305,6 +308,21 @@ impl Binding {
     }
 }
 
+/// The input column of the feature `feature`: the column of that name, or else the only one
+/// that LightGBM would have saved under that name (its spaces replaced by `_`).
+fn column_for(feature: &str, columns: &[&str]) -> Option<String> {
+    if columns.contains(&feature) {
+        return Some(feature.to_owned());
+    }
+    let mut renamed = columns
+        .iter()
+        .filter(|column| column.contains(' ') && column.replace(' ', "_") == feature);
+    match (renamed.next(), renamed.next()) {
+        (Some(only), None) => Some((*only).to_owned()),
+        _ => None,
+    }
+}
+
 fn is_text_or_flag(dtype: &DataType) -> bool {
     matches!(dtype, DataType::String | DataType::Boolean | DataType::Null)
 }
@@ -361,6 +379,28 @@ mod tests {
             ],
             Task::Regression,
         )
+    }
+
+    #[test]
+    fn spaces_match_lightgbm_underscores_when_unambiguous() {
+        let signature = Signature::new(
+            vec![Feature::numeric("mean_radius"), Feature::numeric("a_b")],
+            Task::Regression,
+        );
+        let df = df!("mean radius" => [1.0], "a_b" => [2.0], "a b" => [3.0]).unwrap();
+        let map = FeatureMap::new(&signature, df.schema(), &[]).unwrap();
+        // An exact name wins over a renamed one.
+        assert_eq!(
+            map.input_columns().collect::<Vec<_>>(),
+            ["mean radius", "a_b"]
+        );
+        let df = df!("x y" => [1.0], "x  y" => [2.0]).unwrap();
+        let signature = Signature::new(vec![Feature::numeric("x_y")], Task::Regression);
+        assert!(FeatureMap::new(&signature, df.schema(), &[]).is_ok());
+        let df = df!("x y" => [1.0], "x_y " => [2.0], "x\ty" => [3.0]).unwrap();
+        let map = FeatureMap::new(&signature, df.schema(), &[]).unwrap();
+        // Only spaces are replaced, as LightGBM does; a tab is kept.
+        assert_eq!(map.input_columns().collect::<Vec<_>>(), ["x y"]);
     }
 
     #[test]

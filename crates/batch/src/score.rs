@@ -3,10 +3,11 @@
 //! Scoring one chunk: the feature columns are read as contiguous `f64` columns
 //! ([`FeatureMap::columns`]); the rows are cut into blocks of [`BLOCK_ROWS`], and on each core a
 //! block is copied row-major into a scratch buffer and handed to
-//! [`verdict_model::Model::predict_into`], once per requested output,
-//! writing straight into that block's rows of the output buffers. The buffers are kept from
-//! chunk to chunk, so a run allocates them once. The prediction columns are then built from
-//! the output buffers and put beside the passed-through input columns.
+//! [`verdict_model::Model::predict_into`] once, with a slot for every requested output, so
+//! the model walks its trees once per row and writes straight into that block's rows of the
+//! output buffers. The buffers are kept from chunk to chunk, so a run allocates them once. The
+//! prediction columns are then built from the output buffers and put beside the
+//! passed-through input columns.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayView2, ArrayViewMut2};
 use polars::prelude::*;
 use rayon::prelude::*;
-use verdict_model::{ClassLabel, Model, Output, PredictError};
+use verdict_model::{ClassLabel, Model, Output, OutputSlot, PredictError};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, MissingColumn, Result};
@@ -497,14 +498,19 @@ impl Scorer {
                 transpose(&columns, start, block);
                 let features = ArrayView2::from_shape((rows, width), &*block)
                     .map_err(|_| shape_error(start, rows))?;
-                for (planned, out) in outputs.iter().zip(outs) {
-                    let out = ArrayViewMut2::from_shape((rows, planned.width), out)
-                        .map_err(|_| shape_error(start, rows))?;
-                    model
-                        .predict_into(features, planned.output, out)
-                        .map_err(|source| predict_error(origin, start, rows, source))?;
-                }
-                Ok(())
+                // Every requested output of the block from one pass over the model.
+                let mut slots = outputs
+                    .iter()
+                    .zip(outs)
+                    .map(|(planned, out)| {
+                        ArrayViewMut2::from_shape((rows, planned.width), out)
+                            .map(|out| OutputSlot::new(planned.output, out))
+                            .map_err(|_| shape_error(start, rows))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                model
+                    .predict_into(features, &mut slots)
+                    .map_err(|source| predict_error(origin, start, rows, source))
             })
         };
         match &self.pool {

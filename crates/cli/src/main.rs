@@ -40,11 +40,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("verdict: {error:#}");
+            eprintln!("verdict: {}", message(&error));
             match error.downcast_ref::<cmd::predict::Interrupted>() {
                 Some(interrupted) => ExitCode::from((128 + interrupted.signal).clamp(0, 255) as u8),
                 None => ExitCode::FAILURE,
             }
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message
+/// already holds: the library errors name their cause in their own text (`cannot read F:
+/// No such file or directory`) and also return it as their `source`.
+fn message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }

@@ -325,3 +325,44 @@ fn a_killed_sqlite_run_leaves_no_database_and_the_next_run_tidies_up() {
         ["long.csv", "model.vdm", "scored.sqlite"]
     );
 }
+
+/// LightGBM saves its training column `mean radius` as `mean_radius`; the CSV it was trained
+/// on, with the original names, must score.
+#[test]
+fn a_lightgbm_model_scores_the_columns_it_was_trained_on() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("scored.csv");
+    let result = verdict(&[
+        "predict",
+        "--model",
+        root.join("examples/models/breast_cancer_lgbm.txt")
+            .to_str()
+            .unwrap(),
+        "--input",
+        root.join("examples/data/breast_cancer.csv")
+            .to_str()
+            .unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let scored = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(scored.lines().count(), 570, "a header and 569 rows");
+}
+
+#[test]
+fn an_io_error_names_its_cause_once() {
+    let result = verdict(&["inspect", "/nonexistent/model.json"]);
+    assert!(!result.status.success());
+    let message = text(&result.stderr);
+    assert_eq!(
+        message.matches("No such file or directory").count(),
+        1,
+        "{message}"
+    );
+    assert!(
+        message.contains("cannot read /nonexistent/model.json"),
+        "{message}"
+    );
+}

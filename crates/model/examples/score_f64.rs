@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use ndarray::{Array2, ArrayView2};
 use verdict_model::parallel::predict_into_parallel;
-use verdict_model::{Model, Output};
+use verdict_model::{Model, Output, OutputSlot};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,9 +39,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut best = f64::INFINITY;
     for _ in 0..repeat.parse::<usize>()? {
         let start = Instant::now();
-        pool.install(|| {
-            predict_into_parallel(&model, features, Output::Predict, predictions.view_mut())
-        })?;
+        let mut slots = [OutputSlot {
+            output: Output::Predict,
+            out: predictions.view_mut(),
+        }];
+        pool.install(|| predict_into_parallel(&model, features, &mut slots))?;
         best = best.min(start.elapsed().as_secs_f64());
     }
     let mut written = Vec::with_capacity(predictions.len() * 8);

@@ -221,6 +221,15 @@ pub enum ImportError {
         /// Why detection failed.
         reason: String,
     },
+    /// The file's format is known, but this build of Verdict was compiled without its
+    /// importer.
+    #[error(
+        "this is a {format} model, but this build of Verdict has no {format} importer (enable the `{format}` cargo feature of verdict-model)"
+    )]
+    NotCompiled {
+        /// The source format, which is also the name of the feature.
+        format: &'static str,
+    },
     /// The file is in a known format but is malformed.
     #[error("malformed {format} model at {location}: {message}")]
     Malformed {
@@ -249,6 +258,7 @@ pub enum ImportError {
     },
 }
 
+#[cfg(any(feature = "xgboost", feature = "lightgbm", feature = "sklearn"))]
 impl ImportError {
     /// A [`Malformed`](ImportError::Malformed) error of the `format` importer.
     pub(crate) fn malformed(

@@ -54,5 +54,5 @@ pub use error::{Error, FormatError, ImportError, InvalidModel, PredictError};
 pub use family::{Family, NativeModel};
 pub use format::{Codec, ModelFile, ModelInfo};
 pub use import::{SourceFormat, load};
-pub use model::{Model, Output, UnknownOutput};
+pub use model::{Model, Output, OutputSlot, UnknownOutput};
 pub use signature::{ClassLabel, Feature, FeatureKind, Signature, Task, UNKNOWN_CATEGORY};

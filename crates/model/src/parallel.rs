@@ -4,11 +4,11 @@
 //! rows into chunks and scores them on the current rayon pool, so the caller chooses the
 //! thread count with [`rayon::ThreadPool::install`] (polars shares the same mechanism).
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::PredictError;
-use crate::model::{Model, Output};
+use crate::model::{Model, OutputSlot};
 
 /// Rows per task: enough to amortise scheduling, few enough to balance the cores.
 const MIN_CHUNK_ROWS: usize = 1024;
@@ -19,7 +19,7 @@ const MIN_CHUNK_ROWS: usize = 1024;
 ///
 /// ```
 /// # use ndarray::{array, Array2};
-/// # use verdict_model::{Feature, Model, Output, Signature, Task, NativeModel};
+/// # use verdict_model::{Feature, Model, Output, OutputSlot, Signature, Task, NativeModel};
 /// # use verdict_model::family::{Family, linear::{LinearModel, LinearMissing}, link::{Link, Precision}};
 /// # let model = NativeModel::new(
 /// #     Signature::new(vec![Feature::numeric("x")], Task::Regression),
@@ -28,32 +28,43 @@ const MIN_CHUNK_ROWS: usize = 1024;
 /// # )?;
 /// let rows = Array2::from_shape_fn((10_000, 1), |(i, _)| i as f64);
 /// let mut out = Array2::zeros((10_000, 1));
-/// verdict_model::parallel::predict_into_parallel(&model, rows.view(), Output::Predict, out.view_mut())?;
+/// let mut slots = [OutputSlot::new(Output::Predict, out.view_mut())];
+/// verdict_model::parallel::predict_into_parallel(&model, rows.view(), &mut slots)?;
 /// assert_eq!(out[[9_999, 0]], 19_998.0);
 /// # Ok::<(), verdict_model::Error>(())
 /// ```
 pub fn predict_into_parallel(
     model: &dyn Model,
     features: ArrayView2<'_, f64>,
-    output: Output,
-    mut out: ArrayViewMut2<'_, f64>,
+    outputs: &mut [OutputSlot<'_>],
 ) -> Result<(), PredictError> {
-    model.signature().check_shapes(&features, output, &out)?;
+    model.signature().check_shapes(&features, outputs)?;
     let rows = features.nrows();
     let chunk = rows
         .div_ceil(rayon::current_num_threads() * 4)
         .max(MIN_CHUNK_ROWS);
     if rows <= chunk {
-        return model.predict_into(features, output, out);
+        return model.predict_into(features, outputs);
+    }
+    // One set of slots per chunk of rows: slot k of chunk i views chunk i of output k.
+    let mut chunks: Vec<Vec<OutputSlot<'_>>> =
+        (0..rows.div_ceil(chunk)).map(|_| Vec::new()).collect();
+    for slot in outputs.iter_mut() {
+        for (slots, out) in chunks
+            .iter_mut()
+            .zip(slot.out.axis_chunks_iter_mut(Axis(0), chunk))
+        {
+            slots.push(OutputSlot::new(slot.output, out));
+        }
     }
     features
         .axis_chunks_iter(Axis(0), chunk)
         .into_par_iter()
-        .zip(out.axis_chunks_iter_mut(Axis(0), chunk))
+        .zip(chunks.par_iter_mut())
         .enumerate()
-        .try_for_each(|(i, (features, out))| {
+        .try_for_each(|(i, (features, slots))| {
             model
-                .predict_into(features, output, out)
+                .predict_into(features, slots)
                 .map_err(|e| e.offset_rows(i * chunk))
         })
 }

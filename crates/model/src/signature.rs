@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::ArrayView2;
 
 use crate::error::PredictError;
-use crate::model::Output;
+use crate::model::{Output, OutputSlot};
 
 /// The code [`Signature::encode_category`] gives a category the model never saw.
 pub const UNKNOWN_CATEGORY: f64 = -1.0;
@@ -268,12 +268,12 @@ impl Signature {
         }
     }
 
-    /// Checks that `features` has the model's columns and that `out` has the shape of `output`.
+    /// Checks that `features` has the model's columns and that every slot is an output the
+    /// model has, with the shape that output takes for these rows.
     pub fn check_shapes(
         &self,
         features: &ArrayView2<'_, f64>,
-        output: Output,
-        out: &ArrayViewMut2<'_, f64>,
+        outputs: &[OutputSlot<'_>],
     ) -> Result<(), PredictError> {
         if features.ncols() != self.num_features() {
             return Err(PredictError::FeatureCount {
@@ -281,15 +281,17 @@ impl Signature {
                 found: features.ncols(),
             });
         }
-        let width = self.require_output(output)?;
-        if out.nrows() != features.nrows() || out.ncols() != width {
-            return Err(PredictError::OutputShape {
-                output,
-                expected_rows: features.nrows(),
-                expected_cols: width,
-                found_rows: out.nrows(),
-                found_cols: out.ncols(),
-            });
+        for slot in outputs {
+            let width = self.require_output(slot.output)?;
+            if slot.out.nrows() != features.nrows() || slot.out.ncols() != width {
+                return Err(PredictError::OutputShape {
+                    output: slot.output,
+                    expected_rows: features.nrows(),
+                    expected_cols: width,
+                    found_rows: slot.out.nrows(),
+                    found_cols: slot.out.ncols(),
+                });
+            }
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use verdict_model::family::link::{Link, Precision};
 use verdict_model::family::tree::{
     Aggregation, LinearLeaves, Missing, Node, SplitRule, Tree, TreeEnsemble,
 };
-use verdict_model::{ClassLabel, Model, NativeModel, Signature, Task};
+use verdict_model::{ClassLabel, Model, NativeModel, Output, OutputSlot, Signature, Task};
 
 const FEATURES: usize = 6;
 /// LightGBM's `kZeroThreshold`, which it often writes as a threshold.
@@ -257,16 +257,75 @@ fn strided_inputs_and_outputs_give_the_same_answer() {
     let model = random_model(&mut rng, shape, 20, 1);
     let x = random_inputs(&mut rng, 500);
     let column_major = x.t().to_owned().reversed_axes();
-    let expected = model
-        .predict(x.view(), verdict_model::Output::PredictProba)
-        .unwrap();
+    let expected = model.predict(x.view(), Output::PredictProba).unwrap();
     let mut out = Array2::zeros((2, 500));
     model
         .predict_into(
             column_major.view(),
-            verdict_model::Output::PredictProba,
-            out.view_mut().reversed_axes(),
+            &mut [OutputSlot::new(
+                Output::PredictProba,
+                out.view_mut().reversed_axes(),
+            )],
         )
         .unwrap();
     assert_eq!(out.t(), expected);
+}
+
+#[test]
+fn one_call_for_every_output_equals_one_call_per_output() {
+    // Every model of every family, asked for all its outputs at once (some twice, some
+    // strided), must give what separate calls give, bit for bit.
+    for file in common::all_models() {
+        let model = &file.model;
+        let x = common::inputs(model.signature().num_features());
+        let mut outputs = model.signature().outputs();
+        outputs.push(outputs[0]);
+        let together = model.predict_outputs(x.view(), &outputs).unwrap();
+        for (output, got) in outputs.iter().zip(&together) {
+            assert_eq!(
+                bits(got),
+                bits(&model.predict(x.view(), *output).unwrap()),
+                "{}: {output} from one call",
+                file.info.name
+            );
+        }
+        let width = model.signature().output_width(outputs[0]).unwrap();
+        let mut column_major = Array2::zeros((width, x.nrows()));
+        let mut row_major = Array2::zeros((x.nrows(), width));
+        model
+            .predict_into(
+                x.view(),
+                &mut [
+                    OutputSlot::new(outputs[0], column_major.view_mut().reversed_axes()),
+                    OutputSlot::new(outputs[0], row_major.view_mut()),
+                ],
+            )
+            .unwrap();
+        assert_eq!(bits(&column_major.t().to_owned()), bits(&row_major));
+        assert_eq!(bits(&row_major), bits(&together[0]));
+    }
+}
+
+/// The bits of every value: NaN outputs compare equal to themselves.
+fn bits(values: &Array2<f64>) -> Array2<u64> {
+    values.mapv(f64::to_bits)
+}
+
+#[test]
+fn a_slot_of_the_wrong_shape_is_refused_before_any_work() {
+    let file = &common::all_models()[0];
+    let x = common::inputs(file.model.signature().num_features());
+    let mut good = Array2::zeros((x.nrows(), 1));
+    let mut bad = Array2::zeros((x.nrows() + 1, 1));
+    let error = file
+        .model
+        .predict_into(
+            x.view(),
+            &mut [
+                OutputSlot::new(Output::Predict, good.view_mut()),
+                OutputSlot::new(Output::Raw, bad.view_mut()),
+            ],
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("`raw` must be"), "{error}");
 }

@@ -186,3 +186,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bincode_errors_read_as_words_not_rust_debug_output() {
+    let file = &common::all_models()[0];
+    let bytes = file.to_bytes(Codec::Bincode).unwrap();
+    // The first byte of the payload picks the family: 200 is none of them.
+    let forged = forge(&bytes, |payload| payload[0] = 200);
+    let message = ModelFile::from_bytes(&forged).unwrap_err().to_string();
+    assert!(message.contains("200"), "{message}");
+    for debug in ["{", "}", "type_name", "allowed"] {
+        assert!(!message.contains(debug), "{message}");
+    }
+    let forged = forge(&bytes, |payload| payload.truncate(3));
+    let message = ModelFile::from_bytes(&forged).unwrap_err().to_string();
+    assert!(message.contains("too early"), "{message}");
+    assert!(!message.contains("additional"), "{message}");
+}

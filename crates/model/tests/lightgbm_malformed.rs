@@ -509,3 +509,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn num_class_must_fit_a_single_output_objective() {
+    let text =
+        fixture("binary_breast_cancer").replacen("num_class=1\n", "num_class=1000000000\n", 1);
+    let line = line_of(&text, "num_class=", 0);
+    assert_malformed(&text, line, "num_class=1000000000 with objective binary");
+}
+
+#[test]
+fn a_huge_line_is_quoted_in_part() {
+    let text = "x".repeat(200_000);
+    let (_, message) = malformed(&text);
+    assert!(
+        message.len() < 300,
+        "{} bytes: {}",
+        message.len(),
+        &message[..300]
+    );
+    assert!(message.contains("(199920 more bytes)"), "{message}");
+}

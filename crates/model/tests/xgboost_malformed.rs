@@ -554,3 +554,30 @@ fn vector_leaves_load_from_both_layouts() {
         }
     }
 }
+
+#[test]
+fn a_nan_split_condition_is_refused() {
+    let mut model = small_model();
+    model["learner"]["gradient_booster"]["model"]["trees"][0]["split_conditions"][0] =
+        json!(12345.5);
+    // XGBoost's JSON writes a NaN float as the bare word `NaN`; UBJSON as its bits.
+    let json = String::from_utf8(json_bytes(&model))
+        .unwrap()
+        .replacen("12345.5", "NaN", 1)
+        .into_bytes();
+    let mut binary = ubjson(&model);
+    let at = binary
+        .windows(4)
+        .position(|w| w == 12345.5f32.to_be_bytes())
+        .unwrap();
+    binary[at..at + 4].copy_from_slice(&f32::NAN.to_be_bytes());
+    for bytes in [json, binary] {
+        match import(&bytes) {
+            Err(error) => assert!(
+                error.to_string().contains("split condition is NaN"),
+                "{error}"
+            ),
+            Ok(_) => panic!("a NaN split was accepted"),
+        }
+    }
+}

@@ -3,8 +3,8 @@
 //! Each model version and list of requested outputs has a queue, drained by a worker thread
 //! of its own. The worker takes the first request waiting, then waits up to
 //! [`BatchConfig::max_delay_us`] for more, stopping early once [`BatchConfig::max_batch_rows`]
-//! rows are in hand; it concatenates their rows, makes one [`Model::predict_into`] call per
-//! output, and hands each request back exactly its own rows of the result. While the worker
+//! rows are in hand; it concatenates their rows, makes one [`Model::predict_into`] call for
+//! all the outputs, and hands each request back exactly its own rows of the result. While the worker
 //! computes, new requests queue up, so a busy queue batches without waiting at all.
 //!
 //! Model compute never runs on an event loop here: the worker is a plain thread, and a handler
@@ -344,12 +344,9 @@ impl Worker {
                 // fails one request's prediction never fails its neighbours'.
                 None => {
                     let own = Instant::now();
-                    let answer = self
-                        .key
-                        .outputs
-                        .iter()
-                        .map(|&output| model.predict(features.view(), output).map_err(Error::from))
-                        .collect();
+                    let answer = model
+                        .predict_outputs(features.view(), &self.key.outputs)
+                        .map_err(Error::from);
                     (answer, own.elapsed())
                 }
             };
@@ -362,7 +359,7 @@ impl Worker {
     }
 }
 
-/// One prediction per output over the rows of every request, concatenated.
+/// Every output over the rows of every request, concatenated, from one pass.
 fn predict_all(
     model: &dyn Model,
     requests: &[(Array2<f64>, Instant)],
@@ -376,15 +373,7 @@ fn predict_all(
     let features = ndarray::concatenate(Axis(0), &views)
         .map_err(|e| Error::Internal(format!("cannot concatenate a batch: {e}")))?;
     debug_assert_eq!(features.nrows(), rows);
-    outputs
-        .iter()
-        .map(|&output| {
-            let width = model.signature().require_output(output)?;
-            let mut out = Array2::zeros((rows, width));
-            model.predict_into(features.view(), output, out.view_mut())?;
-            Ok(out)
-        })
-        .collect()
+    Ok(model.predict_outputs(features.view(), outputs)?)
 }
 
 #[cfg(test)]
@@ -577,11 +566,12 @@ mod tests {
         fn predict_into(
             &self,
             features: ndarray::ArrayView2<'_, f64>,
-            _output: Output,
-            mut out: ndarray::ArrayViewMut2<'_, f64>,
+            outputs: &mut [verdict_model::OutputSlot<'_>],
         ) -> Result<(), verdict_model::PredictError> {
             assert!(features.iter().all(|&x| x >= 0.0), "negative input");
-            out.assign(&features);
+            for slot in outputs {
+                slot.out.assign(&features);
+            }
             Ok(())
         }
     }

@@ -67,9 +67,8 @@ fn timed(
     outputs: &[Output],
 ) -> (Result<Vec<Array2<f64>>, Error>, Duration) {
     let start = Instant::now();
-    let result = outputs
-        .iter()
-        .map(|&output| model.predict(features, output).map_err(Error::from))
-        .collect();
+    let result = model
+        .predict_outputs(features, outputs)
+        .map_err(Error::from);
     (result, start.elapsed())
 }

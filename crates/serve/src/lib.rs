@@ -51,7 +51,7 @@ pub use batcher::BatchConfig;
 pub use error::Error;
 pub use metrics::Metrics;
 pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};
-pub use server::{Server, ServerConfig};
+pub use server::{Server, ServerConfig, StopHandle};
 pub use service::{Options, Service, not_found};
 
 /// The protocol of a route, which decides the shape of its errors and labels its metrics.

@@ -1,9 +1,12 @@
 //! The standalone server: the [`Service`] in an actix-web `HttpServer`, with signal handling
 //! and the file watcher.
 //!
-//! SIGTERM and SIGINT stop accepting connections and let running requests finish (up to the
-//! shutdown timeout); SIGHUP reloads every model file. Both are handled here rather than by
-//! actix, whose default treats SIGINT as an immediate stop.
+//! SIGTERM and SIGINT first drain: for [`ServerConfig::drain`], every answer closes its
+//! connection and `/v2/health/ready` says not ready, while the server still accepts. Then it
+//! stops accepting and lets running requests finish (up to the shutdown timeout). Without the
+//! drain, actix closes idle kept-alive connections at once, and a request a client has just
+//! sent on one is lost. SIGHUP reloads every model file. Signals are handled here rather than
+//! by actix, whose default treats SIGINT as an immediate stop.
 
 use std::io;
 use std::net::SocketAddr;
@@ -33,6 +36,11 @@ pub struct ServerConfig {
     pub client_request_timeout: Duration,
     /// How long a graceful stop waits for running requests. Default: 30 s.
     pub shutdown_timeout: Duration,
+    /// How long a graceful stop keeps accepting, closing every connection after its answer,
+    /// before it stops accepting: clients learn to open new connections (elsewhere, once a
+    /// load balancer sees the server not ready) instead of sending on kept-alive ones the stop
+    /// would close. Default: 1 s.
+    pub drain: Duration,
     /// How often model files are checked for changes; `None` turns hot reload off (SIGHUP
     /// still reloads). Default: 1 s.
     pub poll_interval: Option<Duration>,
@@ -48,6 +56,7 @@ impl Default for ServerConfig {
             keep_alive: Duration::from_secs(60),
             client_request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
+            drain: Duration::from_secs(1),
             poll_interval: Some(Duration::from_secs(1)),
         }
     }
@@ -73,6 +82,27 @@ pub struct Server {
     addrs: Vec<SocketAddr>,
     service: Service,
     watcher: Option<Watcher>,
+    drain: Duration,
+}
+
+/// Stops a running [`Server`]; see [`Server::handle`].
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    http: ServerHandle,
+    service: Service,
+    drain: Duration,
+}
+
+impl StopHandle {
+    /// Stops the server. A graceful stop drains for [`ServerConfig::drain`], then stops
+    /// accepting and lets running requests finish; otherwise every connection closes at once.
+    pub async fn stop(&self, graceful: bool) {
+        if graceful {
+            self.service.start_draining();
+            tokio::time::sleep(self.drain).await;
+        }
+        self.http.stop(graceful).await;
+    }
 }
 
 impl std::fmt::Debug for Server {
@@ -114,6 +144,7 @@ impl Server {
             addrs,
             service,
             watcher,
+            drain: config.drain,
         })
     }
 
@@ -122,9 +153,13 @@ impl Server {
         &self.addrs
     }
 
-    /// A handle to stop the server (`stop(true)` drains running requests first).
-    pub fn handle(&self) -> ServerHandle {
-        self.http.handle()
+    /// A handle to stop the server (`stop(true)` drains first).
+    pub fn handle(&self) -> StopHandle {
+        StopHandle {
+            http: self.http.handle(),
+            service: self.service.clone(),
+            drain: self.drain,
+        }
     }
 
     /// The routes' service: its repository, options and metrics.
@@ -135,7 +170,7 @@ impl Server {
     /// Serves until stopped by a signal or through a [`handle`](Server::handle).
     pub async fn run(self) -> io::Result<()> {
         let signals = actix_web::rt::spawn(handle_signals(
-            self.http.handle(),
+            self.handle(),
             Arc::clone(self.service.repository()),
         ));
         let result = self.http.await;
@@ -152,7 +187,7 @@ impl Server {
 /// is never missed (an unhandled SIGHUP would end the process).
 #[cfg(unix)]
 fn handle_signals(
-    handle: ServerHandle,
+    handle: StopHandle,
     repository: Arc<Repository>,
 ) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -179,7 +214,7 @@ fn handle_signals(
                     continue;
                 }
             };
-            tracing::info!("{name}: finishing running requests, then stopping");
+            tracing::info!("{name}: draining, finishing running requests, then stopping");
             handle.stop(true).await;
             return;
         }
@@ -188,7 +223,7 @@ fn handle_signals(
 
 /// Ctrl-C drains and stops.
 #[cfg(not(unix))]
-async fn handle_signals(handle: ServerHandle, _repository: Arc<Repository>) {
+async fn handle_signals(handle: StopHandle, _repository: Arc<Repository>) {
     if tokio::signal::ctrl_c().await.is_ok() {
         tracing::info!("Ctrl-C: finishing running requests, then stopping");
         handle.stop(true).await;

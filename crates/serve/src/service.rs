@@ -6,11 +6,12 @@
 //! here applies to a path the [`Service`] did not register.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
+use actix_web::http::{ConnectionType, Method, header};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder};
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) batcher: Batcher,
     pub(crate) admission: Arc<Admission>,
+    /// Set when a graceful stop begins: answers close their connections, and readiness ends.
+    pub(crate) draining: AtomicBool,
 }
 
 /// The name of the model a request was served by, for the access log and the metrics.
@@ -136,6 +139,7 @@ impl Service {
                 repository,
                 metrics: Arc::default(),
                 batcher: Batcher::new(options.batch.clone()),
+                draining: AtomicBool::new(false),
                 admission: Arc::new(Admission::new(
                     options.max_inflight_bytes,
                     options.large_request_bytes,
@@ -154,6 +158,12 @@ impl Service {
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.shared.options
+    }
+
+    /// Starts a graceful stop: from now on every answer closes its connection, and
+    /// `/v2/health/ready` says not ready.
+    pub fn start_draining(&self) {
+        self.shared.draining.store(true, Ordering::SeqCst);
     }
 
     /// The Prometheus exposition text, as `GET /metrics` serves it.
@@ -375,6 +385,12 @@ async fn guard(
     let mut response = response;
     if let Some(origin) = &granted {
         origin::tag(response.headers_mut(), origin);
+    }
+    if shared.draining.load(Ordering::SeqCst) {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
     }
     let status = response.status().as_u16();
     let model = response

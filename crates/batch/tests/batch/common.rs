@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2};
 use polars::prelude::*;
 use verdict_batch::{Error, Scorer, Sink, Source, Summary};
 use verdict_model::family::Family;
@@ -12,7 +12,7 @@ use verdict_model::family::linear::{LinearMissing, LinearModel};
 use verdict_model::family::link::{Link, Precision};
 use verdict_model::family::tree::{Aggregation, Missing, Node, SplitRule, Tree, TreeEnsemble};
 use verdict_model::{
-    ClassLabel, Feature, Model, NativeModel, Output, PredictError, Signature, Task,
+    ClassLabel, Feature, Model, NativeModel, Output, OutputSlot, PredictError, Signature, Task,
 };
 
 /// A small deterministic generator (SplitMix64), so test data needs no dependency.
@@ -194,11 +194,10 @@ impl Model for FailsOnNegative {
     fn predict_into(
         &self,
         features: ArrayView2<'_, f64>,
-        output: Output,
-        mut out: ArrayViewMut2<'_, f64>,
+        outputs: &mut [OutputSlot<'_>],
     ) -> Result<(), PredictError> {
-        self.0.check_shapes(&features, output, &out)?;
-        for (row, mut dst) in features.rows().into_iter().zip(out.rows_mut()) {
+        self.0.check_shapes(&features, outputs)?;
+        for (i, row) in features.rows().into_iter().enumerate() {
             if row[0] < 0.0 {
                 // Any error will do: the tests check that nothing is written.
                 return Err(PredictError::FeatureCount {
@@ -206,7 +205,9 @@ impl Model for FailsOnNegative {
                     found: 0,
                 });
             }
-            dst[0] = row[0];
+            for slot in outputs.iter_mut() {
+                slot.out[[i, 0]] = row[0];
+            }
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use ndarray::{Array2, s};
-use verdict_model::{Model, Output, SourceFormat};
+use verdict_model::{Model, Output, OutputSlot, SourceFormat};
 
 use crate::npy;
 
@@ -77,7 +77,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     for _ in 0..args.repeat.max(1) {
         let start = Instant::now();
         pool.install(|| {
-            verdict_model::parallel::predict_into_parallel(model, x.view(), output, out.view_mut())
+            verdict_model::parallel::predict_into_parallel(
+                model,
+                x.view(),
+                &mut [OutputSlot::new(output, out.view_mut())],
+            )
         })?;
         best = best.min(start.elapsed().as_secs_f64());
     }
@@ -86,7 +90,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut latencies: Vec<f64> = (0..x.nrows().min(2000))
         .map(|i| {
             let start = Instant::now();
-            let _ = model.predict_into(x.slice(s![i..i + 1, ..]), output, single.view_mut());
+            let _ = model.predict_into(
+                x.slice(s![i..i + 1, ..]),
+                &mut [OutputSlot::new(output, single.view_mut())],
+            );
             start.elapsed().as_secs_f64()
         })
         .collect();

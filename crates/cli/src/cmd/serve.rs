@@ -38,9 +38,13 @@ pub(crate) struct Args {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// A bearer token every route but the health checks requires.
+    /// A bearer token every route but the health checks requires. It shows in `ps`: prefer
+    /// --token-file or VERDICT_TOKEN.
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the bearer token (its surrounding whitespace is ignored).
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
     /// A web page origin (`https://app.example`, or `*` for any) whose pages may call the
     /// inference routes through CORS. Repeatable. Default: none.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
@@ -66,6 +70,10 @@ pub(crate) struct Args {
     /// The longest a request may take, in milliseconds (0: no limit).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     timeout_ms: u64,
+    /// On SIGTERM or SIGINT, how long to keep accepting while every answer closes its
+    /// connection and readiness is off, before stopping, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1_000)]
+    drain_ms: u64,
     /// How often to check model files for changes, in milliseconds (0: only on SIGHUP).
     #[arg(long, value_name = "MS", default_value_t = 1_000)]
     poll_ms: u64,
@@ -94,6 +102,23 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     init_logging();
+    let token = match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            let token = text.trim();
+            anyhow::ensure!(
+                !token.is_empty(),
+                "the token file {} is empty",
+                path.display()
+            );
+            Some(token.to_owned())
+        }
+        None => args.token.filter(|t| !t.is_empty()),
+    };
+    if let Some(warning) = exposure_warning(&args.host, token.is_some()) {
+        eprintln!("verdict: warning: {warning}");
+    }
     let sources: Vec<Source> = args
         .models
         .into_iter()
@@ -115,7 +140,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 .unwrap_or(defaults.max_large_requests),
             large_request_bytes: defaults.large_request_bytes,
             timeout: (args.timeout_ms > 0).then(|| Duration::from_millis(args.timeout_ms)),
-            token: args.token.filter(|t| !t.is_empty()),
+            token,
             default_model: args.default_model,
             offload_rows: args.offload_rows.max(1),
             batch: BatchConfig {
@@ -128,6 +153,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             cors_origins: args.cors_origins,
         },
         poll_interval: (args.poll_ms > 0).then(|| Duration::from_millis(args.poll_ms)),
+        drain: Duration::from_millis(args.drain_ms),
         ..ServerConfig::default()
     };
     let protected = config.options.token.is_some();
@@ -141,6 +167,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         }
         print_models(&repository);
         server.run().await.context("the server failed")
+    })
+}
+
+/// The warning for a server reachable from other machines without a token, where anyone
+/// who can connect may predict and load or unload models.
+fn exposure_warning(host: &str, protected: bool) -> Option<String> {
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback && !protected).then(|| {
+        format!(
+            "--host {host} accepts connections from other machines, and no token is set: anyone              who can reach this port can predict and load or unload models; pass --token-file"
+        )
     })
 }
 
@@ -187,4 +228,21 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_exposed_servers_without_a_token_are_warned_about() {
+        let warning = exposure_warning("0.0.0.0", false).unwrap();
+        assert!(warning.contains("--host 0.0.0.0"), "{warning}");
+        assert!(exposure_warning("::", false).is_some());
+        assert!(exposure_warning("10.1.2.3", false).is_some());
+        assert!(exposure_warning("0.0.0.0", true).is_none());
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"] {
+            assert!(exposure_warning(host, false).is_none(), "{host}");
+        }
+    }
 }

@@ -15,11 +15,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidModel, PredictError};
-use crate::model::{Model, Output};
+use crate::model::{Model, Output, OutputSlot};
 use crate::predict::{CompiledOblivious, CompiledTrees};
 use crate::signature::{Signature, Task};
 use linear::LinearModel;
@@ -433,10 +433,12 @@ impl Model for NativeModel {
     fn predict_into(
         &self,
         features: ArrayView2<'_, f64>,
-        output: Output,
-        mut out: ArrayViewMut2<'_, f64>,
+        outputs: &mut [OutputSlot<'_>],
     ) -> Result<(), PredictError> {
-        self.signature.check_shapes(&features, output, &out)?;
+        self.signature.check_shapes(&features, outputs)?;
+        if outputs.is_empty() {
+            return Ok(());
+        }
         let raw_width = self.signature.raw_width;
         let mut fresh = Scratch::default();
         SCRATCH.with(|cell| {
@@ -451,20 +453,27 @@ impl Model for NativeModel {
             let mut start = 0;
             while start < rows {
                 let end = (start + CHUNK_ROWS).min(rows);
+                // The margins once; every requested output is derived from them.
                 self.raw_chunk(features.slice(ndarray::s![start..end, ..]), scratch)
                     .map_err(|e| e.offset_rows(start))?;
-                for (raw, mut dst) in scratch
-                    .raw
-                    .chunks_exact(raw_width)
-                    .zip(out.slice_mut(ndarray::s![start..end, ..]).rows_mut())
-                {
-                    match dst.as_slice_mut() {
-                        Some(dst) => self.finish_row(output, raw, &mut scratch.scores, dst),
-                        None => {
-                            // A strided output (column-major, a slice with a step).
-                            scratch.out_row.resize(dst.len(), 0.0);
-                            self.finish_row(output, raw, &mut scratch.scores, &mut scratch.out_row);
-                            dst.assign(&ndarray::ArrayView1::from(&scratch.out_row[..]));
+                for (i, raw) in scratch.raw.chunks_exact(raw_width).enumerate() {
+                    for slot in outputs.iter_mut() {
+                        let mut dst = slot.out.row_mut(start + i);
+                        match dst.as_slice_mut() {
+                            Some(dst) => {
+                                self.finish_row(slot.output, raw, &mut scratch.scores, dst);
+                            }
+                            None => {
+                                // A strided output (column-major, a slice with a step).
+                                scratch.out_row.resize(dst.len(), 0.0);
+                                self.finish_row(
+                                    slot.output,
+                                    raw,
+                                    &mut scratch.scores,
+                                    &mut scratch.out_row,
+                                );
+                                dst.assign(&ndarray::ArrayView1::from(&scratch.out_row[..]));
+                            }
                         }
                     }
                 }

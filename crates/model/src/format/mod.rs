@@ -241,6 +241,35 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     result.map_err(io)
 }
 
+/// A bincode decoding error in words: bincode 2 displays its errors as their `Debug` form
+/// (`UnexpectedVariant { type_name: "Family", allowed: Range(0, 4), found: 9 }`).
+fn describe_bincode(error: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match error {
+        E::UnexpectedEnd { additional } => {
+            format!("the payload ends {additional} bytes too early")
+        }
+        E::LimitExceeded => format!("the payload declares more than {MAX_PAYLOAD_LEN} bytes"),
+        E::UnexpectedVariant {
+            type_name, found, ..
+        } => format!("variant {found} of `{type_name}` does not exist"),
+        E::InvalidIntegerType { expected, found } => {
+            format!("expected an integer of type {expected:?}, found {found:?}")
+        }
+        E::NonZeroTypeIsZero { .. } => "a count that cannot be zero is zero".to_owned(),
+        E::Utf8 { inner } => format!("a text is not UTF-8 ({inner})"),
+        E::InvalidCharEncoding(_) => "a character is not valid UTF-8".to_owned(),
+        E::InvalidBooleanValue(value) => format!("{value} is not a boolean (0 or 1)"),
+        E::ArrayLengthMismatch { required, found } => {
+            format!("an array has {found} items where {required} are required")
+        }
+        E::OutsideUsizeRange(value) => format!("the length {value} does not fit this machine"),
+        E::Other(message) => (*message).to_owned(),
+        E::OtherString(message) => message.clone(),
+        other => format!("the payload does not decode ({other})"),
+    }
+}
+
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<{ MAX_PAYLOAD_LEN as usize }>()
 }
@@ -284,7 +313,7 @@ fn decode_payload(bytes: &[u8], codec: Codec, offset: u64) -> Result<Family, For
     match codec {
         Codec::Bincode => {
             let (family, read) = bincode::serde::decode_from_slice(bytes, bincode_config())
-                .map_err(|e| error(e.to_string()))?;
+                .map_err(|e| error(describe_bincode(&e)))?;
             if read != bytes.len() {
                 return Err(error(format!(
                     "{} bytes left over after the model",

@@ -6,8 +6,15 @@
 //!
 //! [`load`] detects the format from the file's content, so every command accepts every
 //! supported file.
+//!
+//! Each importer is behind a cargo feature of its name (`xgboost`, `lightgbm`, `sklearn`,
+//! `catboost`), all
+//! on by default. A build without one still recognises its files and says which feature would
+//! read them.
 
+#[cfg(feature = "catboost")]
 pub mod catboost;
+#[cfg(feature = "lightgbm")]
 pub mod lightgbm;
 
 use std::fmt;
@@ -17,9 +24,15 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
+#[cfg(any(feature = "xgboost", feature = "sklearn", feature = "catboost"))]
 mod json;
+#[cfg(feature = "sklearn")]
 pub mod sklearn;
+#[cfg(feature = "xgboost")]
 pub mod xgboost;
+
+/// The first bytes of CatBoost's binary `.cbm` file (a FlatBuffers document follows).
+const CBM_MAGIC: &[u8] = b"CBM1";
 
 /// A model file format Verdict reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +90,7 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
     if bytes.starts_with(MAGIC) {
         return Ok(SourceFormat::Verdict);
     }
-    if bytes.starts_with(catboost::CBM_MAGIC) {
+    if bytes.starts_with(CBM_MAGIC) {
         return Ok(SourceFormat::Catboost);
     }
     let text = bytes.trim_ascii_start();
@@ -111,6 +124,18 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
     Err(ImportError::UnknownFormat {
         reason: "the file starts with none of the known signatures".into(),
     })
+}
+
+/// The longest stretch of a file's own text an error message quotes, in characters.
+const EXCERPT_CHARS: usize = 80;
+
+/// `text` for an error message: whole when short, else its start and how much was left out,
+/// so a message never carries a megabyte line of a wrong file.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}… ({} more bytes)", &text[..end], text.len() - end),
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -156,20 +181,42 @@ pub fn from_bytes(
     };
     match format {
         SourceFormat::Verdict => ModelFile::from_bytes(bytes),
+        #[cfg(feature = "lightgbm")]
         SourceFormat::Lightgbm => Ok(lightgbm::from_bytes(bytes, name)?),
+        #[cfg(feature = "xgboost")]
         SourceFormat::Xgboost => Ok(xgboost::from_bytes(
             bytes,
             name,
             &xgboost::Options::default(),
         )?),
+        #[cfg(feature = "sklearn")]
         SourceFormat::Sklearn => Ok(sklearn::from_bytes(bytes, name)?),
+        #[cfg(feature = "catboost")]
         SourceFormat::Catboost => Ok(catboost::from_bytes(bytes, name)?),
+        #[allow(unreachable_patterns)]
+        disabled => {
+            let _unused_without_importers = name;
+            Err(ImportError::NotCompiled {
+                format: disabled.name(),
+            }
+            .into())
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_cut_long_text_and_say_how_much() {
+        assert_eq!(excerpt("short"), "short");
+        let long = "é".repeat(100);
+        assert_eq!(
+            excerpt(&long),
+            format!("{}… (40 more bytes)", "é".repeat(80))
+        );
+    }
 
     #[test]
     fn detects_each_format_from_its_first_bytes() {
@@ -194,5 +241,18 @@ mod tests {
         assert_eq!(detect(b"CBM1\x10\0\0\0").unwrap(), SourceFormat::Catboost);
         assert!(detect(b"PK\x03\x04").is_err());
         assert!(detect(b"{\"something\": 1}").is_err());
+    }
+
+    #[cfg(not(feature = "xgboost"))]
+    #[test]
+    fn a_format_compiled_out_is_recognised_and_its_feature_named() {
+        let error = from_bytes(b"{\"learner\": {}}", "m", None).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Import(ImportError::NotCompiled { format: "xgboost" })
+            ),
+            "{error}"
+        );
     }
 }

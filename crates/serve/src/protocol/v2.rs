@@ -169,7 +169,8 @@ pub(crate) async fn live() -> HttpResponse {
 
 /// `GET /v2/health/ready`: every model not unloaded on purpose has a version serving.
 pub(crate) async fn ready(shared: Data<Shared>) -> HttpResponse {
-    if shared.repository.is_ready() {
+    let stopping = shared.draining.load(std::sync::atomic::Ordering::SeqCst);
+    if shared.repository.is_ready() && !stopping {
         HttpResponse::Ok().finish()
     } else {
         HttpResponse::BadRequest().finish()

@@ -5,9 +5,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2};
 use serde_json::{Value, json};
-use verdict_model::{Feature, Model, ModelInfo, Output, PredictError, Signature, Task};
+use verdict_model::{Feature, Model, ModelInfo, Output, OutputSlot, PredictError, Signature, Task};
 use verdict_serve::{BatchConfig, Options, Repository};
 
 use crate::common::*;
@@ -173,10 +173,9 @@ impl Model for Gated {
     fn predict_into(
         &self,
         features: ArrayView2<'_, f64>,
-        output: Output,
-        mut out: ArrayViewMut2<'_, f64>,
+        outputs: &mut [OutputSlot<'_>],
     ) -> Result<(), PredictError> {
-        self.signature.check_shapes(&features, output, &out)?;
+        self.signature.check_shapes(&features, outputs)?;
         let (state, changed) = &*self.gate;
         let mut state = state.lock().unwrap();
         state.1 += 1;
@@ -185,8 +184,10 @@ impl Model for Gated {
             state = changed.wait(state).unwrap();
         }
         drop(state);
-        for (x, mut y) in features.rows().into_iter().zip(out.rows_mut()) {
-            y[0] = 2.0 * x[0];
+        for slot in outputs.iter_mut() {
+            for (x, mut y) in features.rows().into_iter().zip(slot.out.rows_mut()) {
+                y[0] = 2.0 * x[0];
+            }
         }
         Ok(())
     }

@@ -5,7 +5,6 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use ndarray::{Array2, array};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
@@ -16,7 +15,7 @@ use verdict_model::family::tree::{Aggregation, Missing, Node, SplitRule, Tree, T
 use verdict_model::{
     ClassLabel, Codec, Feature, Model, ModelFile, ModelInfo, NativeModel, Output, Signature, Task,
 };
-use verdict_serve::{Options, Repository, Server, ServerConfig, Source};
+use verdict_serve::{Options, Repository, Server, ServerConfig, Source, StopHandle};
 
 /// `y = intercept + 2a - b`: a regressor whose intercept tells versions apart.
 pub(crate) fn line(intercept: f64) -> ModelFile {
@@ -162,7 +161,7 @@ pub(crate) fn save(file: &ModelFile, dir: &Path, name: &str) -> std::path::PathB
 /// A server on an ephemeral loopback port, stopped when dropped.
 pub(crate) struct TestServer {
     pub(crate) base: String,
-    pub(crate) handle: ServerHandle,
+    pub(crate) handle: StopHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -194,6 +193,7 @@ impl TestServer {
             options,
             poll_interval: poll,
             shutdown_timeout: Duration::from_secs(10),
+            drain: Duration::from_millis(300),
             ..ServerConfig::default()
         };
         let (tx, rx) = mpsc::channel();

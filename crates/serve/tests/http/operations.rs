@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::ArrayView2;
 use serde_json::{Value, json};
-use verdict_model::{Codec, Feature, Model, ModelInfo, Output, PredictError, Signature, Task};
+use verdict_model::{Codec, Feature, Model, ModelInfo, OutputSlot, PredictError, Signature, Task};
 use verdict_serve::{Options, Repository, Source};
 
 use crate::common::*;
@@ -348,14 +348,14 @@ impl Model for Slow {
     fn predict_into(
         &self,
         features: ArrayView2<'_, f64>,
-        output: Output,
-        mut out: ArrayViewMut2<'_, f64>,
+        outputs: &mut [OutputSlot<'_>],
     ) -> Result<(), PredictError> {
-        self.signature
-            .check_shapes(&features, output, &out.view_mut())?;
+        self.signature.check_shapes(&features, outputs)?;
         self.started.store(true, Ordering::SeqCst);
         std::thread::sleep(self.delay);
-        out.fill(1.0);
+        for slot in outputs {
+            slot.out.fill(1.0);
+        }
         Ok(())
     }
 }
@@ -501,6 +501,159 @@ fn json_past_the_row_limit_is_refused_before_it_is_parsed() {
             "{path}: {message}"
         );
     }
+}
+
+/// What became of one request sent on a kept-alive connection.
+enum Exchange {
+    /// Answered; `true` when the server asked to close the connection.
+    Answered { status: u16, close: bool },
+    /// The connection broke after the request was sent: the request was dropped.
+    Dropped,
+}
+
+/// Sends one request on `stream` and reads its answer (headers, then `Content-Length` bytes).
+fn exchange(stream: &mut std::io::BufReader<std::net::TcpStream>, host: &str) -> Exchange {
+    use std::io::{BufRead, Read};
+    let body = r#"{"input": [1]}"#;
+    let request = format!(
+        "POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.get_mut().write_all(request.as_bytes()).is_err() {
+        return Exchange::Dropped;
+    }
+    let mut status = 0;
+    let mut length = 0;
+    let mut close = false;
+    loop {
+        let mut line = String::new();
+        match stream.read_line(&mut line) {
+            Ok(0) | Err(_) => return Exchange::Dropped,
+            Ok(_) => {}
+        }
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(code) = line.strip_prefix("http/1.1 ") {
+            status = code.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+        } else if let Some(value) = line.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        } else if line == "connection: close" {
+            close = true;
+        }
+    }
+    let mut body = vec![0; length];
+    if stream.read_exact(&mut body).is_err() {
+        return Exchange::Dropped;
+    }
+    Exchange::Answered { status, close }
+}
+
+#[test]
+fn stopping_answers_every_request_on_kept_alive_connections() {
+    let options = Options {
+        offload_rows: 1,
+        ..Options::default()
+    };
+    let (repository, started) = slow_repository(Duration::from_millis(20));
+    let mut server = TestServer::with_repository(repository, options, None);
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                let stream = std::net::TcpStream::connect(&host).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                let mut stream = std::io::BufReader::new(stream);
+                let (mut answered, mut dropped) = (0, 0);
+                for _ in 0..2_000 {
+                    match exchange(&mut stream, &host) {
+                        Exchange::Answered { status, close } => {
+                            assert_eq!(status, 200);
+                            answered += 1;
+                            if close {
+                                break;
+                            }
+                        }
+                        Exchange::Dropped => {
+                            dropped += 1;
+                            break;
+                        }
+                    }
+                }
+                (answered, dropped)
+            })
+        })
+        .collect();
+    assert!(eventually(Duration::from_secs(10), || started.load(Ordering::SeqCst)));
+    std::thread::sleep(Duration::from_millis(200));
+    let stopping = Instant::now();
+    server.stop();
+    let stopped_in = stopping.elapsed();
+    let results: Vec<(u32, u32)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(
+        results.iter().all(|&(answered, _)| answered > 0),
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().map(|r| r.1).sum::<u32>(),
+        0,
+        "dropped: {results:?}"
+    );
+    // Connections close after their answer, so the drain does not wait out its timeout.
+    assert!(stopped_in < Duration::from_secs(5), "took {stopped_in:?}");
+}
+
+/// Clients that keep their connections alive in a pool, as `requests` and `tritonclient` do,
+/// and stop sending once the server says it closes (as they would once a load balancer takes
+/// the stopping server out).
+#[test]
+fn stopping_drops_no_request_of_pooled_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    save(&line(1.0), dir.path(), "line");
+    let mut server = TestServer::serving(dir.path(), Options::default());
+    let url = server.url("/predict");
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let client = client();
+                let (mut ok, mut dropped) = (0u32, Vec::new());
+                for _ in 0..100_000 {
+                    match client.post(&url).json(&json!({"input": [3, 1]})).send() {
+                        Ok(response) if response.status().is_success() => {
+                            ok += 1;
+                            if response
+                                .headers()
+                                .get("connection")
+                                .is_some_and(|v| v == "close")
+                            {
+                                break;
+                            }
+                        }
+                        Ok(response) => dropped.push(format!("status {}", response.status())),
+                        Err(error) if error.is_connect() => break,
+                        Err(error) => dropped.push(format!("{error:?}")),
+                    }
+                }
+                (ok, dropped)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    server.stop();
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(results.iter().all(|r| r.0 > 0));
+    let dropped: Vec<&String> = results.iter().flat_map(|r| &r.1).collect();
+    assert!(
+        dropped.is_empty(),
+        "{} dropped: {:?}",
+        dropped.len(),
+        &dropped[..dropped.len().min(3)]
+    );
 }
 
 #[test]

@@ -17,9 +17,6 @@ use crate::format::ModelFile;
 /// The format's name in messages.
 const FORMAT: &str = "CatBoost";
 
-/// The first bytes of CatBoost's binary `.cbm` file (a FlatBuffers document follows).
-pub(crate) const CBM_MAGIC: &[u8] = b"CBM1";
-
 /// Imports a CatBoost JSON model; `name` names the model.
 ///
 /// A binary `.cbm` file is recognised and refused with [`ImportError::Unsupported`], which
@@ -29,7 +26,7 @@ pub(crate) const CBM_MAGIC: &[u8] = b"CBM1";
 /// loss function or feature kind Verdict does not read gives [`ImportError::Unsupported`]
 /// naming it.
 pub fn from_bytes(bytes: &[u8], name: &str) -> Result<ModelFile, ImportError> {
-    if bytes.starts_with(CBM_MAGIC) {
+    if bytes.starts_with(super::CBM_MAGIC) {
         return Err(ImportError::unsupported(
             FORMAT,
             "the binary .cbm format (not read yet): export the model with \

@@ -146,6 +146,17 @@ fn objective(
     };
     let line = *line;
     let name = objective.name.as_str();
+    // With several outputs, `single_output` names the mismatch of the tree count instead.
+    if !matches!(name, "multiclass" | "multiclassova") && num_class.value != 1 && outputs.value == 1
+    {
+        return Err(malformed(
+            num_class.line,
+            format!(
+                "num_class={} with objective {name}, which predicts one value per row (LightGBM writes num_class=1 for it)",
+                num_class.value
+            ),
+        ));
+    }
     let classes = |k: usize| Task::Classification {
         classes: (0..k as i64).map(ClassLabel::Int).collect(),
     };

@@ -33,6 +33,7 @@
 //! `convert`'s business. Every value keeps the line it was read from, so any error can point
 //! at it.
 
+use crate::import::excerpt;
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -275,7 +276,7 @@ impl<'a> Block<'a> {
                 format!(
                     "{}: `{key}` is `{}`, which is not a {}",
                     self.name,
-                    found.value,
+                    excerpt(found.value),
                     T::KIND
                 ),
             )
@@ -388,7 +389,7 @@ fn parse_header<'a>(lines: &mut Lines<'a>) -> Result<Header, ImportError> {
             first.0,
             format!(
                 "a LightGBM model starts with the line `tree`, found `{}`",
-                first.1
+                excerpt(first.1)
             ),
         ));
     }
@@ -469,15 +470,16 @@ fn parse_trees(lines: &mut Lines<'_>) -> Result<(Vec<TreeText>, usize), ImportEr
             return Err(malformed(
                 number,
                 format!(
-                    "expected `Tree={}` or `end of trees`, found `{line}`",
-                    trees.len()
+                    "expected `Tree={}` or `end of trees`, found `{}`",
+                    trees.len(),
+                    excerpt(line)
                 ),
             ));
         };
         if index.parse::<usize>().ok() != Some(trees.len()) {
             return Err(malformed(
                 number,
-                format!("expected `Tree={}`, found `{line}`", trees.len()),
+                format!("expected `Tree={}`, found `{}`", trees.len(), excerpt(line)),
             ));
         }
         let mut block = Block {
@@ -497,8 +499,9 @@ fn parse_trees(lines: &mut Lines<'_>) -> Result<(Vec<TreeText>, usize), ImportEr
                     return Err(malformed(
                         number,
                         format!(
-                            "{}: expected a `key=value` line, found `{line}`",
-                            block.name
+                            "{}: expected a `key=value` line, found `{}`",
+                            block.name,
+                            excerpt(line)
                         ),
                     ));
                 }

@@ -756,6 +756,13 @@ fn tree_to_native(
         let right = new_index[tree.right_children[old] as usize];
         let default_left = tree.default_left[old];
         let categorical = tree.split_type.get(old).copied().unwrap_or(0);
+        if categorical == 0 && tree.split_conditions[old].is_nan() {
+            // Every comparison with NaN is false: such a split would send every row right.
+            return Err(malformed(
+                node_location(old),
+                "split condition is NaN; a numeric split needs a number",
+            ));
+        }
         nodes.push(match categorical {
             0 => Node::Numeric {
                 feature,

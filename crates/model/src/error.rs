@@ -215,7 +215,7 @@ pub enum InvalidModel {
 pub enum ImportError {
     /// The file is not in any format Verdict recognises.
     #[error(
-        "cannot tell what kind of model this is: {reason}; expected a Verdict model, an XGBoost JSON/UBJSON model, a LightGBM text model or a scikit-learn export (use --from to say which)"
+        "cannot tell what kind of model this is: {reason}; expected a Verdict model, an XGBoost JSON/UBJSON model, a LightGBM text model, a scikit-learn export or a CatBoost JSON model (use --from to say which)"
     )]
     UnknownFormat {
         /// Why detection failed.
@@ -296,6 +296,10 @@ impl PredictError {
                 feature,
                 value,
             },
+            PredictError::ForbiddenMissing { row, feature } => PredictError::ForbiddenMissing {
+                row: row + offset,
+                feature,
+            },
             other => other,
         }
     }
@@ -349,6 +353,17 @@ pub enum PredictError {
         row: usize,
         /// The linear model's input (the feature, unless a pipeline step comes first).
         input: usize,
+    },
+    /// A missing value (`NaN`) reached a CatBoost model trained with `nan_mode=Forbidden`.
+    #[error(
+        "row {row}: feature `{feature}` is missing (NaN), but the CatBoost model was trained \
+         with nan_mode=Forbidden and has no rule for it; fill the value before scoring"
+    )]
+    ForbiddenMissing {
+        /// The row, counting from 0.
+        row: usize,
+        /// The feature's name.
+        feature: String,
     },
     /// A categorical value the model's encoder was told to reject.
     #[error(

@@ -35,12 +35,14 @@ pub(crate) enum Explainer {
 impl Explainer {
     /// The explainer of `family`, or `None` when it cannot be explained exactly: pipelines
     /// (their model sees transformed columns, not the inputs), trees without covers (model
-    /// files of format version 1, exports that lack them), linear leaves, trees too deep.
+    /// files of format version 1, exports that lack them, CatBoost models), linear leaves,
+    /// trees too deep.
     pub(crate) fn new(family: &Family) -> Option<Explainer> {
         match family {
             Family::Linear(_) => Some(Explainer::Linear),
             Family::Trees(ensemble) => TreeShap::new(ensemble).map(Explainer::Trees),
-            Family::Pipeline(_) => None,
+            // CatBoost's oblivious trees carry no covers in their JSON export.
+            Family::Pipeline(_) | Family::Oblivious(_) => None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod linear;
 pub mod link;
+pub mod oblivious;
 pub mod preprocess;
 pub mod tree;
 
@@ -20,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{InvalidModel, PredictError};
 use crate::explain::Explainer;
 use crate::model::{Model, Output, OutputSlot};
-use crate::predict::CompiledTrees;
+use crate::predict::{CompiledOblivious, CompiledTrees};
 use crate::signature::{Signature, Task};
 use linear::LinearModel;
 use link::{Link, Precision};
+use oblivious::ObliviousEnsemble;
 use preprocess::{Buffers, Step, run_steps, steps_output_width};
 use tree::TreeEnsemble;
 
@@ -48,6 +50,8 @@ pub enum Family {
     Trees(TreeEnsemble),
     /// Preprocessing steps and a model.
     Pipeline(Pipeline),
+    /// Oblivious trees (CatBoost). Appended last: the bincode tags of the others stay put.
+    Oblivious(ObliviousEnsemble),
 }
 
 impl Family {
@@ -57,6 +61,7 @@ impl Family {
             Family::Linear(_) => "linear",
             Family::Trees(_) => "tree ensemble",
             Family::Pipeline(_) => "pipeline",
+            Family::Oblivious(_) => "oblivious trees",
         }
     }
 
@@ -66,6 +71,7 @@ impl Family {
             Family::Linear(m) => m.num_features,
             Family::Trees(m) => m.num_features,
             Family::Pipeline(p) => p.num_features,
+            Family::Oblivious(m) => m.num_features,
         }
     }
 
@@ -75,6 +81,7 @@ impl Family {
             Family::Linear(m) => m.raw_width(),
             Family::Trees(m) => m.raw_width(),
             Family::Pipeline(p) => p.model.raw_width(),
+            Family::Oblivious(m) => m.raw_width(),
         }
     }
 
@@ -84,6 +91,7 @@ impl Family {
             Family::Linear(m) => (m.link, m.precision),
             Family::Trees(m) => (m.link, m.precision),
             Family::Pipeline(p) => p.model.link(),
+            Family::Oblivious(m) => (m.link, Precision::Double),
         }
     }
 
@@ -111,6 +119,17 @@ impl Family {
                 summary.steps += p.steps.len();
                 summary
             }
+            Family::Oblivious(m) => Summary {
+                trees: m.trees.len(),
+                nodes: m
+                    .trees
+                    .iter()
+                    .map(|t| t.splits.len() + (1 << t.splits.len()))
+                    .sum(),
+                leaves: m.trees.iter().map(|t| 1 << t.splits.len()).sum(),
+                max_depth: m.trees.iter().map(|t| t.splits.len()).max().unwrap_or(0),
+                ..Summary::default()
+            },
         }
     }
 
@@ -118,7 +137,7 @@ impl Family {
     /// divide their sums here (see [`tree::Aggregation`]); every other family passes them on.
     fn finish_margins(&self, margins: &mut [f64]) {
         match self {
-            Family::Linear(_) => {}
+            Family::Linear(_) | Family::Oblivious(_) => {}
             Family::Trees(m) => m.aggregation.finish(m.precision, margins),
             Family::Pipeline(p) => p.model.finish_margins(margins),
         }
@@ -141,6 +160,7 @@ impl Family {
                 }
                 p.model.validate()
             }
+            Family::Oblivious(m) => m.validate(),
         }
     }
 
@@ -162,6 +182,13 @@ impl Family {
                 let result = p.model.raw_row(&input, index, raw, buffers);
                 buffers.give(input);
                 result?;
+            }
+            Family::Oblivious(m) => {
+                m.raw_row(row, raw)
+                    .map_err(|input| PredictError::ForbiddenMissing {
+                        row: index,
+                        feature: format!("#{input}"),
+                    })?;
             }
         }
         Ok(())
@@ -214,6 +241,8 @@ pub struct NativeModel {
     signature: Signature,
     family: Family,
     compiled: Option<Arc<CompiledTrees>>,
+    /// The fast engine of oblivious (CatBoost) trees.
+    oblivious: Option<Arc<CompiledOblivious>>,
     /// What the `contribs` output needs, when the family can be explained.
     explainer: Option<Arc<Explainer>>,
 }
@@ -281,12 +310,17 @@ impl NativeModel {
             Family::Trees(ensemble) => CompiledTrees::compile(ensemble).map(Arc::new),
             _ => None,
         };
+        let oblivious = match &family {
+            Family::Oblivious(ensemble) => CompiledOblivious::compile(ensemble).map(Arc::new),
+            _ => None,
+        };
         let explainer = Explainer::new(&family).map(Arc::new);
         signature.contributions = explainer.is_some();
         Ok(NativeModel {
             signature,
             family,
             compiled,
+            oblivious,
             explainer,
         })
     }
@@ -296,6 +330,7 @@ impl NativeModel {
     pub fn reference(&self) -> NativeModel {
         NativeModel {
             compiled: None,
+            oblivious: None,
             ..self.clone()
         }
     }
@@ -311,6 +346,16 @@ impl NativeModel {
         if let (Some(compiled), Family::Trees(ensemble)) = (&self.compiled, &self.family) {
             compiled.raw_margins(ensemble, features, &mut scratch.raw);
             return Ok(());
+        }
+        if let Family::Oblivious(ensemble) = &self.family {
+            let result = match &self.oblivious {
+                Some(compiled) => compiled.raw_margins(ensemble, features, &mut scratch.raw),
+                None => ensemble.raw_rows(features, &mut scratch.raw),
+            };
+            return result.map_err(|(row, input)| PredictError::ForbiddenMissing {
+                row,
+                feature: self.signature.features[input as usize].name.clone(),
+            });
         }
         for (index, (row, raw)) in features
             .rows()

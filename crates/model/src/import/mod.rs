@@ -7,10 +7,13 @@
 //! [`load`] detects the format from the file's content, so every command accepts every
 //! supported file.
 //!
-//! Each importer is behind a cargo feature of its name (`xgboost`, `lightgbm`, `sklearn`), all
+//! Each importer is behind a cargo feature of its name (`xgboost`, `lightgbm`, `sklearn`,
+//! `catboost`), all
 //! on by default. A build without one still recognises its files and says which feature would
 //! read them.
 
+#[cfg(feature = "catboost")]
+pub mod catboost;
 #[cfg(feature = "lightgbm")]
 pub mod lightgbm;
 
@@ -21,12 +24,15 @@ use std::str::FromStr;
 use crate::error::{Error, ImportError};
 use crate::format::{MAGIC, ModelFile};
 
-#[cfg(any(feature = "xgboost", feature = "sklearn"))]
+#[cfg(any(feature = "xgboost", feature = "sklearn", feature = "catboost"))]
 mod json;
 #[cfg(feature = "sklearn")]
 pub mod sklearn;
 #[cfg(feature = "xgboost")]
 pub mod xgboost;
+
+/// The first bytes of CatBoost's binary `.cbm` file (a FlatBuffers document follows).
+const CBM_MAGIC: &[u8] = b"CBM1";
 
 /// A model file format Verdict reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +45,8 @@ pub enum SourceFormat {
     Lightgbm,
     /// A scikit-learn export written by `tools/verdict_export.py`.
     Sklearn,
+    /// CatBoost's `save_model` JSON export (its binary `.cbm` is recognised and refused).
+    Catboost,
 }
 
 impl SourceFormat {
@@ -49,6 +57,7 @@ impl SourceFormat {
             SourceFormat::Xgboost => "xgboost",
             SourceFormat::Lightgbm => "lightgbm",
             SourceFormat::Sklearn => "sklearn",
+            SourceFormat::Catboost => "catboost",
         }
     }
 }
@@ -68,8 +77,9 @@ impl FromStr for SourceFormat {
             "xgboost" | "xgb" => Ok(SourceFormat::Xgboost),
             "lightgbm" | "lgbm" | "lgb" => Ok(SourceFormat::Lightgbm),
             "sklearn" | "scikit-learn" => Ok(SourceFormat::Sklearn),
+            "catboost" | "cb" => Ok(SourceFormat::Catboost),
             other => Err(format!(
-                "unknown model format `{other}` (expected verdict, xgboost, lightgbm or sklearn)"
+                "unknown model format `{other}` (expected verdict, xgboost, lightgbm, sklearn or catboost)"
             )),
         }
     }
@@ -79,6 +89,9 @@ impl FromStr for SourceFormat {
 pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
     if bytes.starts_with(MAGIC) {
         return Ok(SourceFormat::Verdict);
+    }
+    if bytes.starts_with(CBM_MAGIC) {
+        return Ok(SourceFormat::Catboost);
     }
     let text = bytes.trim_ascii_start();
     if text.starts_with(b"tree\n") || text.starts_with(b"tree\r\n") {
@@ -100,8 +113,12 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
         if contains(head, b"\"verdict-sklearn\"") {
             return Ok(SourceFormat::Sklearn);
         }
+        // CatBoost writes `features_info` first.
+        if contains(head, b"\"features_info\"") {
+            return Ok(SourceFormat::Catboost);
+        }
         return Err(ImportError::UnknownFormat {
-            reason: "a JSON document with neither XGBoost's `learner` nor a `verdict-sklearn` format tag".into(),
+            reason: "a JSON document with none of XGBoost's `learner`, a `verdict-sklearn` format tag or CatBoost's `features_info`".into(),
         });
     }
     Err(ImportError::UnknownFormat {
@@ -174,6 +191,8 @@ pub fn from_bytes(
         )?),
         #[cfg(feature = "sklearn")]
         SourceFormat::Sklearn => Ok(sklearn::from_bytes(bytes, name)?),
+        #[cfg(feature = "catboost")]
+        SourceFormat::Catboost => Ok(catboost::from_bytes(bytes, name)?),
         #[allow(unreachable_patterns)]
         disabled => {
             let _unused_without_importers = name;
@@ -215,6 +234,11 @@ mod tests {
             detect(b"{\"format\": \"verdict-sklearn\"}").unwrap(),
             SourceFormat::Sklearn
         );
+        assert_eq!(
+            detect(b"{\"features_info\": {\"float_features\": []}}").unwrap(),
+            SourceFormat::Catboost
+        );
+        assert_eq!(detect(b"CBM1\x10\0\0\0").unwrap(), SourceFormat::Catboost);
         assert!(detect(b"PK\x03\x04").is_err());
         assert!(detect(b"{\"something\": 1}").is_err());
     }

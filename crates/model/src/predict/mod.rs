@@ -20,11 +20,16 @@
 //! - trees with categorical splits or linear leaves fall back to the reference evaluator, tree
 //!   by tree, keeping the summation order.
 //!
+//! Oblivious trees (CatBoost's) have an engine of their own, [`oblivious`]: each feature is
+//! binarised once per row against all its borders, and a leaf index is a bit per level.
+//!
 //! `tests/engine.rs` checks that this engine equals the reference on random ensembles with
 //! missing values, thresholds hit exactly, and every split rule.
 
+mod oblivious;
 mod tree;
 
+pub(crate) use oblivious::CompiledOblivious;
 pub(crate) use tree::CompiledTrees;
 
 #[cfg(doc)]

@@ -1,0 +1,137 @@
+//! The exact mirror of CatBoost's JSON export (`save_model(path, format="json")`), as far as
+//! prediction needs it. Fields Verdict does not read (leaf weights, training options, the
+//! version banner) are left to `serde`'s default of ignoring them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::import::json::Float;
+
+/// The whole document.
+#[derive(Debug, Deserialize)]
+pub(super) struct Model {
+    pub features_info: FeaturesInfo,
+    #[serde(default)]
+    pub model_info: ModelInfo,
+    /// Symmetric trees (the default grow policy).
+    pub oblivious_trees: Option<Vec<ObliviousTree>>,
+    /// Non-symmetric trees (`Depthwise`, `Lossguide`).
+    pub trees: Option<Vec<TreeNode>>,
+    /// `[scale, [bias per output]]`.
+    pub scale_and_bias: Option<(Float, Vec<Float>)>,
+}
+
+/// `features_info`: every input feature by kind.
+#[derive(Debug, Deserialize)]
+pub(super) struct FeaturesInfo {
+    #[serde(default)]
+    pub float_features: Vec<FloatFeature>,
+    #[serde(default)]
+    pub categorical_features: Vec<NamedFeature>,
+    #[serde(default)]
+    pub text_features: Vec<NamedFeature>,
+    #[serde(default)]
+    pub embedding_features: Vec<NamedFeature>,
+    /// CTR tables: present only with categorical features.
+    pub ctrs: Option<Value>,
+}
+
+/// One numeric feature.
+#[derive(Debug, Deserialize)]
+pub(super) struct FloatFeature {
+    #[serde(default)]
+    pub feature_id: String,
+    /// The index among float features, which splits refer to.
+    pub feature_index: usize,
+    /// The input column.
+    pub flat_feature_index: usize,
+    /// `AsIs`, `AsFalse` (`nan_mode=Min`) or `AsTrue` (`nan_mode=Max`).
+    pub nan_value_treatment: String,
+}
+
+/// A feature of another kind, for its name and column.
+#[derive(Debug, Deserialize)]
+pub(super) struct NamedFeature {
+    #[serde(default)]
+    pub feature_id: String,
+    pub flat_feature_index: usize,
+}
+
+/// `model_info`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ModelInfo {
+    pub params: Option<Params>,
+    pub class_params: Option<ClassParams>,
+}
+
+/// `model_info.params`: the training options.
+#[derive(Debug, Deserialize)]
+pub(super) struct Params {
+    pub loss_function: Option<LossFunction>,
+    pub data_processing_options: Option<DataProcessing>,
+}
+
+/// `params.loss_function`.
+#[derive(Debug, Deserialize)]
+pub(super) struct LossFunction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, Value>,
+}
+
+/// `params.data_processing_options`.
+#[derive(Debug, Deserialize)]
+pub(super) struct DataProcessing {
+    pub float_features_binarization: Option<Binarization>,
+}
+
+/// `data_processing_options.float_features_binarization`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Binarization {
+    pub nan_mode: Option<String>,
+}
+
+/// `model_info.class_params`: the class labels of a classifier.
+#[derive(Debug, Deserialize)]
+pub(super) struct ClassParams {
+    #[serde(default)]
+    pub class_label_type: String,
+    #[serde(default)]
+    pub class_names: Vec<Value>,
+}
+
+/// One symmetric tree: split `l` decides bit `l` of the leaf index.
+#[derive(Debug, Deserialize)]
+pub(super) struct ObliviousTree {
+    pub leaf_values: Vec<Float>,
+    #[serde(default)]
+    pub splits: Vec<Split>,
+}
+
+/// One split: a value goes right (sets its bit) when it is above the border.
+#[derive(Debug, Deserialize)]
+pub(super) struct Split {
+    pub split_type: String,
+    pub float_feature_index: Option<usize>,
+    pub border: Option<Float>,
+}
+
+/// A node of a non-symmetric tree: a leaf with `value`, or a split with two children.
+#[derive(Debug, Deserialize)]
+pub(super) struct TreeNode {
+    pub split: Option<Split>,
+    pub left: Option<Box<TreeNode>>,
+    pub right: Option<Box<TreeNode>>,
+    pub value: Option<LeafValue>,
+}
+
+/// A leaf's value: one number, or one per output.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum LeafValue {
+    Scalar(Float),
+    Vector(Vec<Float>),
+}

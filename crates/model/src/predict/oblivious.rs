@@ -1,0 +1,277 @@
+//! Oblivious trees compiled for speed: binarise once, then no node walk at all.
+//!
+//! Every split of an [`ObliviousEnsemble`] asks "is feature `f` above border `b`?". The
+//! borders of one feature are few (CatBoost keeps at most 254 by default), so a row's value is
+//! turned once into its *bin*: how many of the feature's borders it exceeds. A split is then
+//! `bin[f] > k`, where `k` is the border's rank, and a tree's leaf index is `depth` such bits.
+//!
+//! Rows go through in blocks of [`BLOCK_ROWS`], bins stored feature-major so that one level of
+//! one tree is a compare-and-shift over a contiguous run of bins, which the compiler
+//! vectorises; then each row adds its leaf, tree by tree, in tree order, so the sums are the
+//! reference's bit for bit. Bins are bytes when every feature has at most 255 borders.
+
+use std::cell::RefCell;
+
+use ndarray::ArrayView2;
+
+use crate::family::oblivious::{NanTreatment, ObliviousEnsemble};
+
+/// Rows binarised and scored together: their bins and leaf indices stay in L1 cache.
+const BLOCK_ROWS: usize = 128;
+
+/// A feature that some split reads, with its borders sorted and deduplicated.
+#[derive(Debug)]
+struct BinnedFeature {
+    input: usize,
+    nan: NanTreatment,
+    borders: Vec<f32>,
+}
+
+/// One level of a compiled tree: the bit is `bins[slot] > rank`.
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    slot: u32,
+    rank: u16,
+}
+
+/// An [`ObliviousEnsemble`] compiled into binarised splits.
+#[derive(Debug)]
+pub(crate) struct CompiledOblivious {
+    features: Vec<BinnedFeature>,
+    /// Tree `t` is `levels[starts[t]..starts[t + 1]]`.
+    starts: Vec<usize>,
+    levels: Vec<Level>,
+    /// Tree `t`'s leaves start at `leaf_starts[t]`, `width` values each.
+    leaf_starts: Vec<usize>,
+    leaf_values: Vec<f64>,
+    width: usize,
+    /// True when every bin fits a byte.
+    byte_bins: bool,
+}
+
+/// Per-thread buffers: bins (feature-major), leaf indices and sums of one block.
+#[derive(Default)]
+struct Buffers {
+    bins8: Vec<u8>,
+    bins16: Vec<u16>,
+    leaves: Vec<u32>,
+    sums: Vec<f64>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
+/// A bin type: a byte or a 16-bit word.
+trait Bin: Copy + PartialOrd + Default + 'static {
+    fn from_count(count: usize) -> Self;
+    fn from_rank(rank: u16) -> Self;
+    fn buffer(buffers: &mut Buffers) -> &mut Vec<Self>;
+}
+
+impl Bin for u8 {
+    #[inline(always)]
+    fn from_count(count: usize) -> Self {
+        count as u8
+    }
+    #[inline(always)]
+    fn from_rank(rank: u16) -> Self {
+        rank as u8
+    }
+    fn buffer(buffers: &mut Buffers) -> &mut Vec<Self> {
+        &mut buffers.bins8
+    }
+}
+
+impl Bin for u16 {
+    #[inline(always)]
+    fn from_count(count: usize) -> Self {
+        count as u16
+    }
+    #[inline(always)]
+    fn from_rank(rank: u16) -> Self {
+        rank
+    }
+    fn buffer(buffers: &mut Buffers) -> &mut Vec<Self> {
+        &mut buffers.bins16
+    }
+}
+
+/// The most borders one feature may have for the compiled form (bins are 16-bit).
+const MAX_BORDERS: usize = u16::MAX as usize;
+
+impl CompiledOblivious {
+    /// Compiles a validated ensemble; `None` when a feature has more borders than 16-bit bins
+    /// can count (the reference then serves it).
+    pub(crate) fn compile(ensemble: &ObliviousEnsemble) -> Option<CompiledOblivious> {
+        // Every border each feature is split on.
+        let mut borders: Vec<Vec<f32>> = vec![Vec::new(); ensemble.num_features];
+        for split in ensemble.trees.iter().flat_map(|t| &t.splits) {
+            borders[split.feature as usize].push(split.border);
+        }
+        let mut slot_of = vec![u32::MAX; ensemble.num_features];
+        let mut features = Vec::new();
+        for (input, mut list) in borders.into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            list.sort_by(f32::total_cmp);
+            list.dedup_by(|a, b| a.total_cmp(b).is_eq());
+            if list.len() > MAX_BORDERS {
+                return None;
+            }
+            slot_of[input] = features.len() as u32;
+            features.push(BinnedFeature {
+                input,
+                nan: ensemble.nan_treatment[input],
+                borders: list,
+            });
+        }
+        let width = ensemble.leaf_width;
+        let mut compiled = CompiledOblivious {
+            byte_bins: features
+                .iter()
+                .all(|f| f.borders.len() <= usize::from(u8::MAX)),
+            features,
+            starts: vec![0],
+            levels: Vec::new(),
+            leaf_starts: Vec::new(),
+            leaf_values: Vec::new(),
+            width,
+        };
+        for tree in &ensemble.trees {
+            for split in &tree.splits {
+                let slot = slot_of[split.feature as usize];
+                let feature = &compiled.features[slot as usize];
+                // The border is in the list, so its rank is its position.
+                let rank = feature
+                    .borders
+                    .partition_point(|b| b.total_cmp(&split.border).is_lt());
+                compiled.levels.push(Level {
+                    slot,
+                    rank: rank as u16,
+                });
+            }
+            compiled.starts.push(compiled.levels.len());
+            compiled.leaf_starts.push(compiled.leaf_values.len());
+            compiled.leaf_values.extend_from_slice(&tree.leaf_values);
+        }
+        Some(compiled)
+    }
+
+    /// Writes the raw margins of every row of `features` into `raw` (`rows x width`,
+    /// row-major), like [`ObliviousEnsemble`]'s reference; on a missing value the model
+    /// forbids, gives its row and input feature.
+    pub(crate) fn raw_margins(
+        &self,
+        ensemble: &ObliviousEnsemble,
+        features: ArrayView2<'_, f64>,
+        raw: &mut [f64],
+    ) -> Result<(), (usize, u32)> {
+        BUFFERS.with_borrow_mut(|buffers| {
+            let rows = features.nrows();
+            let mut start = 0;
+            while start < rows {
+                let end = (start + BLOCK_ROWS).min(rows);
+                let block = features.slice(ndarray::s![start..end, ..]);
+                let out = &mut raw[start * self.width..end * self.width];
+                if self.byte_bins {
+                    self.score_block::<u8>(ensemble, block, out, buffers)
+                } else {
+                    self.score_block::<u16>(ensemble, block, out, buffers)
+                }
+                .map_err(|(row, input)| (start + row, input))?;
+                start = end;
+            }
+            Ok(())
+        })
+    }
+
+    fn score_block<B: Bin>(
+        &self,
+        ensemble: &ObliviousEnsemble,
+        block: ArrayView2<'_, f64>,
+        out: &mut [f64],
+        buffers: &mut Buffers,
+    ) -> Result<(), (usize, u32)> {
+        let rows = block.nrows();
+        let mut bins = std::mem::take(B::buffer(buffers));
+        bins.clear();
+        bins.resize(self.features.len() * rows, B::default());
+        let binned = self.binarise(block, &mut bins);
+        let result = binned.map(|()| {
+            buffers.leaves.clear();
+            buffers.leaves.resize(rows, 0);
+            buffers.sums.clear();
+            buffers.sums.resize(rows * self.width, 0.0);
+            self.sum_trees(&bins, rows, &mut buffers.leaves, &mut buffers.sums);
+            for (dst, &sum) in out.iter_mut().zip(&buffers.sums) {
+                *dst = sum;
+            }
+            for row in out.chunks_exact_mut(self.width) {
+                ensemble.scale_and_bias(row);
+            }
+        });
+        *B::buffer(buffers) = bins;
+        result
+    }
+
+    /// Fills `bins` (feature-major: `bins[slot * rows + row]`) with each value's count of
+    /// borders below it.
+    ///
+    /// Rows are read one at a time, so a row-major input is read in order; the bins written
+    /// are few enough (features x rows bytes) to stay in L1 cache.
+    fn binarise<B: Bin>(
+        &self,
+        block: ArrayView2<'_, f64>,
+        bins: &mut [B],
+    ) -> Result<(), (usize, u32)> {
+        let rows = block.nrows();
+        for (row, values) in block.rows().into_iter().enumerate() {
+            for (slot, feature) in self.features.iter().enumerate() {
+                let x = values[feature.input];
+                bins[slot * rows + row] = if x.is_nan() {
+                    match feature.nan {
+                        NanTreatment::AsFalse => B::from_count(0),
+                        NanTreatment::AsTrue => B::from_count(feature.borders.len()),
+                        NanTreatment::Forbidden => return Err((row, feature.input as u32)),
+                    }
+                } else {
+                    let x = x as f32;
+                    // A branch-free count, which vectorises over the borders.
+                    let above: u32 = feature.borders.iter().map(|&b| u32::from(x > b)).sum();
+                    B::from_count(above as usize)
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds every tree's leaf to each row's sums, in tree order.
+    fn sum_trees<B: Bin>(&self, bins: &[B], rows: usize, leaves: &mut [u32], sums: &mut [f64]) {
+        let width = self.width;
+        for (t, window) in self.starts.windows(2).enumerate() {
+            leaves.fill(0);
+            for (depth, level) in self.levels[window[0]..window[1]].iter().enumerate() {
+                let column = &bins[level.slot as usize * rows..][..rows];
+                let rank = B::from_rank(level.rank);
+                for (leaf, &bin) in leaves.iter_mut().zip(column) {
+                    *leaf |= u32::from(bin > rank) << depth;
+                }
+            }
+            let values = &self.leaf_values[self.leaf_starts[t]..];
+            if width == 1 {
+                for (sum, &leaf) in sums.iter_mut().zip(leaves.iter()) {
+                    *sum += values[leaf as usize];
+                }
+            } else {
+                for (row_sums, &leaf) in sums.chunks_exact_mut(width).zip(leaves.iter()) {
+                    let leaf = &values[leaf as usize * width..][..width];
+                    for (sum, v) in row_sums.iter_mut().zip(leaf) {
+                        *sum += v;
+                    }
+                }
+            }
+        }
+    }
+}

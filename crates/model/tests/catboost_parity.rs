@@ -1,0 +1,260 @@
+//! CatBoost parity: every model under `tests/fixtures/catboost/` imported from its JSON export
+//! and scored on the fixture's inputs must give CatBoost's own outputs, stored beside it by
+//! `tools/fixtures/gen_catboost.py` (CatBoost 1.2.10):
+//!
+//! - `raw` against `predict(prediction_type="RawFormulaVal")`;
+//! - `predict` against `predict()`: values for regressors (`exp` of the margin for Poisson and
+//!   Tweedie), class labels for classifiers, compared exactly through the signature's labels;
+//! - `predict_proba` against `predict_proba()`.
+//!
+//! The tolerance is 1e-9 relative, in `f64`. Every case is scored by the compiled engine and
+//! by the reference evaluator, which must agree to the bit.
+//!
+//! Run: `cargo test -p verdict-model --test catboost_parity`.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use serde_json::Value;
+use verdict_model::family::Family;
+use verdict_model::{
+    ClassLabel, Codec, Model, ModelFile, Output, PredictError, SourceFormat, import,
+};
+
+/// The relative tolerance of every comparison.
+const TOLERANCE: f64 = 1e-9;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/catboost")
+}
+
+struct Case {
+    name: String,
+    model: ModelFile,
+    data: Value,
+}
+
+fn load(case: &str) -> Case {
+    let dir = fixtures().join(case);
+    let bytes = std::fs::read(dir.join("model.json")).expect("the fixture model exists");
+    let data: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("data.json")).expect("the fixture data exists"),
+    )
+    .expect("data.json is JSON");
+    // Detected from the content, and again when named: both must give the same model.
+    let model = import::from_bytes(&bytes, case, None)
+        .unwrap_or_else(|e| panic!("{case}: import failed: {e}"));
+    let named = import::from_bytes(&bytes, case, Some(SourceFormat::Catboost)).unwrap();
+    assert_eq!(model.model, named.model);
+    Case {
+        name: case.to_owned(),
+        model,
+        data,
+    }
+}
+
+fn matrix(value: &Value, what: &str) -> Array2<f64> {
+    let rows = value
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} is a list"));
+    let width = rows.first().map_or(0, |r| r.as_array().unwrap().len());
+    Array2::from_shape_fn((rows.len(), width), |(i, j)| match &rows[i][j] {
+        Value::Null => f64::NAN,
+        v => v
+            .as_f64()
+            .unwrap_or_else(|| panic!("{what}[{i}][{j}] = {v} is a number")),
+    })
+}
+
+fn compare(case: &str, what: &str, found: &Array2<f64>, expected: &Array2<f64>) {
+    assert_eq!(found.dim(), expected.dim(), "{case}: {what}: shape");
+    for ((i, j), &e) in expected.indexed_iter() {
+        let f = found[(i, j)];
+        let close = f == e || (f - e).abs() <= TOLERANCE * f.abs().max(e.abs());
+        assert!(
+            close,
+            "{case}: {what}[{i}][{j}]: Verdict {f:e}, CatBoost {e:e}"
+        );
+    }
+}
+
+fn bits(a: &Array2<f64>) -> Vec<u64> {
+    a.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Imports `case`, checks every output against CatBoost's, the compiled engine against the
+/// reference, and the model's round trip through a `.vdm` file.
+fn check(case: &str) -> Case {
+    let case = load(case);
+    let name = &case.name;
+    let model = &case.model.model;
+    let features = matrix(&case.data["inputs"], "inputs");
+    let outputs = &case.data["outputs"];
+    let reference = model.reference();
+    let file = ModelFile::from_bytes(&case.model.to_bytes(Codec::Bincode).unwrap()).unwrap();
+    assert_eq!(file.model, *model, "{name}: .vdm round trip");
+
+    for output in model.signature().outputs() {
+        let found = model.predict(features.view(), output).unwrap();
+        let slow = reference.predict(features.view(), output).unwrap();
+        assert_eq!(
+            bits(&found),
+            bits(&slow),
+            "{name}: {output}: engine vs reference"
+        );
+        let reloaded = file.model.predict(features.view(), output).unwrap();
+        assert_eq!(
+            bits(&found),
+            bits(&reloaded),
+            "{name}: {output}: after .vdm"
+        );
+    }
+
+    let raw = model.predict(features.view(), Output::Raw).unwrap();
+    compare(name, "raw", &raw, &matrix(&outputs["raw"], "raw"));
+    let predict = model.predict(features.view(), Output::Predict).unwrap();
+    match model.signature().classes() {
+        Some(_) => {
+            let proba = model
+                .predict(features.view(), Output::PredictProba)
+                .unwrap();
+            compare(
+                name,
+                "predict_proba",
+                &proba,
+                &matrix(&outputs["predict_proba"], "proba"),
+            );
+            for (i, expected) in outputs["predict"].as_array().unwrap().iter().enumerate() {
+                let label = model.signature().class_label(predict[(i, 0)]);
+                let expected = match &expected[0] {
+                    Value::String(s) => ClassLabel::Text(s.clone()),
+                    v => ClassLabel::Int(v.as_i64().expect("an integer label")),
+                };
+                assert_eq!(label, Some(&expected), "{name}: label of row {i}");
+            }
+        }
+        None => compare(
+            name,
+            "predict",
+            &predict,
+            &matrix(&outputs["predict"], "predict"),
+        ),
+    }
+    case
+}
+
+fn is_oblivious(case: &Case) -> bool {
+    matches!(case.model.model.family(), Family::Oblivious(_))
+}
+
+#[test]
+fn binary_classifiers() {
+    for name in [
+        "logloss",
+        "logloss_nan_max",
+        "logloss_string_labels",
+        "cross_entropy",
+    ] {
+        assert!(is_oblivious(&check(name)), "{name}");
+    }
+}
+
+#[test]
+fn multiclass_classifiers() {
+    for name in ["multiclass", "multiclass_int"] {
+        let case = check(name);
+        assert!(case.model.model.signature().raw_width > 2, "{name}");
+    }
+}
+
+#[test]
+fn regressors() {
+    for name in [
+        "rmse",
+        "mae",
+        "quantile",
+        "poisson",
+        "tweedie",
+        "scale_and_bias",
+        "deep",
+    ] {
+        assert!(is_oblivious(&check(name)), "{name}");
+    }
+}
+
+#[test]
+fn non_symmetric_trees_go_through_the_general_engine() {
+    for name in [
+        "rmse_depthwise",
+        "rmse_lossguide",
+        "logloss_depthwise",
+        "multiclass_lossguide",
+    ] {
+        let case = check(name);
+        assert!(
+            matches!(case.model.model.family(), Family::Trees(_)),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn feature_names_come_from_the_model() {
+    let case = load("rmse");
+    let names: Vec<_> = case
+        .model
+        .model
+        .signature()
+        .features
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let expected: Vec<String> = serde_json::from_value(case.data["feature_names"].clone()).unwrap();
+    assert_eq!(names, expected);
+    assert!(!case.model.model.signature().positional);
+}
+
+#[test]
+fn a_missing_value_is_refused_where_the_model_forbids_it() {
+    let case = check("forbidden");
+    let model = &case.model.model;
+    let rows = matrix(&case.data["forbidden_inputs"], "forbidden_inputs");
+    for (i, row) in rows.rows().into_iter().enumerate() {
+        let one = row.to_owned().insert_axis(ndarray::Axis(0));
+        let feature = model.signature().features[row.iter().position(|v| v.is_nan()).unwrap()]
+            .name
+            .clone();
+        for m in [model.clone(), model.reference()] {
+            let error = m.predict(one.view(), Output::Raw).unwrap_err();
+            assert_eq!(
+                error,
+                PredictError::ForbiddenMissing {
+                    row: 0,
+                    feature: feature.clone()
+                },
+                "forbidden row {i}"
+            );
+            assert!(error.to_string().contains("nan_mode=Forbidden"));
+        }
+    }
+    // In a larger batch, the row number is the batch's.
+    let mut batch = matrix(&case.data["inputs"], "inputs");
+    batch[(37, 2)] = f64::NAN;
+    let error = model.predict(batch.view(), Output::Predict).unwrap_err();
+    assert!(
+        matches!(error, PredictError::ForbiddenMissing { row: 37, .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn categorical_models_are_refused_by_name() {
+    let bytes = std::fs::read(fixtures().join("categorical_refused/model.json")).unwrap();
+    let error = import::from_bytes(&bytes, "cats", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("categorical features") && error.contains("colour"),
+        "{error}"
+    );
+}

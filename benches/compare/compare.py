@@ -12,7 +12,8 @@ equal the library's (max absolute difference) and prints a table of rows/s and r
 
 With --end-to-end it also times, for the depth-8 binary models, a CSV -> predictions CSV job:
 the classic pandas + joblib script (pd.read_csv, model.predict_proba, DataFrame.to_csv) against
-`verdict predict`, with peak RSS from /usr/bin/time -v.
+`verdict predict` with its default outputs (`label`, `proba_0`, `proba_1`: more columns than
+the script writes), with peak RSS from /usr/bin/time -v.
 """
 
 import argparse
@@ -164,7 +165,7 @@ def end_to_end(args, results, work):
         try:
             v_s, v_rss = timed_command([args.verdict, "predict", "--model", str(model_file), "--input", str(csv),
                                         "--output", str(work / f"e2e_{lib}_verdict.csv"), "--passthrough", "id",
-                                        "--outputs", "predict_proba", "--if-exists", "replace"])
+                                        "--if-exists", "replace"])
             ours = pd.read_csv(work / f"e2e_{lib}_verdict.csv")["proba_1"].to_numpy()
             theirs = pd.read_csv(work / f"e2e_{lib}_pandas.csv")["proba_1"].to_numpy()
             row.update({"verdict_seconds": v_s, "verdict_peak_rss_mib": v_rss, "speedup": py_s / v_s,

@@ -72,6 +72,9 @@ impl Model for FraudRule {
                     // `predict` of a classifier is the class index; the signature maps it to a
                     // label.
                     Output::Predict => dst[0] = f64::from(u8::from(p > 0.5)),
+                    // The signature offers no `contribs` for this model, so
+                    // `check_shapes` has refused it above.
+                    Output::Contribs => unreachable!("refused by check_shapes"),
                 }
             }
         }

@@ -174,6 +174,8 @@ fn health_and_metadata() {
             ("predict", "BYTES", &[-1][..]),
             ("predict_proba", "FP64", &[-1, 3][..]),
             ("raw", "FP64", &[-1, 3][..]),
+            // Three classes, four features and the bias.
+            ("contribs", "FP64", &[-1, 3, 5][..]),
         ]
     );
     let version = rt
@@ -433,7 +435,8 @@ fn the_token_is_read_from_the_authorization_metadata() {
         .metadata_mut()
         .insert("authorization", "Bearer s3cret".parse().unwrap());
     let response = grpc.runtime.block_on(client.model_infer(right)).unwrap();
-    assert_eq!(response.get_ref().outputs.len(), 3);
+    // Every output of the model: predict, predict_proba, raw and contribs.
+    assert_eq!(response.get_ref().outputs.len(), 4);
 
     // Health checks need no token, as on HTTP.
     let live = grpc

@@ -107,6 +107,7 @@ fn prediction_requests_are_logged_with_sampled_inputs_and_outputs() {
     assert_eq!(grpc["rows"], 1);
     assert_eq!(
         grpc["outputs"],
-        json!({"predict": [[10.0]], "raw": [[10.0]]})
+        // The contributions of the two features and the bias add up to the margin.
+        json!({"predict": [[10.0]], "raw": [[10.0]], "contribs": [[10.0, -1.0, 1.0]]})
     );
 }

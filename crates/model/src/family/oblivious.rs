@@ -6,7 +6,7 @@
 //! per feature what a missing value does ([`NanTreatment`]). Margins are the trees' sum in
 //! tree order, in `f64`, then `scale * sum + bias`.
 //!
-//! [`ObliviousEnsemble::raw_row`] is the reference, one split at a time; the compiled engine
+//! `ObliviousEnsemble::raw_row` is the reference, one split at a time; the compiled engine
 //! (the crate's `predict::oblivious`) binarises each feature once per row and must equal it
 //! bit for bit.
 

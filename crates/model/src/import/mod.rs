@@ -127,10 +127,22 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
 }
 
 /// The longest stretch of a file's own text an error message quotes, in characters.
+#[cfg(any(
+    feature = "xgboost",
+    feature = "lightgbm",
+    feature = "sklearn",
+    feature = "catboost"
+))]
 const EXCERPT_CHARS: usize = 80;
 
 /// `text` for an error message: whole when short, else its start and how much was left out,
 /// so a message never carries a megabyte line of a wrong file.
+#[cfg(any(
+    feature = "xgboost",
+    feature = "lightgbm",
+    feature = "sklearn",
+    feature = "catboost"
+))]
 pub(crate) fn excerpt(text: &str) -> String {
     match text.char_indices().nth(EXCERPT_CHARS) {
         None => text.to_owned(),
@@ -208,6 +220,12 @@ pub fn from_bytes(
 mod tests {
     use super::*;
 
+    #[cfg(any(
+        feature = "xgboost",
+        feature = "lightgbm",
+        feature = "sklearn",
+        feature = "catboost"
+    ))]
     #[test]
     fn excerpts_cut_long_text_and_say_how_much() {
         assert_eq!(excerpt("short"), "short");

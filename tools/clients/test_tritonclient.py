@@ -259,7 +259,7 @@ def check_server(url):
     config = client.get_model_config("iris")
     check("model config inputs", config["input"] == [{"name": "input", "data_type": "TYPE_FP64", "dims": [-1, 4]}], config)
     check("model config outputs", [(o["name"], o["data_type"]) for o in config["output"]]
-          == [("predict", "TYPE_STRING"), ("predict_proba", "TYPE_FP64"), ("raw", "TYPE_FP64")], config)
+          == [("predict", "TYPE_STRING"), ("predict_proba", "TYPE_FP64"), ("raw", "TYPE_FP64"), ("contribs", "TYPE_FP64")], config)
     before = client.get_inference_statistics("iris")["model_stats"][0]
     inp = httpclient.InferInput("input", [len(IRIS_ROWS), 4], "FP64")
     inp.set_data_from_numpy(np.array(IRIS_ROWS))

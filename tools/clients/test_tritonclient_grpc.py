@@ -34,7 +34,7 @@ def check_grpc(addr):
     check("grpc model metadata", model_md["inputs"][0]["shape"] == ["-1", "4"], model_md)
     check(
         "grpc model metadata outputs",
-        [o["name"] for o in model_md["outputs"]] == ["predict", "predict_proba", "raw"],
+        [o["name"] for o in model_md["outputs"]] == ["predict", "predict_proba", "raw", "contribs"],
         model_md,
     )
 

@@ -8,37 +8,21 @@ use std::fmt;
 use std::path::PathBuf;
 
 use verdict_model::PredictError;
+pub use verdict_model::matching::MissingColumn;
+use verdict_model::matching::{self, MatchError};
 
 /// Any error of a batch run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The input lacks columns that the model needs.
-    #[error("the input has no column for {} of the model's {expected} features: {}",
-        missing.len(), list_missing(missing))]
-    MissingFeatures {
-        /// The features not found, each with close column names.
-        missing: Vec<MissingColumn>,
-        /// How many features the model has.
-        expected: usize,
-    },
+    /// The input's columns do not provide the model's features.
+    #[error(transparent)]
+    Columns(#[from] MatchError),
     /// Columns asked to be passed through are not in the input.
-    #[error("the input has no column {} to pass through", list_missing(missing))]
+    #[error("the input has no column {} to pass through", matching::list(missing))]
     MissingPassthrough {
         /// The columns not found, each with close column names.
         missing: Vec<MissingColumn>,
-    },
-    /// A model without feature names met an input with the wrong number of columns.
-    #[error(
-        "the model has no feature names, so its {expected} features are matched by position, \
-         but the input has {} columns besides the passed-through ones: {}",
-        found.len(), found.join(", ")
-    )]
-    PositionalMismatch {
-        /// The model's number of features.
-        expected: usize,
-        /// The input's candidate feature columns, in order.
-        found: Vec<String>,
     },
     /// A value of a numeric feature is not a number.
     #[error("column `{column}`, {location}: `{value}` is not a number")]
@@ -348,70 +332,6 @@ fn postgres_message(error: &postgres::Error) -> String {
     }
 }
 
-/// A column that was asked for and not found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingColumn {
-    /// The name asked for.
-    pub name: String,
-    /// Input columns with close names, closest first.
-    pub suggestions: Vec<String>,
-}
-
-impl MissingColumn {
-    /// `name`, with up to three of `candidates` whose names are close to it (by edit distance,
-    /// ignoring case, spaces, `_`, `-` and `.`).
-    pub fn new<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
-        let key = normalize(name);
-        let mut scored: Vec<(usize, &str)> = candidates
-            .into_iter()
-            .filter_map(|candidate| {
-                let distance = strsim::levenshtein(&key, &normalize(candidate));
-                // About one edit in four characters: `mean textrue` finds `mean texture`,
-                // while short names (`x1`) only find spellings of themselves (`X_1`), not
-                // their neighbours (`x0`).
-                let allowed = key.chars().count() / 4;
-                (distance <= allowed).then_some((distance, candidate))
-            })
-            .collect();
-        scored.sort_by_key(|&(distance, candidate)| (distance, candidate.to_owned()));
-        MissingColumn {
-            name: name.to_owned(),
-            suggestions: scored
-                .into_iter()
-                .take(3)
-                .map(|(_, c)| c.to_owned())
-                .collect(),
-        }
-    }
-}
-
-impl fmt::Display for MissingColumn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`", self.name)?;
-        if !self.suggestions.is_empty() {
-            let names: Vec<String> = self.suggestions.iter().map(|s| format!("`{s}`")).collect();
-            write!(f, " (did you mean {}?)", names.join(" or "))?;
-        }
-        Ok(())
-    }
-}
-
-/// Lower case without separators, so `Mean_Radius` and `mean radius` compare equal.
-fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-' | '.'))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-fn list_missing(missing: &[MissingColumn]) -> String {
-    missing
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Where a value is in the input: its 1-based row (header lines not counted) and, for
 /// many-file input, the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -438,22 +358,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_names_that_differ_by_separators_and_typos() {
-        let columns = [
-            "id",
-            "mean radius",
-            "mean texture",
-            "worst radius",
-            "target",
-        ];
-        let missing = MissingColumn::new("mean_radius", columns);
-        assert_eq!(missing.suggestions[0], "mean radius");
-        let missing = MissingColumn::new("mean textrue", columns);
-        assert_eq!(missing.suggestions, vec!["mean texture"]);
-        assert!(MissingColumn::new("area", columns).suggestions.is_empty());
-    }
 
     #[test]
     fn locations_name_the_file_when_there_is_one() {

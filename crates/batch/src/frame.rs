@@ -9,25 +9,14 @@
 //!
 //! [`Model::predict_into`]: verdict_model::Model::predict_into
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use polars::prelude::*;
-use verdict_model::{FeatureKind, Signature, UNKNOWN_CATEGORY};
+pub use verdict_model::matching::Matching;
+use verdict_model::matching::{self, CategoryCodes};
+use verdict_model::{Signature, UNKNOWN_CATEGORY};
 
-use crate::error::{Error, Location, MissingColumn, Result};
-
-/// How the model's features were found in the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Matching {
-    /// Every feature by its name.
-    ByName,
-    /// By position, because the model has no feature names: `columns[i]` feeds feature `i`.
-    ByPosition {
-        /// The input columns, in the model's feature order.
-        columns: Vec<String>,
-    },
-}
+use crate::error::{Error, Location, Result};
 
 /// Where the rows of a chunk come from, so errors can name a row of the user's input.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -68,76 +57,25 @@ struct Binding {
 enum Encoding {
     /// Numbers: numeric and boolean columns are cast, text is parsed.
     Number,
-    /// Category names, turned into codes with [`Signature::encode_category`]. The map holds
-    /// its answer for every known category, so a lookup costs one hash instead of a scan of
-    /// the category list; a name not in it is unknown ([`UNKNOWN_CATEGORY`], as
-    /// `encode_category` answers for it).
-    Category(HashMap<String, f64>),
+    /// Category names, turned into codes; a name the model never saw is
+    /// [`UNKNOWN_CATEGORY`].
+    Category(CategoryCodes),
 }
 
 impl FeatureMap {
-    /// Matches the model's features to the columns of `schema`.
-    ///
-    /// Features are matched by name: the column of that name, or else the one column whose
-    /// name becomes the feature's once its spaces are replaced by `_`. That is LightGBM's rule
-    /// for its training columns (`mean radius` is saved as `mean_radius`), so a LightGBM model
-    /// scores the very frame it was trained on. A model whose signature is `positional` (it was trained
-    /// without feature names) is matched by name too when the input has its `f0`, `f1`, ...
-    /// columns, and otherwise by position: its features are the input's columns in order,
-    /// leaving out `exclude` (the columns passed through by name, such as ids), and there
-    /// must be exactly as many as the model has features.
+    /// Matches the model's features to the columns of `schema`, by the rules of
+    /// [`matching::match_columns`]: by name (or LightGBM's spelling of it), or by position
+    /// for models without feature names, leaving out `exclude` (the columns passed through).
     pub fn new(signature: &Signature, schema: &Schema, exclude: &[String]) -> Result<Self> {
         let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
-        let by_name: Option<Vec<String>> = signature
-            .features
-            .iter()
-            .map(|f| column_for(&f.name, &names))
-            .collect();
-        let (columns, matching) = if let Some(columns) = by_name {
-            (columns, Matching::ByName)
-        } else if signature.positional {
-            let candidates: Vec<String> = names
-                .iter()
-                .filter(|n| !exclude.iter().any(|e| e == *n))
-                .map(|n| (*n).to_owned())
-                .collect();
-            if candidates.len() != signature.num_features() {
-                return Err(Error::PositionalMismatch {
-                    expected: signature.num_features(),
-                    found: candidates,
-                });
-            }
-            let matching = Matching::ByPosition {
-                columns: candidates.clone(),
-            };
-            (candidates, matching)
-        } else {
-            let missing = signature
-                .features
-                .iter()
-                .filter(|f| column_for(&f.name, &names).is_none())
-                .map(|f| MissingColumn::new(&f.name, names.iter().copied()))
-                .collect();
-            return Err(Error::MissingFeatures {
-                missing,
-                expected: signature.num_features(),
-            });
-        };
-
+        let (columns, matching) = matching::match_columns(signature, &names, exclude)?;
         let mut bindings = Vec::with_capacity(columns.len());
         for (index, (feature, column)) in signature.features.iter().zip(columns).enumerate() {
+            let column = names[column].to_owned();
             let dtype = schema.get(column.as_str()).unwrap_or(&DataType::Null);
-            let how = match &feature.kind {
-                FeatureKind::Categorical { categories } if !categories.is_empty() => {
-                    let codes = categories
-                        .iter()
-                        .map(|c| (c.clone(), signature.encode_category(index, c)))
-                        .collect();
-                    Encoding::Category(codes)
-                }
-                // A categorical feature without names takes its codes as numbers.
-                _ => Encoding::Number,
-            };
+            // A categorical feature without names takes its codes as numbers.
+            let how =
+                CategoryCodes::of(signature, index).map_or(Encoding::Number, Encoding::Category);
             let binding = Binding {
                 column,
                 feature: feature.name.clone(),
@@ -230,13 +168,17 @@ impl Binding {
                 let text = column.str().map_err(self.polars_error())?;
                 let mut values = Vec::with_capacity(text.len());
                 for (index, value) in text.iter().enumerate() {
-                    values.push(match value.map(str::trim) {
-                        Some("") | None => self.missing(origin, index, strict)?,
-                        Some(value) => value.parse::<f64>().map_err(|_| Error::NotANumber {
-                            column: self.column.clone(),
-                            location: origin.at(index),
-                            value: value.to_owned(),
-                        })?,
+                    let number = value.map_or(Ok(None), matching::parse_number);
+                    values.push(match number {
+                        Ok(Some(number)) => number,
+                        Ok(None) => self.missing(origin, index, strict)?,
+                        Err(_) => {
+                            return Err(Error::NotANumber {
+                                column: self.column.clone(),
+                                location: origin.at(index),
+                                value: value.unwrap_or_default().trim().to_owned(),
+                            });
+                        }
                     });
                 }
                 Ok(Float64Chunked::from_vec(name, values))
@@ -273,8 +215,8 @@ impl Binding {
                 for (index, value) in text.iter().enumerate() {
                     values.push(match value {
                         None => self.missing(origin, index, strict)?,
-                        Some(value) => match codes.get(value) {
-                            Some(&code) => code,
+                        Some(value) => match codes.code(value) {
+                            Some(code) => code,
                             None if strict => {
                                 return Err(Error::UnknownCategory {
                                     column: self.column.clone(),
@@ -305,21 +247,6 @@ impl Binding {
 
     fn polars_error(&self) -> impl FnOnce(PolarsError) -> Error {
         Error::polars(format!("cannot read column `{}`", self.column))
-    }
-}
-
-/// The input column of the feature `feature`: the column of that name, or else the only one
-/// that LightGBM would have saved under that name (its spaces replaced by `_`).
-fn column_for(feature: &str, columns: &[&str]) -> Option<String> {
-    if columns.contains(&feature) {
-        return Some(feature.to_owned());
-    }
-    let mut renamed = columns
-        .iter()
-        .filter(|column| column.contains(' ') && column.replace(' ', "_") == feature);
-    match (renamed.next(), renamed.next()) {
-        (Some(only), None) => Some((*only).to_owned()),
-        _ => None,
     }
 }
 
@@ -379,28 +306,6 @@ mod tests {
             ],
             Task::Regression,
         )
-    }
-
-    #[test]
-    fn spaces_match_lightgbm_underscores_when_unambiguous() {
-        let signature = Signature::new(
-            vec![Feature::numeric("mean_radius"), Feature::numeric("a_b")],
-            Task::Regression,
-        );
-        let df = df!("mean radius" => [1.0], "a_b" => [2.0], "a b" => [3.0]).unwrap();
-        let map = FeatureMap::new(&signature, df.schema(), &[]).unwrap();
-        // An exact name wins over a renamed one.
-        assert_eq!(
-            map.input_columns().collect::<Vec<_>>(),
-            ["mean radius", "a_b"]
-        );
-        let df = df!("x y" => [1.0], "x  y" => [2.0]).unwrap();
-        let signature = Signature::new(vec![Feature::numeric("x_y")], Task::Regression);
-        assert!(FeatureMap::new(&signature, df.schema(), &[]).is_ok());
-        let df = df!("x y" => [1.0], "x_y " => [2.0], "x\ty" => [3.0]).unwrap();
-        let map = FeatureMap::new(&signature, df.schema(), &[]).unwrap();
-        // Only spaces are replaced, as LightGBM does; a tab is kept.
-        assert_eq!(map.input_columns().collect::<Vec<_>>(), ["x y"]);
     }
 
     #[test]

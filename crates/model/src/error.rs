@@ -300,6 +300,10 @@ impl PredictError {
                 row: row + offset,
                 feature,
             },
+            PredictError::MissingValue { row, input } => PredictError::MissingValue {
+                row: row + offset,
+                input,
+            },
             other => other,
         }
     }

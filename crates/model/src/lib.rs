@@ -46,6 +46,7 @@ mod explain;
 pub mod family;
 pub mod format;
 pub mod import;
+pub mod matching;
 mod model;
 pub mod parallel;
 mod predict;

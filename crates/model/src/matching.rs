@@ -1,0 +1,334 @@
+//! From a table's columns to a model's features: which column feeds each feature, and how a
+//! cell of text becomes the `f64` the model reads.
+//!
+//! Every front end that reads tables (the batch job's files and databases, the Python
+//! package's frames) matches columns and reads cells by these rules, so a frame scores the
+//! same wherever it is scored and a missing column gets the same message everywhere.
+//!
+//! ```
+//! use verdict_model::matching::{self, Matching};
+//! use verdict_model::{Feature, Signature, Task};
+//!
+//! let signature = Signature::new(
+//!     vec![Feature::numeric("mean_radius"), Feature::numeric("age")],
+//!     Task::Regression,
+//! );
+//! // Matched by name, whatever the order; `mean radius` is LightGBM's `mean_radius`.
+//! let (columns, how) = matching::match_columns(&signature, &["id", "age", "mean radius"], &[])?;
+//! assert_eq!(columns, [2, 1]);
+//! assert_eq!(how, Matching::ByName);
+//!
+//! let error = matching::match_columns(&signature, &["mean radius", "Age "], &[]).unwrap_err();
+//! assert_eq!(
+//!     error.to_string(),
+//!     "the input has no column for 1 of the model's 2 features: `age` (did you mean `Age `?)"
+//! );
+//! # Ok::<(), verdict_model::matching::MatchError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::signature::{FeatureKind, Signature};
+
+/// How the model's features were found among the input's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matching {
+    /// Every feature by its name.
+    ByName,
+    /// By position, because the model has no feature names: `columns[i]` feeds feature `i`.
+    ByPosition {
+        /// The input columns, in the model's feature order.
+        columns: Vec<String>,
+    },
+}
+
+/// The input's columns do not provide the model's features.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MatchError {
+    /// The input lacks columns that the model needs.
+    #[error("the input has no column for {} of the model's {expected} features: {}",
+        missing.len(), list(missing))]
+    MissingFeatures {
+        /// The features not found, each with close column names.
+        missing: Vec<MissingColumn>,
+        /// How many features the model has.
+        expected: usize,
+    },
+    /// A model without feature names met an input with the wrong number of columns.
+    #[error(
+        "the model has no feature names, so its {expected} features are matched by position, \
+         but the input has {} columns besides the passed-through ones: {}",
+        found.len(), found.join(", ")
+    )]
+    PositionalMismatch {
+        /// The model's number of features.
+        expected: usize,
+        /// The input's candidate feature columns, in order.
+        found: Vec<String>,
+    },
+}
+
+/// Finds the input column of each of the model's features: for feature `i`, `columns[i]` is
+/// its position in `names`.
+///
+/// Features are matched by name: the column of that name, or else the one column whose name
+/// becomes the feature's once its spaces are replaced by `_`. That is LightGBM's rule for its
+/// training columns (`mean radius` is saved as `mean_radius`), so a LightGBM model scores the
+/// very frame it was trained on. A model whose signature is `positional` (it was trained
+/// without feature names) is matched by name too when the input has its `f0`, `f1`, ...
+/// columns, and otherwise by position: its features are the input's columns in order, leaving
+/// out `exclude` (the columns passed through by name, such as ids), and there must be exactly
+/// as many as the model has features.
+pub fn match_columns(
+    signature: &Signature,
+    names: &[&str],
+    exclude: &[String],
+) -> Result<(Vec<usize>, Matching), MatchError> {
+    let by_name: Option<Vec<usize>> = signature
+        .features
+        .iter()
+        .map(|f| column_for(&f.name, names))
+        .collect();
+    if let Some(columns) = by_name {
+        return Ok((columns, Matching::ByName));
+    }
+    if signature.positional {
+        let candidates: Vec<usize> = (0..names.len())
+            .filter(|&i| !exclude.iter().any(|e| e == names[i]))
+            .collect();
+        let candidate_names = candidates.iter().map(|&i| names[i].to_owned()).collect();
+        if candidates.len() != signature.num_features() {
+            return Err(MatchError::PositionalMismatch {
+                expected: signature.num_features(),
+                found: candidate_names,
+            });
+        }
+        let matching = Matching::ByPosition {
+            columns: candidate_names,
+        };
+        return Ok((candidates, matching));
+    }
+    let missing = signature
+        .features
+        .iter()
+        .filter(|f| column_for(&f.name, names).is_none())
+        .map(|f| MissingColumn::new(&f.name, names.iter().copied()))
+        .collect();
+    Err(MatchError::MissingFeatures {
+        missing,
+        expected: signature.num_features(),
+    })
+}
+
+/// The position of the input column of `feature`: the column of that name, or else the only
+/// one that LightGBM would have saved under that name (its spaces replaced by `_`).
+fn column_for(feature: &str, columns: &[&str]) -> Option<usize> {
+    if let Some(exact) = columns.iter().position(|&c| c == feature) {
+        return Some(exact);
+    }
+    let mut renamed = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, column)| column.contains(' ') && column.replace(' ', "_") == feature)
+        .map(|(i, _)| i);
+    match (renamed.next(), renamed.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+/// A column asked for and not found, with the input's columns whose names are close to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingColumn {
+    /// The name asked for.
+    pub name: String,
+    /// Input columns with close names, closest first.
+    pub suggestions: Vec<String>,
+}
+
+impl MissingColumn {
+    /// `name`, with up to three of `candidates` whose names are close to it (by edit distance,
+    /// ignoring case, spaces, `_`, `-` and `.`).
+    pub fn new<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        let key = normalize(name);
+        let mut scored: Vec<(usize, &str)> = candidates
+            .into_iter()
+            .filter_map(|candidate| {
+                let distance = strsim::levenshtein(&key, &normalize(candidate));
+                // About one edit in four characters: `mean textrue` finds `mean texture`,
+                // while short names (`x1`) only find spellings of themselves (`X_1`), not
+                // their neighbours (`x0`).
+                let allowed = key.chars().count() / 4;
+                (distance <= allowed).then_some((distance, candidate))
+            })
+            .collect();
+        scored.sort_by_key(|&(distance, candidate)| (distance, candidate.to_owned()));
+        MissingColumn {
+            name: name.to_owned(),
+            suggestions: scored
+                .into_iter()
+                .take(3)
+                .map(|(_, c)| c.to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for MissingColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.name)?;
+        if !self.suggestions.is_empty() {
+            let names: Vec<String> = self.suggestions.iter().map(|s| format!("`{s}`")).collect();
+            write!(f, " (did you mean {}?)", names.join(" or "))?;
+        }
+        Ok(())
+    }
+}
+
+/// `missing`, as a comma-separated list for a message.
+pub fn list(missing: &[MissingColumn]) -> String {
+    missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Lower case without separators, so `Mean_Radius` and `mean radius` compare equal.
+fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The codes of a categorical feature's category names, for reading a column of names.
+///
+/// It holds the answer of [`Signature::encode_category`] for every known category, so a
+/// lookup costs one hash instead of a scan of the category list; a name not in it is unknown
+/// ([`UNKNOWN_CATEGORY`](crate::UNKNOWN_CATEGORY)).
+#[derive(Debug, Clone)]
+pub struct CategoryCodes(HashMap<String, f64>);
+
+impl CategoryCodes {
+    /// The codes of feature `feature`, or `None` when its values are read as numbers: a
+    /// numeric feature, or a categorical one whose source model knows codes but not names.
+    pub fn of(signature: &Signature, feature: usize) -> Option<Self> {
+        match &signature.features.get(feature)?.kind {
+            FeatureKind::Categorical { categories } if !categories.is_empty() => {
+                Some(CategoryCodes(
+                    categories
+                        .iter()
+                        .map(|c| (c.clone(), signature.encode_category(feature, c)))
+                        .collect(),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The code of the category called `name`, or `None` when the model never saw it.
+    pub fn code(&self, name: &str) -> Option<f64> {
+        self.0.get(name).copied()
+    }
+}
+
+/// Reads a number written as text, as every front end reads a numeric feature given as text:
+/// surrounding white space is ignored and a blank cell is missing (`Ok(None)`). Anything that
+/// is not a number is an `Err`.
+///
+/// ```
+/// use verdict_model::matching::parse_number;
+/// assert_eq!(parse_number(" 2.5 "), Ok(Some(2.5)));
+/// assert_eq!(parse_number(""), Ok(None));
+/// assert!(parse_number("x1").is_err());
+/// ```
+pub fn parse_number(text: &str) -> Result<Option<f64>, std::num::ParseFloatError> {
+    match text.trim() {
+        "" => Ok(None),
+        value => value.parse().map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::{Feature, Task};
+
+    #[test]
+    fn spaces_match_lightgbm_underscores_when_unambiguous() {
+        let signature = Signature::new(
+            vec![Feature::numeric("mean_radius"), Feature::numeric("a_b")],
+            Task::Regression,
+        );
+        // An exact name wins over a renamed one.
+        let (columns, _) = match_columns(&signature, &["mean radius", "a_b", "a b"], &[]).unwrap();
+        assert_eq!(columns, [0, 1]);
+        let signature = Signature::new(vec![Feature::numeric("x_y")], Task::Regression);
+        assert!(match_columns(&signature, &["x y", "x  y", "x y "], &[]).is_ok());
+        assert!(match_columns(&signature, &["x y", "x_y ", "x\ty"], &[]).is_ok());
+        // Two columns that both become `x_y` are ambiguous.
+        let ambiguous = ["a", "x y", "x y"];
+        assert!(match_columns(&signature, &ambiguous, &[]).is_err());
+        // Only spaces are replaced, as LightGBM does; a tab is kept.
+        assert!(match_columns(&signature, &["x\ty"], &[]).is_err());
+    }
+
+    #[test]
+    fn positional_models_take_the_columns_left_after_the_excluded_ones() {
+        let mut signature = Signature::new(Signature::positional_features(2), Task::Regression);
+        signature.positional = true;
+        let (columns, how) = match_columns(&signature, &["id", "p", "q"], &["id".into()]).unwrap();
+        assert_eq!(columns, [1, 2]);
+        assert_eq!(
+            how,
+            Matching::ByPosition {
+                columns: vec!["p".into(), "q".into()]
+            }
+        );
+        // Their own names win over positions.
+        let (columns, how) = match_columns(&signature, &["f1", "x", "f0"], &[]).unwrap();
+        assert_eq!((columns, how), (vec![2, 0], Matching::ByName));
+        let error = match_columns(&signature, &["p"], &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the model has no feature names, so its 2 features are matched by position, but \
+             the input has 1 columns besides the passed-through ones: p"
+        );
+    }
+
+    #[test]
+    fn suggests_names_that_differ_by_separators_and_typos() {
+        let columns = [
+            "id",
+            "mean radius",
+            "mean texture",
+            "worst radius",
+            "target",
+        ];
+        let missing = MissingColumn::new("mean_radius", columns);
+        assert_eq!(missing.suggestions[0], "mean radius");
+        let missing = MissingColumn::new("mean textrue", columns);
+        assert_eq!(missing.suggestions, vec!["mean texture"]);
+        assert!(MissingColumn::new("area", columns).suggestions.is_empty());
+    }
+
+    #[test]
+    fn category_codes_follow_encode_category() {
+        let signature = Signature::new(
+            vec![
+                Feature::numeric("a"),
+                Feature::categorical("colour", vec!["red".into(), "green".into()]),
+                Feature::categorical("coded", vec![]),
+            ],
+            Task::Regression,
+        );
+        assert!(CategoryCodes::of(&signature, 0).is_none());
+        assert!(CategoryCodes::of(&signature, 2).is_none());
+        let codes = CategoryCodes::of(&signature, 1).unwrap();
+        assert_eq!(codes.code("green"), Some(1.0));
+        assert_eq!(codes.code("blue"), None);
+    }
+}

@@ -4,8 +4,8 @@ Verdict (a Rust model server) never loads pickles: unpickling runs arbitrary cod
 Rust cannot read them anyway. This module runs in *your* Python, where the model
 already lives, and writes a plain JSON document that Verdict's importer reads.
 
-    >>> import verdict_export
-    >>> doc = verdict_export.export(fitted_model, "model.json")
+    >>> import verdict
+    >>> doc = verdict.export_sklearn(fitted_model, "model.json")
 
 or from a shell (this loads the pickle, which runs code: only load files you trust):
 

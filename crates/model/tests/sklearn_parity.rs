@@ -1,7 +1,7 @@
 //! Golden parity with scikit-learn: every case in `tests/fixtures/sklearn/` is imported from
-//! its `model.json` (written by `tools/verdict_export.py`) and its predictions are compared
-//! with the outputs scikit-learn itself computed (stored in `data.json` by
-//! `tools/fixtures/gen_sklearn.py`).
+//! its `model.json` (written by the Python package's `verdict.sklearn_export`) and its
+//! predictions are compared with the outputs scikit-learn itself computed (stored in
+//! `data.json` by `tools/fixtures/gen_sklearn.py`).
 //!
 //! - Labels must be equal.
 //! - `predict_proba` and `raw` (`decision_function`) must be within `1e-9` absolute, and
@@ -82,7 +82,7 @@ fn final_estimator(doc: &Value) -> &Value {
 }
 
 /// The outputs Verdict must reproduce bit for bit, as the Python reference evaluator does
-/// (`exact_keys` in `tools/tests/test_verdict_export.py`).
+/// (`exact_keys` in `crates/python/tests/test_sklearn_export.py`).
 fn exact_outputs(doc: &Value) -> &'static [&'static str] {
     let estimator = final_estimator(doc);
     let kind = estimator["type"].as_str().unwrap();

@@ -43,7 +43,8 @@ pub enum SourceFormat {
     Xgboost,
     /// LightGBM's `save_model` text.
     Lightgbm,
-    /// A scikit-learn export written by `tools/verdict_export.py`.
+    /// A scikit-learn export written by `verdict.export_sklearn` or the `verdict-export`
+    /// command, both in the Python package.
     Sklearn,
     /// CatBoost's `save_model` JSON export (its binary `.cbm` is recognised and refused).
     Catboost,

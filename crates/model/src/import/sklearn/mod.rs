@@ -1,6 +1,6 @@
-//! The scikit-learn importer: the versioned JSON that `tools/verdict_export.py` writes from a
-//! fitted estimator (never a pickle), translated into native models that predict what
-//! scikit-learn predicts.
+//! The scikit-learn importer: the versioned JSON that the Python package's exporter
+//! (`verdict.export_sklearn`, the `verdict-export` command) writes from a fitted estimator
+//! (never a pickle), translated into native models that predict what scikit-learn predicts.
 //!
 //! A document goes through three steps: `serde_json` reads it into the exact mirror of its
 //! schema in the `schema` module; the `convert` module checks it and translates transformers

@@ -1,5 +1,5 @@
 //! The exact serde mirror of a `verdict-sklearn` export (format version 1), as specified in
-//! `docs/formats/sklearn.md` and written by `tools/verdict_export.py`.
+//! `docs/formats/sklearn.md` and written by the Python package's `verdict.sklearn_export`.
 //!
 //! Nothing here interprets the model: the types only say what the JSON holds. Keys the
 //! specification does not list are ignored, as it requires. Sizes, indices and the agreement

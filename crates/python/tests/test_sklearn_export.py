@@ -1,4 +1,4 @@
-"""Tests for tools/verdict_export.py.
+"""Tests for the scikit-learn exporter, `verdict.sklearn_export`.
 
 The heart of this file is `Evaluator`: a small reference implementation of prediction
 written only from the JSON export and docs/formats/sklearn.md, never from the estimator.
@@ -6,7 +6,8 @@ If it reproduces scikit-learn's outputs, the export carries everything a Rust im
 needs. It is deliberately plain Python (row by row, like an importer would be), using
 numpy only where sklearn's own arithmetic must be mirrored (float32 casts, exp).
 
-Run: /work/venvs/skl/bin/python -m pytest tools/tests -q
+Run: target/venv/bin/python -m pytest crates/python/tests/test_sklearn_export.py -q
+(tools/python-env.sh makes the environment).
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.dirname(HERE)
-REPO = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
-sys.path.insert(0, os.path.join(TOOLS, "fixtures"))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.join(REPO, "tools", "fixtures"))
 
-import verdict_export  # noqa: E402
-from verdict_export import UnsupportedEstimatorError, export  # noqa: E402
+from verdict import sklearn_export as verdict_export  # noqa: E402
+from verdict.sklearn_export import UnsupportedEstimatorError, export  # noqa: E402
 
 sklearn = pytest.importorskip("sklearn")
 import gen_sklearn  # noqa: E402
@@ -602,7 +601,7 @@ def test_writes_file_and_cli(tmp_path):
     pkl = tmp_path / "m.joblib"
     joblib.dump(est, pkl)
     out = tmp_path / "cli.json"
-    r = subprocess.run([sys.executable, os.path.join(TOOLS, "verdict_export.py"), str(pkl), "-o", str(out)],
+    r = subprocess.run([sys.executable, "-m", "verdict.sklearn_export", str(pkl), "-o", str(out)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "only load files you trust" in r.stderr
@@ -616,7 +615,7 @@ def test_cli_reports_unsupported(tmp_path):
     X, y, _ = gen_sklearn.dataset("iris")
     pkl = tmp_path / "knn.pkl"
     joblib.dump(_fit(KNeighborsClassifier(), X, y), pkl)
-    r = subprocess.run([sys.executable, os.path.join(TOOLS, "verdict_export.py"), str(pkl), "-o", str(tmp_path / "o.json")],
+    r = subprocess.run([sys.executable, "-m", "verdict.sklearn_export", str(pkl), "-o", str(tmp_path / "o.json")],
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "KNeighborsClassifier" in r.stderr
@@ -834,33 +833,28 @@ def test_refusal_names_class_and_parameter(cls, param, make):
         assert param in msg
 
 
-def test_pyproject_installs_module_and_script(tmp_path):
-    """`pip install ./tools` installs the module and the `verdict-export` script. Built
-    offline from a copy (so no build/ litter in the tree) with the installed setuptools."""
-    import shutil
+def test_the_package_installs_the_verdict_export_script(tmp_path):
+    """`pip install ./crates/python` puts `verdict-export` beside the interpreter, and it is
+    the exporter: it refuses an estimator it cannot export, by name."""
+    import joblib
+    from sklearn.neighbors import KNeighborsClassifier
 
-    setuptools = pytest.importorskip("setuptools")
-    if verdict_export._version_tuple(setuptools.__version__) < (70, 1, 0):
-        pytest.skip("needs setuptools >= 70.1 (bdist_wheel built in) to build offline")
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "verdict_export.py"):
-        shutil.copy(os.path.join(TOOLS, name), src / name)
-    target = tmp_path / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q",
-                        "--target", str(target), str(src)], capture_output=True, text=True)
+    script = os.path.join(os.path.dirname(sys.executable), "verdict-export")
+    assert os.access(script, os.X_OK), f"{script} was not installed"
+    r = subprocess.run([script, "--version"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert (target / "verdict_export.py").exists()
-    assert (target / "bin" / "verdict-export").exists()
-    env = dict(os.environ, PYTHONPATH=str(target))
-    r = subprocess.run([sys.executable, "-c", "import verdict_export; print(verdict_export.__version__)"],
-                       capture_output=True, text=True, env=env, cwd=str(tmp_path))
-    assert r.stdout.strip() == verdict_export.__version__
+    assert verdict_export.__version__ in r.stdout
+    X, y, _ = gen_sklearn.dataset("iris")
+    pkl = tmp_path / "knn.pkl"
+    joblib.dump(_fit(KNeighborsClassifier(), X, y), pkl)
+    r = subprocess.run([script, str(pkl), "-o", str(tmp_path / "o.json")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "KNeighborsClassifier" in r.stderr
 
 
-def test_pyproject_version_matches_module():
+def test_the_exporter_version_is_the_package_version():
     import re
 
-    with open(os.path.join(TOOLS, "pyproject.toml")) as f:
+    with open(os.path.join(REPO, "Cargo.toml")) as f:
         m = re.search(r'^version = "([^"]+)"', f.read(), re.M)
     assert m and m.group(1) == verdict_export.__version__

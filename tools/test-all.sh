@@ -5,8 +5,8 @@
 #   tools/test-all.sh
 #
 # Needs the Rust toolchain and python3 (3.9 or later). It makes its own virtual environment in
-# target/venv from the pinned tools/requirements-test.txt and installs the package under test
-# into it; the services the tests need are started by the scripts it calls, and stopped on exit.
+# target/venv from the pinned tools/requirements-test.txt and installs the `verdict` package
+# (crates/python) into it with pip; the services the tests need are started by the scripts it calls, and stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,9 +31,9 @@ echo "== serving clients (tools/clients/run.sh)"
 tools/clients/run.sh
 # ---- end of serving clients
 
-echo "== Python tests (pytest, in target/venv)"
+echo "== Python tests (pytest, in target/venv, with the verdict package installed by pip)"
 tools/python-env.sh
 status=0
-target/venv/bin/python -m pytest tools/tests -q -p no:cacheprovider || status=$?
+target/venv/bin/python -m pytest crates/python/tests -q -p no:cacheprovider || status=$?
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 exit "$status"

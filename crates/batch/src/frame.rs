@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 pub use verdict_model::matching::Matching;
-use verdict_model::matching::{self, CategoryCodes};
+use verdict_model::matching::{self, Reading};
 use verdict_model::{Signature, UNKNOWN_CATEGORY};
 
 use crate::error::{Error, Location, Result};
@@ -50,16 +50,8 @@ struct Binding {
     column: String,
     /// The model's name for the feature.
     feature: String,
-    how: Encoding,
-}
-
-#[derive(Debug, Clone)]
-enum Encoding {
-    /// Numbers: numeric and boolean columns are cast, text is parsed.
-    Number,
-    /// Category names, turned into codes; a name the model never saw is
-    /// [`UNKNOWN_CATEGORY`].
-    Category(CategoryCodes),
+    /// How its cells are read.
+    how: Reading,
 }
 
 impl FeatureMap {
@@ -74,8 +66,7 @@ impl FeatureMap {
             let column = names[column].to_owned();
             let dtype = schema.get(column.as_str()).unwrap_or(&DataType::Null);
             // A categorical feature without names takes its codes as numbers.
-            let how =
-                CategoryCodes::of(signature, index).map_or(Encoding::Number, Encoding::Category);
+            let how = Reading::of(signature, index);
             let binding = Binding {
                 column,
                 feature: feature.name.clone(),
@@ -98,14 +89,17 @@ impl FeatureMap {
     }
 
     /// The names of the input columns that feed numeric features (the ones a CSV reader must
-    /// read as numbers) and categorical features (which it must read as text).
+    /// read as numbers) and the others (categorical or unused features, which it reads as
+    /// text).
     pub(crate) fn column_kinds(&self) -> (Vec<&str>, Vec<&str>) {
         let mut numeric = Vec::new();
         let mut categorical = Vec::new();
         for binding in &self.bindings {
             match binding.how {
-                Encoding::Number => numeric.push(binding.column.as_str()),
-                Encoding::Category(_) => categorical.push(binding.column.as_str()),
+                Reading::Number => numeric.push(binding.column.as_str()),
+                Reading::Category(_) | Reading::Skipped => {
+                    categorical.push(binding.column.as_str())
+                }
             }
         }
         (numeric, categorical)
@@ -140,10 +134,11 @@ impl Binding {
     /// Rejects column types that cannot feed the feature, before any row is read.
     fn check_type(&self, dtype: &DataType) -> Result<()> {
         let ok = match self.how {
-            Encoding::Number => dtype.is_primitive_numeric() || is_text_or_flag(dtype),
-            Encoding::Category(_) => {
+            Reading::Number => dtype.is_primitive_numeric() || is_text_or_flag(dtype),
+            Reading::Category(_) => {
                 dtype.is_integer() || is_text_or_flag(dtype) || dtype.is_categorical()
             }
+            Reading::Skipped => true,
         };
         if ok {
             Ok(())
@@ -151,10 +146,7 @@ impl Binding {
             Err(Error::UnsupportedType {
                 column: self.column.clone(),
                 feature: self.feature.clone(),
-                kind: match self.how {
-                    Encoding::Number => "numeric",
-                    Encoding::Category(_) => "categorical",
-                },
+                kind: self.how.name(),
                 dtype: dtype.to_string(),
             })
         }
@@ -164,7 +156,8 @@ impl Binding {
         self.check_type(column.dtype())?;
         let name = column.name().clone();
         match &self.how {
-            Encoding::Number if column.dtype() == &DataType::String => {
+            Reading::Skipped => Ok(Float64Chunked::full(name, f64::NAN, column.len())),
+            Reading::Number if column.dtype() == &DataType::String => {
                 let text = column.str().map_err(self.polars_error())?;
                 let mut values = Vec::with_capacity(text.len());
                 for (index, value) in text.iter().enumerate() {
@@ -183,7 +176,7 @@ impl Binding {
                 }
                 Ok(Float64Chunked::from_vec(name, values))
             }
-            Encoding::Number => {
+            Reading::Number => {
                 let numbers = column
                     .cast(&DataType::Float64)
                     .map_err(self.polars_error())?;
@@ -201,7 +194,7 @@ impl Binding {
                     .fill_null_with_values(f64::NAN)
                     .map_err(self.polars_error())
             }
-            Encoding::Category(codes) => {
+            Reading::Category(codes) => {
                 let text;
                 let text = if column.dtype() == &DataType::String {
                     column.str().map_err(self.polars_error())?

@@ -550,3 +550,74 @@ fn an_io_error_names_its_cause_once() {
         "{message}"
     );
 }
+
+/// A CSV cell: empty for a missing value, text quoted when it holds a comma or quote.
+fn csv_cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) if s.contains([',', '"']) => {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        }
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn a_pipeline_scores_the_frame_it_was_trained_on_text_in_dropped_columns_included() {
+    // The ColumnTransformer drops `plan`, which holds text: scikit-learn accepts any value
+    // there, and so must Verdict.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let case = root.join("tests/fixtures/sklearn/pipeline_onehot_logistic_pandas");
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("data.json")).unwrap()).unwrap();
+    let names: Vec<&str> = data["feature_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"plan"));
+    let rows = data["inputs"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|row| row[names.iter().position(|n| *n == "plan").unwrap()].is_string())
+    );
+    let mut csv = names.join(",") + "\n";
+    for row in rows {
+        let cells: Vec<String> = row.as_array().unwrap().iter().map(csv_cell).collect();
+        csv += &(cells.join(",") + "\n");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("frame.csv");
+    let output = dir.path().join("scored.csv");
+    std::fs::write(&input, csv).unwrap();
+    let result = verdict(&[
+        "predict",
+        "--model",
+        case.join("model.json").to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--outputs",
+        "predict_proba",
+    ]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let scored = std::fs::read_to_string(&output).unwrap();
+    let expected = data["outputs"]["predict_proba"].as_array().unwrap();
+    let mut lines = scored.lines();
+    assert!(lines.next().unwrap().starts_with("proba_"));
+    let mut compared = 0;
+    for (line, want) in lines.zip(expected) {
+        for (ours, theirs) in line.split(',').zip(want.as_array().unwrap()) {
+            let (ours, theirs) = (ours.parse::<f64>().unwrap(), theirs.as_f64().unwrap());
+            assert!(
+                (ours - theirs).abs() <= 1e-9,
+                "row {compared}: ours {ours}, scikit-learn {theirs}"
+            );
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, expected.len());
+}

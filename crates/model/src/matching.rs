@@ -204,6 +204,52 @@ fn normalize(name: &str) -> String {
         .collect()
 }
 
+/// How the cells of a feature's column are read: the one rule every table reader follows.
+#[derive(Debug, Clone)]
+pub enum Reading {
+    /// As numbers; text holding a number is parsed ([`parse_number`]). A numeric feature, or
+    /// a categorical one whose source model knows its codes but not their names.
+    Number,
+    /// As category names, turned into codes; a name the model never saw is
+    /// [`UNKNOWN_CATEGORY`](crate::UNKNOWN_CATEGORY).
+    Category(CategoryCodes),
+    /// Not at all: the model never reads the column ([`FeatureKind::Unused`]), so any value
+    /// of any type is accepted and the model is given `NaN`.
+    Skipped,
+}
+
+impl Reading {
+    /// How the cells of feature `feature` are read.
+    ///
+    /// ```
+    /// use verdict_model::matching::Reading;
+    /// use verdict_model::{Feature, Signature, Task};
+    ///
+    /// let signature = Signature::new(
+    ///     vec![Feature::numeric("age"), Feature::categorical("plan", vec!["basic".into()]), Feature::unused("note")],
+    ///     Task::Regression,
+    /// );
+    /// assert!(matches!(Reading::of(&signature, 0), Reading::Number));
+    /// assert!(matches!(Reading::of(&signature, 1), Reading::Category(codes) if codes.code("basic") == Some(0.0)));
+    /// assert!(matches!(Reading::of(&signature, 2), Reading::Skipped));
+    /// ```
+    pub fn of(signature: &Signature, feature: usize) -> Self {
+        match signature.features.get(feature).map(|f| &f.kind) {
+            Some(FeatureKind::Unused) => Reading::Skipped,
+            _ => CategoryCodes::of(signature, feature).map_or(Reading::Number, Reading::Category),
+        }
+    }
+
+    /// What the reading is called in messages: `numeric`, `categorical` or `unused`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Reading::Number => "numeric",
+            Reading::Category(_) => "categorical",
+            Reading::Skipped => "unused",
+        }
+    }
+}
+
 /// The codes of a categorical feature's category names, for reading a column of names.
 ///
 /// It holds the answer of [`Signature::encode_category`] for every known category, so a

@@ -23,6 +23,10 @@ pub enum FeatureKind {
         /// The category names, in code order.
         categories: Vec<String>,
     },
+    /// A column the model takes but never reads, such as one a scikit-learn
+    /// `ColumnTransformer` drops: any value is accepted, text included, and none changes a
+    /// prediction. Front ends pass the model `NaN` for it.
+    Unused,
 }
 
 /// One input feature.
@@ -48,6 +52,14 @@ impl Feature {
         Feature {
             name: name.into(),
             kind: FeatureKind::Categorical { categories },
+        }
+    }
+
+    /// A feature the model never reads (see [`FeatureKind::Unused`]).
+    pub fn unused(name: impl Into<String>) -> Self {
+        Feature {
+            name: name.into(),
+            kind: FeatureKind::Unused,
         }
     }
 }

@@ -518,3 +518,54 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_column_the_column_transformer_drops_is_an_unused_feature() {
+    // The small pipeline with a third input column `note` that no entry selects: the
+    // exporter marks it `ignored`, and scikit-learn accepts any value there.
+    let mut doc = pipeline();
+    doc["input"]["n_features"] = json!(3);
+    doc["input"]["feature_names"] = json!(["x", "c", "note"]);
+    doc["input"]["columns"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "note", "kind": "ignored"}));
+    doc["estimator"]["n_features_in"] = json!(3);
+    doc["estimator"]["steps"][0]["estimator"]["n_features_in"] = json!(3);
+    let file = import(&doc).unwrap();
+    let signature = file.model.signature();
+    assert_eq!(
+        signature.features[2].kind,
+        verdict_model::FeatureKind::Unused
+    );
+    // Whatever the unused column holds, the prediction is the same.
+    let x = [(1.0, "a")];
+    let mut with = Array2::zeros((1, 3));
+    with[[0, 0]] = x[0].0;
+    with[[0, 1]] = signature.encode_category(1, x[0].1);
+    let mut other = with.clone();
+    with[[0, 2]] = f64::NAN;
+    other[[0, 2]] = 12345.0;
+    let proba = |rows: &Array2<f64>| {
+        file.model
+            .predict(rows.view(), Output::PredictProba)
+            .unwrap()
+    };
+    assert_eq!(proba(&with), array![[0.25, 0.75]]);
+    assert_eq!(proba(&other), proba(&with));
+
+    // A step that would read the ignored column is a malformed export, named.
+    let mut reads_it = doc.clone();
+    reads_it["estimator"]["steps"][0]["estimator"]["transformers"][1]["columns"] = json!([0, 2]);
+    reads_it["estimator"]["steps"][0]["estimator"]["transformers"][1]["output_width"] = json!(2);
+    reads_it["estimator"]["steps"][0]["estimator"]["n_output_features"] = json!(5);
+    reads_it["estimator"]["steps"][1]["estimator"]["n_features_in"] = json!(5);
+    assert_error(
+        &reads_it,
+        &[
+            "estimator.steps[1].estimator",
+            "reads its input column 4",
+            "marks `ignored`",
+        ],
+    );
+}

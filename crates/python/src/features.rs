@@ -17,7 +17,7 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Schema};
-use verdict_model::matching::{self, CategoryCodes};
+use verdict_model::matching::{self, CategoryCodes, Reading};
 use verdict_model::{Signature, UNKNOWN_CATEGORY};
 
 use crate::errors::{Error, InputError};
@@ -55,8 +55,8 @@ struct Binding {
     column: String,
     /// The model's name for the feature.
     feature: String,
-    /// `None`: numbers; otherwise the codes of the feature's category names.
-    categories: Option<CategoryCodes>,
+    /// How its cells are read.
+    reading: Reading,
 }
 
 /// How a cell is read: which column, from which row on, and whether a missing value is an
@@ -108,7 +108,7 @@ impl FeaturePlan {
                     position,
                     column: names[position].to_owned(),
                     feature: signature.features[index].name.clone(),
-                    categories: CategoryCodes::of(signature, index),
+                    reading: Reading::of(signature, index),
                 };
                 binding.check_type(schema.field(position).data_type())?;
                 Ok(binding)
@@ -134,9 +134,10 @@ impl FeaturePlan {
                 };
                 let array = batch.column(binding.position).as_ref();
                 binding.check_type(array.data_type())?;
-                match &binding.categories {
-                    None => numbers(array, &cells),
-                    Some(codes) => categories(array, codes, &cells).map(Values::Owned),
+                match &binding.reading {
+                    Reading::Number => numbers(array, &cells),
+                    Reading::Category(codes) => categories(array, codes, &cells).map(Values::Owned),
+                    Reading::Skipped => Ok(Values::Owned(vec![f64::NAN; array.len()])),
                 }
             })
             .collect()
@@ -147,8 +148,9 @@ impl Binding {
     /// Rejects column types that cannot feed the feature, before any row is read: the same
     /// types `verdict predict` takes.
     fn check_type(&self, dtype: &DataType) -> Result<(), InputError> {
-        let categorical = self.categories.is_some();
+        let categorical = matches!(self.reading, Reading::Category(_));
         let ok = match dtype {
+            _ if matches!(self.reading, Reading::Skipped) => true,
             DataType::Dictionary(_, values) => {
                 is_text(values) || values.is_integer() || (!categorical && values.is_floating())
             }
@@ -161,11 +163,7 @@ impl Binding {
         Err(InputError::UnsupportedType {
             column: self.column.clone(),
             feature: self.feature.clone(),
-            kind: if categorical {
-                "categorical"
-            } else {
-                "numeric"
-            },
+            kind: self.reading.name(),
             dtype: dtype.to_string(),
         })
     }

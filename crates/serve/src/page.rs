@@ -119,6 +119,7 @@ pub(crate) async fn index(req: HttpRequest, shared: Data<Shared>) -> HttpRespons
             for (i, feature) in signature.features.iter().enumerate() {
                 let kind = match &feature.kind {
                     FeatureKind::Numeric => "numeric".to_owned(),
+                    FeatureKind::Unused => "unused: any value, never read".to_owned(),
                     FeatureKind::Categorical { categories } if categories.is_empty() => {
                         "categorical (codes)".to_owned()
                     }

@@ -96,6 +96,7 @@ fn card(file: &ModelFile) -> String {
     for (i, feature) in signature.features.iter().enumerate() {
         let kind = match &feature.kind {
             FeatureKind::Numeric => "numeric".to_owned(),
+            FeatureKind::Unused => "unused: any value, never read".to_owned(),
             FeatureKind::Categorical { categories } if categories.is_empty() => {
                 "categorical (codes)".to_owned()
             }

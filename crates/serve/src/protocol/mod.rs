@@ -147,6 +147,8 @@ impl Decoder<'_> {
             )),
             // An unknown category is missing, as the source libraries treat it.
             FeatureKind::Categorical { .. } => Ok(self.signature.encode_category(feature, text)),
+            // The model never reads it: any text is accepted.
+            FeatureKind::Unused => Ok(f64::NAN),
             FeatureKind::Numeric => {
                 let trimmed = text.trim();
                 if trimmed.is_empty() {

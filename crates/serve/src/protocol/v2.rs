@@ -232,7 +232,7 @@ pub(crate) fn input_specs(signature: &Signature) -> Vec<TensorSpec> {
     let all_numeric = signature
         .features
         .iter()
-        .all(|f| f.kind == FeatureKind::Numeric);
+        .all(|f| matches!(f.kind, FeatureKind::Numeric | FeatureKind::Unused));
     if all_numeric {
         return vec![TensorSpec {
             name: "input".to_owned(),

@@ -85,6 +85,21 @@ pub(super) fn check_inputs(
     }
 }
 
+/// Refuses a step that would read a column the export marks `ignored`: only a
+/// `ColumnTransformer` may receive one, to drop it.
+pub(super) fn reads_no_ignored(input: &[Domain], at: &str, kind: &str) -> Result<(), ImportError> {
+    match input.iter().position(|d| *d == Domain::Unused) {
+        Some(column) => Err(malformed(
+            at,
+            format!(
+                "{kind} reads its input column {column}, which comes from a column that \
+                 input.columns marks `ignored` (one a ColumnTransformer drops)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a model that would read strings: scikit-learn models read numbers.
 pub(super) fn numbers_only(input: &[Domain], at: &str, kind: &str) -> Result<(), ImportError> {
     match input.iter().position(|d| *d != Domain::Number) {

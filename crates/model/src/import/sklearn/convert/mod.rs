@@ -57,6 +57,9 @@ enum Domain {
     /// Codes into the category list of input column `.0`; `NaN` is missing (or a string the
     /// signature does not know).
     Category(usize),
+    /// A column the export marks `ignored`: dropped by a `ColumnTransformer`, so no step may
+    /// read it. It becomes a [`FeatureKind::Unused`](crate::FeatureKind::Unused) feature.
+    Unused,
 }
 
 /// A growing list of the string categories of one input column.
@@ -207,6 +210,7 @@ pub(super) fn convert(doc: Document, name: &str) -> Result<ModelFile, ImportErro
             let name = name.map_or_else(|| format!("f{j}"), str::to_owned);
             match domain {
                 Domain::Number => Feature::numeric(name),
+                Domain::Unused => Feature::unused(name),
                 Domain::Category(list) => {
                     Feature::categorical(name, std::mem::take(&mut cx.lists[*list].names))
                 }

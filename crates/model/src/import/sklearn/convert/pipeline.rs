@@ -1,7 +1,7 @@
 //! Composition: pipelines and `ColumnTransformer`s, and the dispatch from an estimator's
 //! type to its converter.
 
-use super::check::{check_inputs, index};
+use super::check::{check_inputs, index, reads_no_ignored};
 use super::{Context, Converted, Domain, malformed, unsupported};
 use crate::error::ImportError;
 use crate::family::preprocess::{Branch, Step};
@@ -16,6 +16,12 @@ impl Context {
         input: &[Domain],
     ) -> Result<(Vec<Step>, Vec<Domain>), ImportError> {
         let kind = typed.kind.as_str();
+        if !matches!(
+            typed.estimator,
+            Estimator::Pipeline(_) | Estimator::ColumnTransformer(_)
+        ) {
+            reads_no_ignored(input, at, kind)?;
+        }
         match &typed.estimator {
             Estimator::Pipeline(p) => {
                 check_inputs(p.n_features_in, input.len(), at)?;
@@ -137,6 +143,9 @@ impl Context {
     ) -> Result<Converted, ImportError> {
         let kind = typed.kind.as_str();
         let n = input.len();
+        if !matches!(typed.estimator, Estimator::Pipeline(_)) {
+            reads_no_ignored(input, at, kind)?;
+        }
         match &typed.estimator {
             Estimator::Pipeline(p) => {
                 check_inputs(p.n_features_in, n, at)?;

@@ -83,8 +83,9 @@ impl Context {
             .iter()
             .enumerate()
             .map(|(j, column)| match column.kind.as_str() {
-                // An ignored column is dropped by a ColumnTransformer: nothing reads it.
-                "numeric" | "ignored" => Ok(Domain::Number),
+                "numeric" => Ok(Domain::Number),
+                // Dropped by a ColumnTransformer: nothing reads it, so any value is accepted.
+                "ignored" => Ok(Domain::Unused),
                 "categorical" => {
                     let categories = column.categories.as_deref().unwrap_or_default();
                     let strings = categories.iter().any(|c| matches!(c, Value::Text(_)));
@@ -166,6 +167,10 @@ impl Context {
                 return Err(unsupported(format!(
                     "{at}: the number {x} cannot fill a column of string categories"
                 )));
+            }
+            // `reads_no_ignored` keeps ignored columns from every step that reads cells.
+            (_, Domain::Unused) => {
+                return Err(malformed(at, "fills a column the export marks `ignored`"));
             }
         })
     }

@@ -105,7 +105,8 @@ pub(crate) enum InputError {
     /// A numpy array that is not rows x features.
     #[error(
         "expected a 2-D array of rows x {features} features (the model's features, by position), \
-         got an array of shape {shape:?}"
+         got an array of shape {}",
+        python_shape(.shape)
     )]
     ArrayShape { features: usize, shape: Vec<usize> },
     /// A numpy array of a type the model does not read.
@@ -117,6 +118,17 @@ pub(crate) enum InputError {
     /// `threads=0`.
     #[error("threads must be at least 1 (or None for every core), got {0}")]
     Threads(usize),
+}
+
+/// A shape as numpy prints it: `(3, 31)`, `(30,)`.
+fn python_shape(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => {
+            let sizes: Vec<String> = shape.iter().map(usize::to_string).collect();
+            format!("({})", sizes.join(", "))
+        }
+    }
 }
 
 impl From<Error> for PyErr {

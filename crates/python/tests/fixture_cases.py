@@ -42,7 +42,11 @@ class Case:
         model = next(directory / f for f in ("model.json", "model.txt") if (directory / f).exists())
         rows = data["inputs"]
         columns = {"id": pa.array(range(len(rows)), pa.int64())}
+        # XGBoost models from 3.1 on carry their training categories, so a frame gives the
+        # names; older ones know only the codes, which the frame then gives as numbers.
         categories = data.get("categories") or {}
+        if not _knows_category_names(data):
+            categories = {}
         for j, feature in enumerate(data["feature_names"]):
             values = [row[j] for row in rows]
             if feature in categories:
@@ -61,6 +65,13 @@ class Case:
             inputs=pa.table(columns),
             outputs=data["outputs"],
         )
+
+
+def _knows_category_names(data: dict) -> bool:
+    if data.get("library") != "xgboost":
+        return True
+    version = tuple(int(part) for part in data["library_version"].split(".")[:2])
+    return version >= (3, 1)
 
 
 def _category_name(names: List[str], code):

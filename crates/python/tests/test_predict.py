@@ -161,7 +161,7 @@ def test_the_result_has_the_cli_column_names_and_types():
 
     labels = Case.load("sklearn/logistic_multinomial_wine_str_labels")
     model = verdict.load(labels.model)
-    scored = model.predict(labels.inputs, outputs="predict")
+    scored = model.predict(features(labels), outputs="predict")
     assert scored.schema.field("label").type == pa.string()
     assert scored.column_names == model.output_columns("predict")
 
@@ -224,7 +224,8 @@ def test_the_model_describes_itself():
     model = verdict.load(case.model)
     assert model.task == "multiclass"
     assert all(isinstance(c, str) for c in model.classes)
-    assert model.feature_names == case.feature_names
+    # Trained on a numpy array: the features are named by position, as scikit-learn would.
+    assert model.feature_names == [f"f{i}" for i in range(len(case.feature_names))]
     assert "predict_proba" in model.outputs
     assert model.path == str(case.model)
     assert model.info["library"] == "scikit-learn"
@@ -263,12 +264,19 @@ def test_text_numbers_and_categoricals_read_as_the_cli_reads_them():
 def test_integer_and_boolean_columns_are_numbers():
     case = Case.load("xgboost/binary_logistic")
     model = verdict.load(case.model)
-    rounded = case.inputs.to_pandas().round()
+    # Integers cannot hold a missing value: fill them first.
+    rounded = case.inputs.to_pandas().fillna(1.0).round()
     expected = model.predict(rounded)
     as_ints = rounded.astype({f: "int64" for f in case.feature_names})
     assert model.predict(as_ints).equals(expected)
     as_int32 = pa.Table.from_pandas(rounded.astype({f: "int32" for f in case.feature_names}))
     assert model.predict(as_int32).to_pandas().equals(expected)
+    # Booleans are 0 and 1.
+    first = case.feature_names[0]
+    flags = rounded.assign(**{first: rounded[first] > 15})
+    as_numbers = rounded.assign(**{first: (rounded[first] > 15).astype("float64")})
+    assert flags[first].dtype == bool and 0 < flags[first].sum() < len(flags)
+    assert model.predict(flags).equals(model.predict(as_numbers))
 
 
 def test_the_sklearn_exporter_ships_in_the_package(tmp_path):

@@ -172,12 +172,6 @@ def test_a_model_only_the_driver_has(spark, tmp_path, name):
     check_against_library(case, collected(scored))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="verdict.Model does not keep the path it was loaded from yet (issue #13), so "
-    "verdict.spark cannot ship it and refuses it with a TypeError saying what to pass",
-)
 def test_a_loaded_model(spark):
     case = Case.load("lightgbm/regression_diabetes")
     model = verdict.load(str(case.model))

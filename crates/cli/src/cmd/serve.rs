@@ -45,6 +45,11 @@ pub(crate) struct Args {
         requires = "log_requests"
     )]
     log_sample: f64,
+    /// How the server's own log lines on stderr are written: `text` for a person, `json` for a
+    /// log collector (one JSON object per line: timestamp, level, target and the event's
+    /// fields at the top level).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -127,7 +132,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             args.log_sample
         );
     }
-    init_logging();
+    init_logging(args.log_format);
     let token = match &args.token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -254,16 +259,38 @@ fn print_models(repository: &Repository) {
     }
 }
 
+/// The shape of the server's log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, as log collectors (Fluent Bit, Vector, Loki, Cloud Logging)
+    /// parse without a custom pattern.
+    Json,
+}
+
 /// Logs to stderr, `info` and up unless RUST_LOG says otherwise.
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour codes only for a person at a terminal: a log file or a collector gets plain text.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // Colour codes only for a person at a terminal: a log file or a collector gets plain
+        // text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // The event's fields at the top level (`"status":200`, not `"fields":{"status":200}`),
+        // so a collector indexes them without a remapping rule; the server logs no spans.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 #[cfg(test)]

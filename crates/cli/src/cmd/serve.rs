@@ -18,15 +18,21 @@ use verdict_serve::{
 /// set RUST_LOG (for example RUST_LOG=warn) to change how much.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  verdict serve --model iris.vdm\n  verdict serve --model-dir models/ --port 9000 --token \"$SECRET\"\n  curl -s localhost:8080/predict -d '{\"input\": [5.1, 3.5, 1.4, 0.2]}'"
+    after_help = "Examples:\n  verdict serve --model iris.vdm\n  verdict serve --model-dir models/ --port 9000 --token \"$SECRET\"\n  verdict serve --config verdict.toml --port 9000\n  curl -s localhost:8080/predict -d '{\"input\": [5.1, 3.5, 1.4, 0.2]}'"
 )]
 pub(crate) struct Args {
+    /// A TOML file of these flags, keyed by their names without the dashes (`grpc-port =
+    /// 8081`, `model-dir = ["models"]`); relative paths in it are from its directory. Flags on
+    /// the command line and their environment variables replace the file's values.
+    #[arg(long, value_name = "FILE", env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the settings in effect (command line, environment, config file and defaults) in
+    /// the config file's format, and stop without serving.
+    #[arg(long)]
+    print_config: bool,
     /// A model file to serve (any supported format); its file stem names it. Repeatable.
-    #[arg(
-        long = "model",
-        value_name = "FILE",
-        required_unless_present = "model_dir"
-    )]
+    /// --model or --model-dir is required.
+    #[arg(long = "model", value_name = "FILE")]
     models: Vec<PathBuf>,
     /// A directory of models: `NAME.ext` files, and `NAME/<version>/` directories.
     #[arg(long, value_name = "DIR")]
@@ -126,6 +132,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    // Checked here rather than by clap: the models may come from the config file.
+    anyhow::ensure!(
+        !args.models.is_empty() || !args.model_dir.is_empty(),
+        "no models: pass --model FILE or --model-dir DIR (or set `model` or `model-dir` in the --config file)"
+    );
     if !(0.0..=1.0).contains(&args.log_sample) {
         anyhow::bail!(
             "--log-sample is a fraction from 0 to 1, got {}",

@@ -230,7 +230,7 @@ fn exposure_warning(host: &str, protected: bool) -> Option<String> {
             .is_ok_and(|ip| ip.is_loopback());
     (!loopback && !protected).then(|| {
         format!(
-            "--host {host} accepts connections from other machines, and no token is set: anyone              who can reach this port can predict and load or unload models; pass --token-file"
+            "--host {host} accepts connections from other machines, and no token is set: anyone who can reach this port can predict and load or unload models; pass --token-file"
         )
     })
 }

@@ -24,10 +24,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per run; without `predict` (feature `batch`) `serve` is the large one"
+)]
 enum Command {
     Inspect(cmd::inspect::Args),
     Convert(cmd::convert::Args),
     Serve(cmd::serve::Args),
+    #[cfg(feature = "batch")]
     Predict(cmd::predict::Args),
     Bench(cmd::bench::Args),
 }
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        #[cfg(feature = "batch")]
         Command::Predict(args) => cmd::predict::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
@@ -57,10 +63,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("verdict: {}", message(&error));
-            match error.downcast_ref::<cmd::predict::Interrupted>() {
-                Some(interrupted) => ExitCode::from((128 + interrupted.signal).clamp(0, 255) as u8),
-                None => ExitCode::FAILURE,
+            #[cfg(feature = "batch")]
+            if let Some(interrupted) = error.downcast_ref::<cmd::predict::Interrupted>() {
+                return ExitCode::from((128 + interrupted.signal).clamp(0, 255) as u8);
             }
+            ExitCode::FAILURE
         }
     }
 }

@@ -343,3 +343,124 @@ fn the_token_can_come_from_a_file() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// Starts `verdict serve` on the `line` model with `extra` arguments, at `info`, with stderr
+/// captured; its address, the child and the kept-open stdout.
+fn serve_logging(
+    model: &std::path::Path,
+    extra: &[&str],
+) -> (
+    String,
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["serve", "--model"])
+        .arg(model)
+        .args(["--port", "0", "--workers", "1", "--drain-ms", "0"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .strip_prefix("verdict serving on http://")
+        .and_then(|rest| rest.trim_end().strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    (addr, child, stdout)
+}
+
+/// Stops the server with SIGTERM; everything it wrote to stderr.
+fn stop_and_read_stderr(mut child: std::process::Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    stderr
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("line.vdm");
+    line().save(&path, Codec::Bincode).unwrap();
+    let (addr, child, _stdout) = serve_logging(&path, &["--log-format", "json"]);
+    let answer = request(&addr, "POST", "/predict", r#"{"input": [3, 1]}"#);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let stderr = stop_and_read_stderr(child);
+
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+        })
+        .collect();
+    // The access line carries the request's fields at the top level, as collectors index them.
+    let access = lines
+        .iter()
+        .find(|line| line["target"] == "verdict_serve::access")
+        .unwrap_or_else(|| panic!("no access line in {stderr}"));
+    assert_eq!(access["level"], "INFO", "{access}");
+    assert_eq!(access["method"], "POST", "{access}");
+    assert_eq!(access["path"], "/predict", "{access}");
+    assert_eq!(access["status"], 200, "{access}");
+    assert_eq!(access["model"], "line", "{access}");
+    assert!(access["micros"].is_u64(), "{access}");
+    assert!(access["timestamp"].is_string(), "{access}");
+    // Messages too: the shutdown says so in a `message` field.
+    assert!(
+        lines.iter().any(|line| line["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("draining"))),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn log_format_text_is_plain_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("line.vdm");
+    line().save(&path, Codec::Bincode).unwrap();
+    // `text` is the default; saying so must change nothing.
+    for extra in [&[][..], &["--log-format", "text"][..]] {
+        let (addr, child, _stdout) = serve_logging(&path, extra);
+        let answer = request(&addr, "POST", "/predict", r#"{"input": [3, 1]}"#);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let stderr = stop_and_read_stderr(child);
+        let access = stderr
+            .lines()
+            .find(|line| line.contains("verdict_serve::access"))
+            .unwrap_or_else(|| panic!("no access line in {stderr}"));
+        assert!(access.contains(" INFO "), "{access}");
+        assert!(access.contains("path=/predict"), "{access}");
+        assert!(access.contains("status=200"), "{access}");
+        assert!(!stderr.contains('\u{1b}'), "colour codes in {stderr:?}");
+        assert!(!access.starts_with('{'), "{access}");
+    }
+}
+
+#[test]
+fn log_format_rejects_unknown_formats() {
+    let output = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["serve", "--model", "m.vdm", "--log-format", "xml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("invalid value 'xml'"), "{message}");
+    assert!(message.contains("text, json"), "{message}");
+}

@@ -3,6 +3,7 @@
 pub(crate) mod bench;
 pub(crate) mod convert;
 pub(crate) mod inspect;
+#[cfg(feature = "batch")]
 pub(crate) mod predict;
 pub(crate) mod serve;
 

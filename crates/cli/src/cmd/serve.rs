@@ -18,15 +18,21 @@ use verdict_serve::{
 /// set RUST_LOG (for example RUST_LOG=warn) to change how much.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  verdict serve --model iris.vdm\n  verdict serve --model-dir models/ --port 9000 --token \"$SECRET\"\n  curl -s localhost:8080/predict -d '{\"input\": [5.1, 3.5, 1.4, 0.2]}'"
+    after_help = "Examples:\n  verdict serve --model iris.vdm\n  verdict serve --model-dir models/ --port 9000 --token \"$SECRET\"\n  verdict serve --config verdict.toml --port 9000\n  curl -s localhost:8080/predict -d '{\"input\": [5.1, 3.5, 1.4, 0.2]}'"
 )]
 pub(crate) struct Args {
+    /// A TOML file of these flags, keyed by their names without the dashes (`grpc-port =
+    /// 8081`, `model-dir = ["models"]`); relative paths in it are from its directory. Flags on
+    /// the command line and their environment variables replace the file's values.
+    #[arg(long, value_name = "FILE", env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the settings in effect (command line, environment, config file and defaults) in
+    /// the config file's format, and stop without serving.
+    #[arg(long)]
+    print_config: bool,
     /// A model file to serve (any supported format); its file stem names it. Repeatable.
-    #[arg(
-        long = "model",
-        value_name = "FILE",
-        required_unless_present = "model_dir"
-    )]
+    /// --model or --model-dir is required.
+    #[arg(long = "model", value_name = "FILE")]
     models: Vec<PathBuf>,
     /// A directory of models: `NAME.ext` files, and `NAME/<version>/` directories.
     #[arg(long, value_name = "DIR")]
@@ -45,6 +51,11 @@ pub(crate) struct Args {
         requires = "log_requests"
     )]
     log_sample: f64,
+    /// How the server's own log lines on stderr are written: `text` for a person, `json` for a
+    /// log collector (one JSON object per line: timestamp, level, target and the event's
+    /// fields at the top level).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -121,13 +132,18 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    // Checked here rather than by clap: the models may come from the config file.
+    anyhow::ensure!(
+        !args.models.is_empty() || !args.model_dir.is_empty(),
+        "no models: pass --model FILE or --model-dir DIR (or set `model` or `model-dir` in the --config file)"
+    );
     if !(0.0..=1.0).contains(&args.log_sample) {
         anyhow::bail!(
             "--log-sample is a fraction from 0 to 1, got {}",
             args.log_sample
         );
     }
-    init_logging();
+    init_logging(args.log_format);
     let token = match &args.token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -214,7 +230,7 @@ fn exposure_warning(host: &str, protected: bool) -> Option<String> {
             .is_ok_and(|ip| ip.is_loopback());
     (!loopback && !protected).then(|| {
         format!(
-            "--host {host} accepts connections from other machines, and no token is set: anyone              who can reach this port can predict and load or unload models; pass --token-file"
+            "--host {host} accepts connections from other machines, and no token is set: anyone who can reach this port can predict and load or unload models; pass --token-file"
         )
     })
 }
@@ -254,16 +270,38 @@ fn print_models(repository: &Repository) {
     }
 }
 
+/// The shape of the server's log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, as log collectors (Fluent Bit, Vector, Loki, Cloud Logging)
+    /// parse without a custom pattern.
+    Json,
+}
+
 /// Logs to stderr, `info` and up unless RUST_LOG says otherwise.
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour codes only for a person at a terminal: a log file or a collector gets plain text.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // Colour codes only for a person at a terminal: a log file or a collector gets plain
+        // text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // The event's fields at the top level (`"status":200`, not `"fields":{"status":200}`),
+        // so a collector indexes them without a remapping rule; the server logs no spans.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use arrow_array::types::{
     UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
+use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Schema};
 use verdict_model::matching::{self, CategoryCodes, Reading};
 use verdict_model::{Signature, UNKNOWN_CATEGORY};
@@ -180,13 +181,44 @@ fn is_text_or_flag(dtype: &DataType) -> bool {
     is_text(dtype) || matches!(dtype, DataType::Boolean | DataType::Null)
 }
 
+/// Whether every null slot of `values` holds `NaN`, the value a missing feature takes. Arrow
+/// leaves the value under a null unspecified, so this is checked, null by null (the 64-bit
+/// words of the validity bitmap with no null are skipped whole).
+fn nulls_hold_nan(values: &[f64], nulls: &NullBuffer) -> bool {
+    let chunks = nulls.inner().bit_chunks();
+    // The last, partial word, with the bits past the end set (valid). It has 0 to 63 bits.
+    let tail_len = chunks.remainder_len();
+    let tail = match tail_len {
+        0 => u64::MAX,
+        len => chunks.remainder_bits() | (u64::MAX << len),
+    };
+    let words = chunks.iter().chain(std::iter::once(tail));
+    for (word, validity) in words.enumerate() {
+        let mut missing = !validity;
+        while missing != 0 {
+            let index = word * 64 + missing.trailing_zeros() as usize;
+            if !values[index].is_nan() {
+                return false;
+            }
+            missing &= missing - 1;
+        }
+    }
+    true
+}
+
 /// A numeric feature's values.
 fn numbers<'a>(array: &'a dyn Array, cells: &Cells<'_>) -> Result<Values<'a>, InputError> {
     let values = match array.data_type() {
         DataType::Float64 => {
             let floats = array.as_primitive::<Float64Type>();
-            if floats.null_count() == 0 {
-                return Ok(Values::Borrowed(floats.values()));
+            let values: &[f64] = floats.values();
+            // pandas hands a NaN over as a null whose slot still holds the NaN: such a column
+            // is read where it lies too, unless `strict` must refuse the nulls.
+            let nulls_over_nan = floats
+                .nulls()
+                .is_none_or(|nulls| !cells.strict && nulls_hold_nan(values, nulls));
+            if nulls_over_nan {
+                return Ok(Values::Borrowed(values));
             }
             primitive(floats, cells)?
         }

@@ -75,6 +75,41 @@ def test_a_column_that_needs_converting_is_copied_and_says_so(binary):
     assert all(a is not None for a in addresses[1:])
 
 
+def test_a_pandas_frame_with_missing_values_is_read_where_it_lies(binary):
+    case, model = binary
+    frame = case.inputs.select(case.feature_names).to_pandas()
+    assert frame.isna().any().any()
+    # pyarrow makes each NaN a null but keeps the NaN beneath it, in pandas' own buffer.
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    assert arrow.column(1).null_count > 0
+    addresses = model._native._feature_addresses(arrow)
+    assert addresses == [first_value_address(arrow.column(name)) for name in model.feature_names]
+    assert addresses[0] == frame[model.feature_names[0]].to_numpy().ctypes.data
+    # Sliced at an offset that is not a whole byte of the validity bitmap, still in place.
+    sliced = arrow.slice(3)
+    assert model._native._feature_addresses(sliced) == [
+        first_value_address(sliced.column(name)) for name in model.feature_names
+    ]
+    assert model.predict(sliced).equals(model.predict(arrow).slice(3))
+
+
+def test_nulls_over_other_values_are_copied_and_read_as_missing(binary):
+    case, model = binary
+    table = without_nulls(case)
+    name = model.feature_names[1]
+    values = table.column(name).to_pylist()
+    # pyarrow builds nulls over zeros; the scorer must not read those zeros.
+    holes = pa.array([None if i % 7 == 0 else v for i, v in enumerate(values)], pa.float64())
+    with_nulls = table.set_column(1, name, holes)
+    nans = pa.array([float("nan") if i % 7 == 0 else v for i, v in enumerate(values)], pa.float64(), from_pandas=False)
+    with_nans = table.set_column(1, name, nans)
+    assert with_nans.column(name).null_count == 0
+    assert model._native._feature_addresses(with_nulls)[1] is None
+    assert model.predict(with_nulls).equals(model.predict(with_nans))
+    with pytest.raises(verdict.InputError, match=rf"column `{name}`, row 0: the value is missing"):
+        model.predict(with_nulls, strict=True)
+
+
 # --- the GIL ------------------------------------------------------------------------------
 
 

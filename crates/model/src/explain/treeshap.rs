@@ -17,7 +17,7 @@
 //!
 //! Two departures from the paper's code change nothing but rounding, and halve the time on
 //! deep trees: at a leaf, every feature the row does not follow gets one share computed once
-//! (see [`Walk::leaf`]), and the weight updates multiply by a table of `1 / k` instead of
+//! (see `Walk::leaf`), and the weight updates multiply by a table of `1 / k` instead of
 //! dividing. `random_trees_match_the_shapley_definition` checks the result against the
 //! Shapley values computed from their definition, subset by subset.
 //!

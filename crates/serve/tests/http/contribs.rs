@@ -94,7 +94,12 @@ impl Case {
     /// row `row`.
     fn check_row(&self, protocol: &str, row: usize, got: &[f64]) {
         let want = &self.contribs[row];
-        assert_eq!(got.len(), want.len(), "{protocol}, {}: row {row}", self.name);
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{protocol}, {}: row {row}",
+            self.name
+        );
         for (j, (&mine, &theirs)) in got.iter().zip(want).enumerate() {
             assert!(
                 (mine - theirs).abs() <= self.tolerance * theirs.abs().max(1.0),

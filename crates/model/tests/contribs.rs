@@ -128,6 +128,35 @@ fn sklearn_contributions_match_shap_tree_explainer() {
 }
 
 #[test]
+fn contributions_split_over_threads_equal_one_call() {
+    // Contributions cost so much per row that a few dozen rows already go to several tasks.
+    let dir = fixture("xgboost_multiclass");
+    let file =
+        import::from_bytes(&std::fs::read(dir.join("model.json")).unwrap(), "m", None).unwrap();
+    let data: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("data.json")).unwrap()).unwrap();
+    let x = matrix(&data["inputs"]);
+    let whole = file.model.predict(x.view(), Output::Contribs).unwrap();
+    let mut split = Array2::zeros(whole.dim());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        verdict_model::parallel::predict_into_parallel(
+            &file.model,
+            x.view(),
+            &mut [verdict_model::OutputSlot::new(
+                Output::Contribs,
+                split.view_mut(),
+            )],
+        )
+    })
+    .unwrap();
+    assert_eq!(split, whole);
+}
+
+#[test]
 fn one_call_gives_contributions_and_margins_together() {
     let dir = fixture("lightgbm_multiclass");
     let file =

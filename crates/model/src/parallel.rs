@@ -8,10 +8,15 @@ use ndarray::{ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::PredictError;
-use crate::model::{Model, OutputSlot};
+use crate::model::{Model, Output, OutputSlot};
 
 /// Rows per task: enough to amortise scheduling, few enough to balance the cores.
 const MIN_CHUNK_ROWS: usize = 1024;
+
+/// Rows per task when contributions are computed: a row's TreeSHAP walk costs thousands of
+/// predictions, so a few rows amortise scheduling, and a batch of a few thousand rows (or a
+/// request of a hundred) still spreads over every core.
+const MIN_CHUNK_ROWS_CONTRIBS: usize = 8;
 
 /// Like [`Model::predict_into`], with the rows split across the current rayon pool.
 ///
@@ -40,9 +45,14 @@ pub fn predict_into_parallel(
 ) -> Result<(), PredictError> {
     model.signature().check_shapes(&features, outputs)?;
     let rows = features.nrows();
+    let min_chunk = if outputs.iter().any(|slot| slot.output == Output::Contribs) {
+        MIN_CHUNK_ROWS_CONTRIBS
+    } else {
+        MIN_CHUNK_ROWS
+    };
     let chunk = rows
         .div_ceil(rayon::current_num_threads() * 4)
-        .max(MIN_CHUNK_ROWS);
+        .max(min_chunk);
     if rows <= chunk {
         return model.predict_into(features, outputs);
     }

@@ -5,8 +5,9 @@
 //! `index`), `dataframe_records`, `instances` or `inputs` (rows, or an object of columns),
 //! plus optional `params`; or CSV with a header line (`Content-Type: text/csv`). The answer is
 //! `{"predictions": [...]}`, one entry per row: the class label or value, or a list when the
-//! output has several columns. `params.output` picks `predict` (default), `predict_proba` or
-//! `raw`. Errors are `{"error_code": "BAD_REQUEST", "message": "..."}`.
+//! output has several columns. `params.output` picks `predict` (default), `predict_proba`,
+//! `raw` or `contribs` (a row's contributions in the order of its `contrib_*` columns). Errors
+//! are `{"error_code": "BAD_REQUEST", "message": "..."}`.
 
 use actix_web::http::header;
 use actix_web::web::Data;

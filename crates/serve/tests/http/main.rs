@@ -3,6 +3,7 @@
 
 mod batching;
 mod common;
+mod contribs;
 mod grpc;
 mod mlflow;
 mod operations;

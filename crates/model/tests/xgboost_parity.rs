@@ -209,7 +209,9 @@ fn check_signature(model: &ModelFile, data: &Value, version: &[u64]) -> Vec<Stri
                         problems.push(format!("`{name}` categories {ours:?}, expected {want:?}"));
                     }
                 }
-                FeatureKind::Numeric => problems.push(format!("`{name}` is not categorical")),
+                FeatureKind::Numeric | FeatureKind::Unused => {
+                    problems.push(format!("`{name}` is not categorical"))
+                }
             }
         }
     }

@@ -3,35 +3,15 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use verdict_model::family::Family;
-use verdict_model::family::linear::{LinearMissing, LinearModel};
-use verdict_model::family::link::{Link, Precision};
-use verdict_model::{Codec, Feature, ModelFile, ModelInfo, NativeModel, Signature, Task};
+use verdict_model::Codec;
 
-/// `y = 1 + 2a - b`.
-fn line() -> ModelFile {
-    let family = Family::Linear(LinearModel {
-        num_features: 2,
-        coefficients: vec![2.0, -1.0],
-        intercepts: vec![1.0],
-        precision: Precision::Double,
-        missing: LinearMissing::Propagate,
-        link: Link::Identity,
-    });
-    let signature = Signature::new(
-        vec![Feature::numeric("a"), Feature::numeric("b")],
-        Task::Regression,
-    );
-    ModelFile {
-        info: ModelInfo::new("line", "verdict", "test"),
-        model: NativeModel::new(signature, family).unwrap(),
-    }
-}
+use common::{line, request_with, served_address, stop};
 
 /// `verdict serve ARGS`, run from `cwd`, without VERDICT_TOKEN or VERDICT_CONFIG from the
 /// test's environment.
@@ -396,27 +376,12 @@ fn a_server_runs_from_the_file() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .strip_prefix("verdict serving on http://")
-        .and_then(|rest| rest.trim_end().strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
+    let addr = served_address(&mut stdout);
     // The file's token guards the server; the file's model answers.
     let body = r#"{"input": [3, 1]}"#;
     let mut answers = Vec::new();
     for authorization in ["", "Authorization: Bearer s3cret\r\n"] {
-        let mut stream = TcpStream::connect(&addr).unwrap();
-        write!(
-            stream,
-            "POST /predict HTTP/1.1\r\nHost: {addr}\r\n{authorization}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answers.push(answer);
+        answers.push(request_with(&addr, "POST", "/predict", authorization, body));
     }
     assert!(answers[0].starts_with("HTTP/1.1 401"), "{}", answers[0]);
     assert!(answers[1].starts_with("HTTP/1.1 200"), "{}", answers[1]);
@@ -425,11 +390,7 @@ fn a_server_runs_from_the_file() {
         "{}",
         answers[1]
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
 }
 
 #[test]

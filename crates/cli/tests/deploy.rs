@@ -5,13 +5,16 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use yaml_rust2::{Yaml, YamlLoader};
+
+use common::{request, served_address, stop};
 
 /// The repository's deploy/ folder.
 fn deploy() -> PathBuf {
@@ -144,32 +147,15 @@ fn statuses_on_a_real_server(args: &[String], model_dir: &Path, paths: &[String]
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .strip_prefix("verdict serving on http://")
-        .and_then(|rest| rest.trim_end().strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
+    let addr = served_address(&mut stdout);
     let statuses = paths
         .iter()
         .map(|path| {
-            let mut stream = TcpStream::connect(&addr).unwrap();
-            write!(
-                stream,
-                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).unwrap();
+            let answer = request(&addr, "GET", path, "");
             answer.lines().next().unwrap_or_default().to_owned()
         })
         .collect();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
     statuses
 }
 

@@ -3,6 +3,8 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -12,39 +14,7 @@ use verdict_model::family::linear::{LinearMissing, LinearModel};
 use verdict_model::family::link::{Link, Precision};
 use verdict_model::{Codec, Feature, ModelFile, ModelInfo, NativeModel, Signature, Task};
 
-/// `y = 1 + 2a - b`.
-fn line() -> ModelFile {
-    let family = Family::Linear(LinearModel {
-        num_features: 2,
-        coefficients: vec![2.0, -1.0],
-        intercepts: vec![1.0],
-        precision: Precision::Double,
-        missing: LinearMissing::Propagate,
-        link: Link::Identity,
-    });
-    let signature = Signature::new(
-        vec![Feature::numeric("a"), Feature::numeric("b")],
-        Task::Regression,
-    );
-    ModelFile {
-        info: ModelInfo::new("line", "verdict", "test"),
-        model: NativeModel::new(signature, family).unwrap(),
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection; the whole answer as text.
-fn request(addr: &str, method: &str, path: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-}
+use common::{line, request, served_address, stop};
 
 #[test]
 fn serve_prints_its_url_answers_and_stops_on_sigterm() {
@@ -90,12 +60,7 @@ fn serve_prints_its_url_answers_and_stops_on_sigterm() {
         "{answer}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
 }
 
 #[test]
@@ -136,13 +101,7 @@ fn serve_batch_flags_turn_batching_on() {
     // The reader stays open until the end: the server prints a line per model after its URL,
     // and a closed pipe would fail that print.
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .strip_prefix("verdict serving on http://")
-        .and_then(|rest| rest.trim_end().strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
+    let addr = served_address(&mut stdout);
 
     // One row goes through a batch; three rows, over --batch-max-rows, predict alone.
     let answer = request(&addr, "POST", "/predict", r#"{"input": [3, 1]}"#);
@@ -163,12 +122,7 @@ fn serve_batch_flags_turn_batching_on() {
         "{metrics}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
 }
 
 /// A linear regressor over `width` features `f0`, `f1`, ...
@@ -247,13 +201,7 @@ fn many_large_bodies_at_once_keep_the_server_small() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .strip_prefix("verdict serving on http://")
-        .and_then(|rest| rest.trim_end().strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
+    let addr = served_address(&mut stdout);
 
     let row = format!("[{}]", vec!["0.25"; FEATURES].join(","));
     let body = format!("{{\"inputs\": [{}]}}", vec![row.as_str(); ROWS].join(","));
@@ -290,12 +238,7 @@ fn many_large_bodies_at_once_keep_the_server_small() {
         &format!("{{\"input\": [{}]}}", row.join(",")),
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
 }
 
 #[test]
@@ -317,13 +260,7 @@ fn the_token_can_come_from_a_file() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .strip_prefix("verdict serving on http://")
-        .and_then(|rest| rest.trim_end().strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
+    let addr = served_address(&mut stdout);
     let answer = request(&addr, "POST", "/predict", r#"{"input": [3, 1]}"#);
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     let mut stream = TcpStream::connect(&addr).unwrap();
@@ -337,11 +274,7 @@ fn the_token_can_come_from_a_file() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
 }
 
 /// Starts `verdict serve` on the `line` model with `extra` arguments, at `info`, with stderr
@@ -365,13 +298,7 @@ fn serve_logging(
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .strip_prefix("verdict serving on http://")
-        .and_then(|rest| rest.trim_end().strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
+    let addr = served_address(&mut stdout);
     (addr, child, stdout)
 }
 

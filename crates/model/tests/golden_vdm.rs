@@ -159,9 +159,10 @@ fn golden_files_are_what_todays_code_writes() {
         );
         assert!(
             fresh.to_bytes(Codec::Bincode).unwrap() == committed,
-            "{}: today's encoding of {} differs from the committed golden file; if the change \
-             is meant, bump FORMAT_VERSION and follow docs/format.md (\"When the version \
-             changes\")",
+            "{}: today's import and encoding of {} differ from the committed golden file; if \
+             the encoding changed, bump FORMAT_VERSION and follow docs/format.md (\"When the \
+             version changes\"); if the importer now builds another model from the same \
+             export, rewrite this one file (docs/format.md says how)",
             golden.name,
             source.display()
         );

@@ -19,16 +19,17 @@ import json
 import os
 import platform
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-FEATURES = 50
-TREES = 300
+# The shared pieces of the comparison against the libraries (benches/compare/compare.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compare"))
+from compare import FEATURES, TRAIN_ROWS, TREES, best_of  # noqa: E402
+
 DEPTH = 8
-TRAIN_ROWS = 20_000
 
 
 def make_rows(rows, seed):
@@ -67,15 +68,6 @@ def library_predict(lib, booster, frame, threads):
         booster.set_param({"nthread": threads})
         return booster.inplace_predict(frame)
     return booster.predict(frame, num_threads=threads)
-
-
-def best_of(repeat, fn):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def verdict_bench(verdict, model, npy, threads, repeat):

@@ -18,6 +18,23 @@ const MIN_CHUNK_ROWS: usize = 1024;
 /// request of a hundred) still spreads over every core.
 const MIN_CHUNK_ROWS_CONTRIBS: usize = 8;
 
+/// The fewest rows worth one task of a thread pool when computing `outputs`: every front end
+/// that splits rows across cores sizes its tasks from this, so contributions, whose rows cost
+/// thousands of predictions each, spread over the cores even in small batches.
+///
+/// ```
+/// use verdict_model::Output;
+/// use verdict_model::parallel::min_task_rows;
+/// assert!(min_task_rows(&[Output::Contribs]) < min_task_rows(&[Output::Predict]));
+/// ```
+pub fn min_task_rows(outputs: &[Output]) -> usize {
+    if outputs.contains(&Output::Contribs) {
+        MIN_CHUNK_ROWS_CONTRIBS
+    } else {
+        MIN_CHUNK_ROWS
+    }
+}
+
 /// Like [`Model::predict_into`], with the rows split across the current rayon pool.
 ///
 /// The result is identical to the single-threaded call: rows are independent.
@@ -45,14 +62,10 @@ pub fn predict_into_parallel(
 ) -> Result<(), PredictError> {
     model.signature().check_shapes(&features, outputs)?;
     let rows = features.nrows();
-    let min_chunk = if outputs.iter().any(|slot| slot.output == Output::Contribs) {
-        MIN_CHUNK_ROWS_CONTRIBS
-    } else {
-        MIN_CHUNK_ROWS
-    };
+    let wanted: Vec<Output> = outputs.iter().map(|slot| slot.output).collect();
     let chunk = rows
         .div_ceil(rayon::current_num_threads() * 4)
-        .max(min_chunk);
+        .max(min_task_rows(&wanted));
     if rows <= chunk {
         return model.predict_into(features, outputs);
     }

@@ -1,6 +1,7 @@
 //! Rows scored on every core, block by block, into columns of results.
 //!
-//! The rows are cut into tasks of [`TASK_ROWS`] for the thread pool, and each task into
+//! The rows are cut into tasks of [`TASK_ROWS`] for the thread pool (a few rows for
+//! contributions, as [`min_task_rows`] asks), and each task into
 //! blocks of [`BLOCK_ROWS`]: a block's features are copied into one row-major buffer per
 //! thread (the transpose of Arrow's columns), scored with one call of
 //! [`Model::predict_into`] for every output, and written straight into the result columns.
@@ -13,6 +14,7 @@ use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use ndarray::{Array2, ArrayView2, Axis, ShapeBuilder, s};
 use rayon::prelude::*;
+use verdict_model::parallel::min_task_rows;
 use verdict_model::{ClassLabel, Model, Output, OutputSlot, PredictError, Signature};
 
 use crate::errors::InputError;
@@ -114,20 +116,26 @@ pub(crate) fn score(
         })
         .collect::<Result<Vec<_>, PredictError>>()?;
 
+    // Contributions cost thousands of predictions a row: the model asks for tasks under a
+    // block, and gets them, so a small frame still spreads over every core.
+    let task_rows = match min_task_rows(outputs) {
+        rows if rows < BLOCK_ROWS => rows.max(1),
+        _ => TASK_ROWS,
+    };
     // One set of slots per task: slot k of task t views task t's rows of output k.
-    let mut tasks: Vec<Vec<OutputSlot<'_>>> = (0..height.div_ceil(TASK_ROWS))
+    let mut tasks: Vec<Vec<OutputSlot<'_>>> = (0..height.div_ceil(task_rows))
         .map(|_| Vec::new())
         .collect();
     for (array, &output) in arrays.iter_mut().zip(outputs) {
         for (slots, out) in tasks
             .iter_mut()
-            .zip(array.axis_chunks_iter_mut(Axis(0), TASK_ROWS))
+            .zip(array.axis_chunks_iter_mut(Axis(0), task_rows))
         {
             slots.push(OutputSlot::new(output, out));
         }
     }
     let task = |buffer: &mut Vec<f64>, (t, slots): (usize, Vec<OutputSlot<'_>>)| {
-        score_task(model, rows, features, t * TASK_ROWS, slots, buffer)
+        score_task(model, rows, features, t * task_rows, slots, buffer)
     };
     if tasks.len() <= 1 {
         let mut buffer = Vec::new();

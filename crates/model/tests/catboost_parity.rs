@@ -1,5 +1,6 @@
-//! CatBoost parity: every model under `tests/fixtures/catboost/` imported from its JSON export
-//! and scored on the fixture's inputs must give CatBoost's own outputs, stored beside it by
+//! CatBoost parity: every model under `tests/fixtures/catboost/`, imported from its binary
+//! `.cbm` file and from its JSON export, and scored on the fixture's inputs, must give
+//! CatBoost's own outputs, stored beside it by
 //! `tools/fixtures/gen_catboost.py` (CatBoost 1.2.10):
 //!
 //! - `raw` against `predict(prediction_type="RawFormulaVal")`;
@@ -34,20 +35,23 @@ struct Case {
     data: Value,
 }
 
-fn load(case: &str) -> Case {
+/// The two files CatBoost saves for each case.
+const FILES: [&str; 2] = ["model.cbm", "model.json"];
+
+fn load(case: &str, file: &str) -> Case {
     let dir = fixtures().join(case);
-    let bytes = std::fs::read(dir.join("model.json")).expect("the fixture model exists");
+    let bytes = std::fs::read(dir.join(file)).expect("the fixture model exists");
     let data: Value = serde_json::from_slice(
         &std::fs::read(dir.join("data.json")).expect("the fixture data exists"),
     )
     .expect("data.json is JSON");
     // Detected from the content, and again when named: both must give the same model.
     let model = import::from_bytes(&bytes, case, None)
-        .unwrap_or_else(|e| panic!("{case}: import failed: {e}"));
+        .unwrap_or_else(|e| panic!("{case}/{file}: import failed: {e}"));
     let named = import::from_bytes(&bytes, case, Some(SourceFormat::Catboost)).unwrap();
     assert_eq!(model.model, named.model);
     Case {
-        name: case.to_owned(),
+        name: format!("{case}/{file}"),
         model,
         data,
     }
@@ -82,10 +86,22 @@ fn bits(a: &Array2<f64>) -> Vec<u64> {
     a.iter().map(|v| v.to_bits()).collect()
 }
 
-/// Imports `case`, checks every output against CatBoost's, the compiled engine against the
-/// reference, and the model's round trip through a `.vdm` file.
+/// Imports `case` from both of its files and checks each (see [`check_file`]); returns the
+/// model read from the `.cbm` file.
 fn check(case: &str) -> Case {
-    let case = load(case);
+    let [cbm, json] = FILES.map(|file| check_file(case, file));
+    // Two readers of two encodings of one model: the same borders, leaves and options.
+    assert_eq!(
+        cbm.model.model, json.model.model,
+        "{case}: .cbm and JSON differ"
+    );
+    cbm
+}
+
+/// Imports `file` of `case`, checks every output against CatBoost's, the compiled engine
+/// against the reference, and the model's round trip through a `.vdm` file.
+fn check_file(case: &str, file: &str) -> Case {
+    let case = load(case, file);
     let name = &case.name;
     let model = &case.model.model;
     let features = matrix(&case.data["inputs"], "inputs");
@@ -199,8 +215,22 @@ fn non_symmetric_trees_go_through_the_general_engine() {
 }
 
 #[test]
+fn the_release_that_saved_the_model_is_recorded() {
+    // tools/fixtures/requirements-catboost.txt pins catboost==1.2.10.
+    for file in FILES {
+        let case = load("logloss", file);
+        let source = &case.model.info.source;
+        assert_eq!(
+            (source.library.as_str(), source.library_version.as_str()),
+            ("catboost", "1.2.10"),
+            "{file}"
+        );
+    }
+}
+
+#[test]
 fn feature_names_come_from_the_model() {
-    let case = load("rmse");
+    let case = load("rmse", "model.cbm");
     let names: Vec<_> = case
         .model
         .model
@@ -249,12 +279,14 @@ fn a_missing_value_is_refused_where_the_model_forbids_it() {
 
 #[test]
 fn categorical_models_are_refused_by_name() {
-    let bytes = std::fs::read(fixtures().join("categorical_refused/model.json")).unwrap();
-    let error = import::from_bytes(&bytes, "cats", None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("categorical features") && error.contains("colour"),
-        "{error}"
-    );
+    for file in FILES {
+        let bytes = std::fs::read(fixtures().join("categorical_refused").join(file)).unwrap();
+        let error = import::from_bytes(&bytes, "cats", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("categorical features") && error.contains("colour"),
+            "{file}: {error}"
+        );
+    }
 }

@@ -70,6 +70,19 @@ def test_every_library_has_cases():
     assert len(CASES) > 100
 
 
+CATBOOST_BINARY = [n for n in CASES if n.startswith("catboost/")]
+
+
+@pytest.mark.parametrize("name", CATBOOST_BINARY)
+def test_a_catboost_binary_file_matches_the_library(name):
+    # The shared cases read CatBoost's JSON export; the .cbm file save_model writes by
+    # default must load and score the same.
+    case = Case.load(name)
+    model = verdict.load(case.model.with_name("model.cbm"))
+    scored = model.predict(features(case), outputs=outputs_of(model))
+    check_against_library(case, as_table(scored, case.inputs.column("id")))
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_pyarrow_matches_the_library(name):
     case = Case.load(name)

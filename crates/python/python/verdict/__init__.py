@@ -49,7 +49,7 @@ def load(path: Union[str, "os.PathLike[str]"], format: Optional[str] = None) -> 
     """Loads a model file.
 
     Reads XGBoost JSON or UBJSON (``Booster.save_model``), LightGBM text
-    (``Booster.save_model``), CatBoost JSON (``save_model(..., format="json")``), a
+    (``Booster.save_model``), CatBoost ``.cbm`` or JSON (``save_model``), a
     scikit-learn export (:func:`export_sklearn`) or a Verdict ``.vdm`` file. The format is told
     from the contents unless ``format`` names it: ``xgboost``, ``lightgbm``, ``catboost``,
     ``sklearn`` or ``vdm``.

@@ -82,9 +82,8 @@ enum Objective {
     Regression,
 }
 
-/// Converts a parsed model into a model file named `name`.
-pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportError> {
-    let info = &model.features_info;
+/// Refuses a model with features of a kind Verdict does not read yet, naming the first one.
+pub(super) fn refuse_unread_features(info: &schema::FeaturesInfo) -> Result<(), ImportError> {
     for (kind, list) in [
         ("categorical", &info.categorical_features),
         ("text", &info.text_features),
@@ -101,6 +100,13 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
     if info.ctrs.is_some() {
         return Err(unsupported("CTR tables (categorical features)"));
     }
+    Ok(())
+}
+
+/// Converts a parsed model into a model file named `name`.
+pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportError> {
+    let info = &model.features_info;
+    refuse_unread_features(info)?;
     let params = model.model_info.params.as_ref();
     let loss = params
         .and_then(|p| p.loss_function.as_ref())
@@ -174,11 +180,12 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
     let description = format!("CatBoost {} model, {}", loss.kind, family.name());
     let mut signature = Signature::new(features, task);
     signature.positional = positional;
+    let version = model.model_info.catboost_version().unwrap_or_default();
     let model = NativeModel::new(signature, family).map_err(|source| ImportError::Invalid {
         format: FORMAT,
         source,
     })?;
-    let mut info = ModelInfo::new(name, "catboost", "");
+    let mut info = ModelInfo::new(name, "catboost", version);
     info.description = description;
     Ok(ModelFile { info, model })
 }

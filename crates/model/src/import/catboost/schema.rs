@@ -64,6 +64,18 @@ pub(super) struct NamedFeature {
 pub(super) struct ModelInfo {
     pub params: Option<Params>,
     pub class_params: Option<ClassParams>,
+    /// A free-form banner whose `Branch: tags/v1.2.10` line gives the release.
+    pub catboost_version_info: Option<String>,
+}
+
+impl ModelInfo {
+    /// The CatBoost release that saved the model, when its banner names one.
+    pub(super) fn catboost_version(&self) -> Option<&str> {
+        self.catboost_version_info
+            .as_deref()?
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Branch: tags/v"))
+    }
 }
 
 /// `model_info.params`: the training options.

@@ -7,8 +7,8 @@
 //!
 //! - a category value is hashed as `CityHash64(utf8_bytes) & 0xffff_ffff`
 //!   (`CalcCatFeatureHash` in `catboost/libs/cat_feature/cat_feature.cpp`), with the
-//!   **version 1.0** CityHash64 of Arcadia's `util/digest/city.cpp`, which differs from the
-//!   later CityHash 1.1 (Google's and most ports) for inputs of 0 to 16 bytes and over 64 bytes;
+//!   **version 1.0** CityHash64 of Arcadia's `util/digest/city.cpp`; later CityHash releases
+//!   (Google's current one and most ports) changed several length ranges, so no library is used;
 //! - an integer category (a pandas `int64` column) is hashed as its decimal text, `-` for
 //!   negative values, no leading `+` or zeros;
 //! - a CTR key starts at 0 and folds in each categorical hash (sign-extended from 32 to 64 bits)

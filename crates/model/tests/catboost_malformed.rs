@@ -291,7 +291,9 @@ fn ensemble_strategy() -> impl Strategy<Value = ObliviousEnsemble> {
     let width = prop::sample::select(vec![1usize, 3]);
     (
         width,
-        prop::collection::vec(prop::collection::vec(split, 0..7), 1..12),
+        // Depths past 8 take the engine's wide leaf indices; more than 8 trees, several
+        // chunks of trees.
+        prop::collection::vec(prop::collection::vec(split, 0..11), 1..12),
     )
         .prop_flat_map(move |(width, shapes)| {
             let trees = shapes
@@ -351,7 +353,8 @@ proptest! {
     #[test]
     fn the_oblivious_engine_equals_the_reference(
         ensemble in ensemble_strategy(),
-        values in prop::collection::vec(value_strategy(), 4 * 300),
+        // 301 rows: two full blocks and one whose rows do not fill the last group of four.
+        values in prop::collection::vec(value_strategy(), 4 * 301),
     ) {
         let width = ensemble.leaf_width;
         let task = if width == 1 {
@@ -361,7 +364,7 @@ proptest! {
         };
         let signature = Signature::new(Signature::positional_features(4), task);
         let model = NativeModel::new(signature, Family::Oblivious(ensemble)).unwrap();
-        let features = Array2::from_shape_vec((300, 4), values).unwrap();
+        let features = Array2::from_shape_vec((301, 4), values).unwrap();
         // Column-major input too: the engine reads columns.
         let transposed = features.t().to_owned();
         let strided = transposed.t();

@@ -47,14 +47,18 @@ pub(crate) struct CompiledOblivious {
     width: usize,
     /// True when every bin fits a byte.
     byte_bins: bool,
+    /// True when every leaf index fits a byte (no tree deeper than 8).
+    byte_leaves: bool,
 }
 
-/// Per-thread buffers: bins (feature-major), leaf indices and sums of one block.
+/// Per-thread buffers: bins (feature-major), leaf indices (tree-major, one chunk of trees)
+/// and sums of one block.
 #[derive(Default)]
 struct Buffers {
     bins8: Vec<u8>,
     bins16: Vec<u16>,
-    leaves: Vec<u32>,
+    leaves8: Vec<u8>,
+    leaves32: Vec<u32>,
     sums: Vec<f64>,
 }
 
@@ -97,6 +101,33 @@ impl Bin for u16 {
     }
 }
 
+/// A leaf index: a byte when no tree is deeper than 8, so that one level of one tree is a
+/// compare-and-or over 16 rows per SSE instruction rather than 4.
+trait LeafIndex:
+    Copy + Default + From<u8> + Into<u32> + std::ops::Shl<u32, Output = Self> + std::ops::BitOrAssign
+{
+    fn buffer(buffers: &mut Buffers) -> &mut Vec<Self>;
+}
+
+impl LeafIndex for u8 {
+    fn buffer(buffers: &mut Buffers) -> &mut Vec<Self> {
+        &mut buffers.leaves8
+    }
+}
+
+impl LeafIndex for u32 {
+    fn buffer(buffers: &mut Buffers) -> &mut Vec<Self> {
+        &mut buffers.leaves32
+    }
+}
+
+/// Trees whose leaf indices are computed together before their leaves are added: each row's
+/// sum is then loaded and stored once per chunk rather than once per tree.
+const TREE_CHUNK: usize = 8;
+
+/// Rows whose leaves are added side by side.
+const ROWS_TOGETHER: usize = 4;
+
 /// The most borders one feature may have for the compiled form (bins are 16-bit).
 const MAX_BORDERS: usize = u16::MAX as usize;
 
@@ -132,6 +163,7 @@ impl CompiledOblivious {
             byte_bins: features
                 .iter()
                 .all(|f| f.borders.len() <= usize::from(u8::MAX)),
+            byte_leaves: ensemble.trees.iter().all(|t| t.splits.len() <= 8),
             features,
             starts: vec![0],
             levels: Vec::new(),
@@ -200,11 +232,13 @@ impl CompiledOblivious {
         bins.resize(self.features.len() * rows, B::default());
         let binned = self.binarise(block, &mut bins);
         let result = binned.map(|()| {
-            buffers.leaves.clear();
-            buffers.leaves.resize(rows, 0);
             buffers.sums.clear();
             buffers.sums.resize(rows * self.width, 0.0);
-            self.sum_trees(&bins, rows, &mut buffers.leaves, &mut buffers.sums);
+            if self.byte_leaves {
+                self.sum_trees::<B, u8>(&bins, rows, buffers);
+            } else {
+                self.sum_trees::<B, u32>(&bins, rows, buffers);
+            }
             for (dst, &sum) in out.iter_mut().zip(&buffers.sums) {
                 *dst = sum;
             }
@@ -247,31 +281,71 @@ impl CompiledOblivious {
         Ok(())
     }
 
-    /// Adds every tree's leaf to each row's sums, in tree order.
-    fn sum_trees<B: Bin>(&self, bins: &[B], rows: usize, leaves: &mut [u32], sums: &mut [f64]) {
+    /// Adds every tree's leaf to each row's sums, in tree order, [`TREE_CHUNK`] trees at a
+    /// time: first their leaf indices (level by level, over all rows of the block), then each
+    /// row's leaves in tree order.
+    fn sum_trees<B: Bin, L: LeafIndex>(&self, bins: &[B], rows: usize, buffers: &mut Buffers) {
         let width = self.width;
-        for (t, window) in self.starts.windows(2).enumerate() {
-            leaves.fill(0);
-            for (depth, level) in self.levels[window[0]..window[1]].iter().enumerate() {
-                let column = &bins[level.slot as usize * rows..][..rows];
-                let rank = B::from_rank(level.rank);
-                for (leaf, &bin) in leaves.iter_mut().zip(column) {
-                    *leaf |= u32::from(bin > rank) << depth;
+        let mut leaves = std::mem::take(L::buffer(buffers));
+        leaves.clear();
+        leaves.resize(TREE_CHUNK * rows, L::default());
+        let sums = &mut buffers.sums;
+        let trees = self.leaf_starts.len();
+        for first in (0..trees).step_by(TREE_CHUNK) {
+            let chunk = first..(first + TREE_CHUNK).min(trees);
+            for (t, leaves) in chunk.clone().zip(leaves.chunks_exact_mut(rows)) {
+                leaves.fill(L::default());
+                for (depth, level) in self.levels[self.starts[t]..self.starts[t + 1]]
+                    .iter()
+                    .enumerate()
+                {
+                    let column = &bins[level.slot as usize * rows..][..rows];
+                    let rank = B::from_rank(level.rank);
+                    for (leaf, &bin) in leaves.iter_mut().zip(column) {
+                        *leaf |= L::from(u8::from(bin > rank)) << depth as u32;
+                    }
                 }
             }
-            let values = &self.leaf_values[self.leaf_starts[t]..];
+            let tables = &self.leaf_values;
             if width == 1 {
-                for (sum, &leaf) in sums.iter_mut().zip(leaves.iter()) {
-                    *sum += values[leaf as usize];
+                // Rows side by side, so that their additions (each row's in tree order) do not
+                // wait on one another.
+                let mut groups = sums.chunks_exact_mut(ROWS_TOGETHER);
+                for (g, group) in groups.by_ref().enumerate() {
+                    let row = g * ROWS_TOGETHER;
+                    let mut totals = [0.0; ROWS_TOGETHER];
+                    totals.copy_from_slice(group);
+                    for (i, t) in chunk.clone().enumerate() {
+                        let values = &tables[self.leaf_starts[t]..];
+                        let leaves = &leaves[i * rows + row..][..ROWS_TOGETHER];
+                        for (total, &leaf) in totals.iter_mut().zip(leaves) {
+                            let leaf: u32 = leaf.into();
+                            *total += values[leaf as usize];
+                        }
+                    }
+                    group.copy_from_slice(&totals);
+                }
+                let done = rows - groups.into_remainder().len();
+                for (row, sum) in sums.iter_mut().enumerate().skip(done) {
+                    for (i, t) in chunk.clone().enumerate() {
+                        let leaf: u32 = leaves[i * rows + row].into();
+                        *sum += tables[self.leaf_starts[t] + leaf as usize];
+                    }
                 }
             } else {
-                for (row_sums, &leaf) in sums.chunks_exact_mut(width).zip(leaves.iter()) {
-                    let leaf = &values[leaf as usize * width..][..width];
-                    for (sum, v) in row_sums.iter_mut().zip(leaf) {
-                        *sum += v;
+                for (i, t) in chunk.enumerate() {
+                    let values = &tables[self.leaf_starts[t]..];
+                    let leaves = &leaves[i * rows..][..rows];
+                    for (row_sums, &leaf) in sums.chunks_exact_mut(width).zip(leaves) {
+                        let leaf: u32 = leaf.into();
+                        let leaf = &values[leaf as usize * width..][..width];
+                        for (sum, v) in row_sums.iter_mut().zip(leaf) {
+                            *sum += v;
+                        }
                     }
                 }
             }
         }
+        *L::buffer(buffers) = leaves;
     }
 }

@@ -368,25 +368,27 @@ impl CompiledOblivious {
         Ok(())
     }
 
-    /// The first missing value (in row order, then feature order) of a feature the model
-    /// forbids missing values in, as its row and input feature.
+    /// The first missing value of a feature the model forbids missing values in, as its row
+    /// and input feature: the earliest row, and in it the feature of the first split (in tree
+    /// order, then level order) that reads such a value, as the reference reports it.
     #[cold]
     fn check_forbidden(&self, columns: &[f32], rows: usize) -> Result<(), (usize, u32)> {
-        let first = self
-            .features
+        let refused = |slot: usize, row: usize| {
+            self.features[slot].nan == NanTreatment::Forbidden
+                && columns[slot * rows + row].is_nan()
+        };
+        let Some(row) = (0..rows).find(|&row| (0..self.features.len()).any(|s| refused(s, row)))
+        else {
+            return Ok(());
+        };
+        // Every binned feature is read by some split, so a level is found.
+        let slot = self
+            .levels
             .iter()
-            .zip(columns.chunks_exact(rows))
-            .filter(|(feature, _)| feature.nan == NanTreatment::Forbidden)
-            .filter_map(|(feature, column)| {
-                let row = column.iter().position(|x| x.is_nan())?;
-                Some((row, feature.input as u32))
-            })
-            // The earliest row; among features missing in that row, the first in slot order.
-            .min_by_key(|&(row, _)| row);
-        match first {
-            Some(found) => Err(found),
-            None => Ok(()),
-        }
+            .map(|level| level.slot as usize)
+            .find(|&slot| refused(slot, row))
+            .unwrap_or_default();
+        Err((row, self.features[slot].input as u32))
     }
 
     /// Adds every tree's leaf to each row's sums, in tree order, [`TREE_CHUNK`] trees at a

@@ -97,7 +97,7 @@ impl FeatureMap {
         for binding in &self.bindings {
             match binding.how {
                 Reading::Number => numeric.push(binding.column.as_str()),
-                Reading::Category(_) | Reading::Skipped => {
+                Reading::Category(_) | Reading::Skipped | Reading::Hashed => {
                     categorical.push(binding.column.as_str())
                 }
             }
@@ -135,7 +135,7 @@ impl Binding {
     fn check_type(&self, dtype: &DataType) -> Result<()> {
         let ok = match self.how {
             Reading::Number => dtype.is_primitive_numeric() || is_text_or_flag(dtype),
-            Reading::Category(_) => {
+            Reading::Category(_) | Reading::Hashed => {
                 dtype.is_integer() || is_text_or_flag(dtype) || dtype.is_categorical()
             }
             Reading::Skipped => true,
@@ -193,6 +193,42 @@ impl Binding {
                 numbers
                     .fill_null_with_values(f64::NAN)
                     .map_err(self.polars_error())
+            }
+            // Integers hash as their decimal text, as CatBoost's Python package hashes them.
+            Reading::Hashed
+                if column.dtype().is_integer() || column.dtype() == &DataType::Boolean =>
+            {
+                let numbers = column
+                    .cast(&DataType::Float64)
+                    .map_err(self.polars_error())?;
+                let numbers = numbers.f64().map_err(self.polars_error())?;
+                let mut values = Vec::with_capacity(numbers.len());
+                for (index, value) in numbers.iter().enumerate() {
+                    values.push(match value {
+                        None => self.missing(origin, index, strict)?,
+                        Some(x) => matching::hashed_number(x),
+                    });
+                }
+                Ok(Float64Chunked::from_vec(name, values))
+            }
+            Reading::Hashed => {
+                let text;
+                let text = if column.dtype() == &DataType::String {
+                    column.str().map_err(self.polars_error())?
+                } else {
+                    text = column
+                        .cast(&DataType::String)
+                        .map_err(self.polars_error())?;
+                    text.str().map_err(self.polars_error())?
+                };
+                let mut values = Vec::with_capacity(text.len());
+                for (index, value) in text.iter().enumerate() {
+                    values.push(match value {
+                        None => self.missing(origin, index, strict)?,
+                        Some(value) => matching::hashed_text(value),
+                    });
+                }
+                Ok(Float64Chunked::from_vec(name, values))
             }
             Reading::Category(codes) => {
                 let text;

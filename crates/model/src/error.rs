@@ -304,6 +304,10 @@ impl PredictError {
                 row: row + offset,
                 input,
             },
+            PredictError::MissingCategory { row, feature } => PredictError::MissingCategory {
+                row: row + offset,
+                feature,
+            },
             other => other,
         }
     }
@@ -380,5 +384,18 @@ pub enum PredictError {
         feature: String,
         /// The value.
         value: f64,
+    },
+    /// A categorical feature of a CatBoost model has no category: a missing value, or a number
+    /// that is not a whole number.
+    #[error(
+        "row {row}: categorical feature `{feature}` has no category (a missing value, or a \
+         number with a fraction); CatBoost has no missing category, so give the text the model \
+         was trained with for it (for example \"nan\" or \"\")"
+    )]
+    MissingCategory {
+        /// The row, counting from 0.
+        row: usize,
+        /// The feature's name.
+        feature: String,
     },
 }

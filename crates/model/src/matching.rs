@@ -216,6 +216,22 @@ pub enum Reading {
     /// Not at all: the model never reads the column ([`FeatureKind::Unused`]), so any value
     /// of any type is accepted and the model is given `NaN`.
     Skipped,
+    /// As CatBoost category values ([`FeatureKind::HashedCategory`]): a text cell gives
+    /// [`hashed_text`], exactly as written (no trimming: CatBoost tells `"red "` from `"red"`);
+    /// a number cell gives [`hashed_number`]; a missing cell gives `NaN`, which the model
+    /// refuses with the row and feature.
+    Hashed,
+}
+
+/// The model's value for the category `text` of a [`Reading::Hashed`] column.
+pub fn hashed_text(text: &str) -> f64 {
+    f64::from(crate::family::ctr::category_hash(text))
+}
+
+/// The model's value for the number `x` in a [`Reading::Hashed`] column: the hash of the
+/// integer, or `NaN` (refused by the model) for a missing value or a fraction.
+pub fn hashed_number(x: f64) -> f64 {
+    crate::family::ctr::number_category_hash(x).map_or(f64::NAN, f64::from)
 }
 
 impl Reading {
@@ -236,6 +252,7 @@ impl Reading {
     pub fn of(signature: &Signature, feature: usize) -> Self {
         match signature.features.get(feature).map(|f| &f.kind) {
             Some(FeatureKind::Unused) => Reading::Skipped,
+            Some(FeatureKind::HashedCategory) => Reading::Hashed,
             _ => CategoryCodes::of(signature, feature).map_or(Reading::Number, Reading::Category),
         }
     }
@@ -246,6 +263,7 @@ impl Reading {
             Reading::Number => "numeric",
             Reading::Category(_) => "categorical",
             Reading::Skipped => "unused",
+            Reading::Hashed => "categorical",
         }
     }
 }

@@ -27,6 +27,12 @@ pub enum FeatureKind {
     /// `ColumnTransformer` drops: any value is accepted, text included, and none changes a
     /// prediction. Front ends pass the model `NaN` for it.
     Unused,
+    /// Categories the model knows only by CatBoost's 32-bit hash of their name: front ends
+    /// pass [`category_hash`](crate::family::ctr::category_hash) of a text value, and
+    /// [`number_category_hash`](crate::family::ctr::number_category_hash) of a whole number
+    /// (CatBoost hashes integer categories as their decimal text). Appended last: the bincode
+    /// tags of the others stay put.
+    HashedCategory,
 }
 
 /// One input feature.
@@ -52,6 +58,14 @@ impl Feature {
         Feature {
             name: name.into(),
             kind: FeatureKind::Categorical { categories },
+        }
+    }
+
+    /// A CatBoost categorical feature (see [`FeatureKind::HashedCategory`]).
+    pub fn hashed_category(name: impl Into<String>) -> Self {
+        Feature {
+            name: name.into(),
+            kind: FeatureKind::HashedCategory,
         }
     }
 

@@ -19,7 +19,8 @@ use ndarray::Array2;
 use serde_json::Value;
 use verdict_model::family::Family;
 use verdict_model::{
-    ClassLabel, Codec, Model, ModelFile, Output, PredictError, SourceFormat, import,
+    ClassLabel, Codec, FeatureKind, Model, ModelFile, Output, PredictError, Signature,
+    SourceFormat, import, matching,
 };
 
 /// The relative tolerance of every comparison.
@@ -70,6 +71,23 @@ fn matrix(value: &Value, what: &str) -> Array2<f64> {
     })
 }
 
+/// The model's input for the fixture's rows: numbers as they are; for a categorical feature,
+/// its category's hash, computed from the text (or the integer) as front ends compute it.
+fn inputs(value: &Value, signature: &Signature) -> Array2<f64> {
+    let rows = value.as_array().expect("inputs is a list");
+    let width = signature.num_features();
+    Array2::from_shape_fn((rows.len(), width), |(i, j)| {
+        let hashed = signature.features[j].kind == FeatureKind::HashedCategory;
+        match (&rows[i][j], hashed) {
+            (Value::Null, _) => f64::NAN,
+            (Value::String(text), true) => matching::hashed_text(text),
+            (Value::Number(n), true) => matching::hashed_number(n.as_f64().unwrap()),
+            (Value::Number(n), false) => n.as_f64().unwrap(),
+            (v, _) => panic!("inputs[{i}][{j}] = {v} does not fit feature {j}"),
+        }
+    })
+}
+
 fn compare(case: &str, what: &str, found: &Array2<f64>, expected: &Array2<f64>) {
     assert_eq!(found.dim(), expected.dim(), "{case}: {what}: shape");
     for ((i, j), &e) in expected.indexed_iter() {
@@ -104,7 +122,7 @@ fn check_file(case: &str, file: &str) -> Case {
     let case = load(case, file);
     let name = &case.name;
     let model = &case.model.model;
-    let features = matrix(&case.data["inputs"], "inputs");
+    let features = inputs(&case.data["inputs"], model.signature());
     let outputs = &case.data["outputs"];
     let reference = model.reference();
     let file = ModelFile::from_bytes(&case.model.to_bytes(Codec::Bincode).unwrap()).unwrap();
@@ -278,15 +296,66 @@ fn a_missing_value_is_refused_where_the_model_forbids_it() {
 }
 
 #[test]
-fn categorical_models_are_refused_by_name() {
-    for file in FILES {
-        let bytes = std::fs::read(fixtures().join("categorical_refused").join(file)).unwrap();
-        let error = import::from_bytes(&bytes, "cats", None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("categorical features") && error.contains("colour"),
-            "{file}: {error}"
-        );
+fn categorical_features_score_as_in_catboost() {
+    // One-hot features, CTRs of every kind CPU CatBoost trains (with combinations of
+    // categories and of a category with float splits), regression and multiclass CTRs, and
+    // integer categories; the inputs hold categories never seen in training and "".
+    for name in [
+        "cat_one_hot",
+        "cat_ctr_binary",
+        "cat_ctr_regression",
+        "cat_ctr_multiclass",
+        "cat_int",
+    ] {
+        let case = check(name);
+        let signature = case.model.model.signature();
+        let expected: Vec<String> =
+            serde_json::from_value(case.data["cat_features"].clone()).unwrap();
+        let hashed: Vec<&str> = signature
+            .features
+            .iter()
+            .filter(|f| f.kind == FeatureKind::HashedCategory)
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(hashed, expected, "{name}: the categorical features");
+    }
+}
+
+#[test]
+fn a_missing_category_is_refused_with_its_row_and_feature() {
+    // CatBoost itself refuses a missing category (data.json keeps its message): there is no
+    // hash to give it.
+    let case = load("cat_ctr_binary", "model.cbm");
+    let model = &case.model.model;
+    let mut rows = inputs(&case.data["inputs"], model.signature());
+    let shop = model.signature().feature_index("shop").unwrap();
+    rows[(5, shop)] = f64::NAN;
+    let error = model.predict(rows.view(), Output::Raw).unwrap_err();
+    assert_eq!(
+        error,
+        PredictError::MissingCategory {
+            row: 5,
+            feature: "shop".into()
+        }
+    );
+    assert!(
+        case.data["cat_missing_error"].as_str().is_some(),
+        "the fixture records CatBoost's own refusal"
+    );
+}
+
+#[test]
+fn text_features_are_refused_by_name() {
+    // CatBoost writes a model with text features only as .cbm.
+    let case = fixtures().join("text_refused");
+    let data: Value =
+        serde_json::from_slice(&std::fs::read(case.join("data.json")).unwrap()).unwrap();
+    let bytes = std::fs::read(case.join("model.cbm")).unwrap();
+    let error = import::from_bytes(&bytes, "reviews", None)
+        .unwrap_err()
+        .to_string();
+    for word in data["refused"].as_array().unwrap() {
+        let word = word.as_str().unwrap();
+        assert!(error.contains(word), "`{error}` lacks `{word}`");
     }
 }

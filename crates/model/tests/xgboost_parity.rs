@@ -209,7 +209,7 @@ fn check_signature(model: &ModelFile, data: &Value, version: &[u64]) -> Vec<Stri
                         problems.push(format!("`{name}` categories {ours:?}, expected {want:?}"));
                     }
                 }
-                FeatureKind::Numeric | FeatureKind::Unused => {
+                FeatureKind::Numeric | FeatureKind::Unused | FeatureKind::HashedCategory => {
                     problems.push(format!("`{name}` is not categorical"))
                 }
             }

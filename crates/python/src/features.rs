@@ -139,6 +139,7 @@ impl FeaturePlan {
                     Reading::Number => numbers(array, &cells),
                     Reading::Category(codes) => categories(array, codes, &cells).map(Values::Owned),
                     Reading::Skipped => Ok(Values::Owned(vec![f64::NAN; array.len()])),
+                    Reading::Hashed => hashed(array, &cells).map(Values::Owned),
                 }
             })
             .collect()
@@ -149,7 +150,7 @@ impl Binding {
     /// Rejects column types that cannot feed the feature, before any row is read: the same
     /// types `verdict predict` takes.
     fn check_type(&self, dtype: &DataType) -> Result<(), InputError> {
-        let categorical = matches!(self.reading, Reading::Category(_));
+        let categorical = matches!(self.reading, Reading::Category(_) | Reading::Hashed);
         let ok = match dtype {
             _ if matches!(self.reading, Reading::Skipped) => true,
             DataType::Dictionary(_, values) => {
@@ -331,6 +332,45 @@ fn categories(
         _ => text(array, cells, |value, index| {
             cells.category(codes, value, index)
         }),
+    }
+}
+
+/// A CatBoost categorical feature's hashes: text as written, integers (and flags, as 1 and
+/// 0) by their decimal text, as CatBoost's Python package hashes them.
+fn hashed(array: &dyn Array, cells: &Cells<'_>) -> Result<Vec<f64>, InputError> {
+    match array.data_type() {
+        DataType::Boolean => {
+            let flags = array.as_boolean();
+            each(array, cells, |i| {
+                Ok(matching::hashed_number(f64::from(u8::from(flags.value(i)))))
+            })
+        }
+        DataType::Null => each(array, cells, |_| Ok(f64::NAN)),
+        DataType::Dictionary(..) => {
+            let dictionary = array
+                .as_any_dictionary_opt()
+                .expect("a dictionary type is a dictionary array");
+            // Each distinct value hashed once.
+            let distinct: Vec<Option<f64>> = names(dictionary.values().as_ref())
+                .iter()
+                .map(|name| name.as_deref().map(matching::hashed_text))
+                .collect();
+            let keys = dictionary.normalized_keys();
+            each(array, cells, |i| match distinct[keys[i]] {
+                Some(hash) => Ok(hash),
+                None => cells.missing(i),
+            })
+        }
+        dtype if dtype.is_integer() => {
+            let mut name = String::new();
+            let names = names_of_integers(array);
+            each(array, cells, |i| {
+                name.clear();
+                let _ = write!(name, "{}", names[i]);
+                Ok(matching::hashed_text(&name))
+            })
+        }
+        _ => text(array, cells, |value, _| Ok(matching::hashed_text(value))),
     }
 }
 

@@ -21,6 +21,8 @@ import verdict
 NOT_CHECKED_HERE = {
     # data.json holds the NaN rows the model must refuse; tests below check the refusal.
     "catboost/forbidden": "scores only rows the model refuses",
+    # A model Verdict must refuse; crates/model/tests/catboost_parity.rs checks the refusal.
+    "catboost/text_refused": "a model with a text feature, which Verdict refuses",
 }
 
 

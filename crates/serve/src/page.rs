@@ -120,6 +120,7 @@ pub(crate) async fn index(req: HttpRequest, shared: Data<Shared>) -> HttpRespons
                 let kind = match &feature.kind {
                     FeatureKind::Numeric => "numeric".to_owned(),
                     FeatureKind::Unused => "unused: any value, never read".to_owned(),
+                    FeatureKind::HashedCategory => "categorical (CatBoost, any text)".to_owned(),
                     FeatureKind::Categorical { categories } if categories.is_empty() => {
                         "categorical (codes)".to_owned()
                     }

@@ -97,6 +97,9 @@ fn card(file: &ModelFile) -> String {
         let kind = match &feature.kind {
             FeatureKind::Numeric => "numeric".to_owned(),
             FeatureKind::Unused => "unused: any value, never read".to_owned(),
+            FeatureKind::HashedCategory => {
+                "categorical (CatBoost: any text, or integers)".to_owned()
+            }
             FeatureKind::Categorical { categories } if categories.is_empty() => {
                 "categorical (codes)".to_owned()
             }

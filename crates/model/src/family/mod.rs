@@ -5,6 +5,7 @@
 //! computes its predictions. Importers translate foreign files into these families; the model
 //! file format stores them.
 
+pub mod ctr;
 pub mod linear;
 pub mod link;
 pub mod oblivious;
@@ -150,6 +151,13 @@ impl Family {
             Family::Trees(m) => m.validate(),
             Family::Pipeline(p) => {
                 let width = steps_output_width(&p.steps, p.num_features)?;
+                let mut input = p.num_features;
+                for step in &p.steps {
+                    if let Step::CatBoostCategorical(categorical) = step {
+                        categorical.validate(input)?;
+                    }
+                    input = step.output_width(input)?;
+                }
                 if width != p.model.num_features() {
                     return Err(InvalidModel::Mismatch {
                         what: "pipeline: the model's features versus the last step's columns"

@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+use super::ctr::Categorical;
 use crate::error::{InvalidModel, PredictError};
 
 /// What an encoder does with a category it did not see in training.
@@ -181,6 +182,10 @@ pub enum Step {
         /// Input columns appended unchanged after the branches.
         remainder: Vec<u32>,
     },
+    /// CatBoost's categorical features: float values and category hashes in; the float
+    /// values, one-hot and CTR columns out. Appended last: the bincode tags of the others
+    /// stay put.
+    CatBoostCategorical(Categorical),
 }
 
 /// Reusable buffers for nested steps, so a warmed-up thread does not allocate.
@@ -328,6 +333,12 @@ impl Step {
                 check_columns(remainder, "the column-transformer remainder")?;
                 Ok(width + remainder.len())
             }
+            // The tables are checked once, by `Family::validate`: this runs for every row.
+            Step::CatBoostCategorical(step) => {
+                check_columns(&step.floats, "a CatBoost float feature")?;
+                check_columns(&step.categories, "a CatBoost categorical feature")?;
+                Ok(step.output_width())
+            }
         }
     }
 
@@ -449,6 +460,7 @@ impl Step {
                     *o = input[c as usize];
                 }
             }
+            Step::CatBoostCategorical(step) => step.apply(input, out, row)?,
         }
         Ok(())
     }

@@ -114,17 +114,25 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat, ImportError> {
         if contains(head, b"\"verdict-sklearn\"") {
             return Ok(SourceFormat::Sklearn);
         }
-        // CatBoost writes `features_info` first.
-        if contains(head, b"\"features_info\"") {
+        // CatBoost writes `features_info` first, or `ctr_data` (its keys sorted) when the
+        // model has CTR tables.
+        if contains(head, b"\"features_info\"") || text_starts_with_key(head, b"\"ctr_data\"") {
             return Ok(SourceFormat::Catboost);
         }
         return Err(ImportError::UnknownFormat {
-            reason: "a JSON document with none of XGBoost's `learner`, a `verdict-sklearn` format tag or CatBoost's `features_info`".into(),
+            reason: "a JSON document with none of XGBoost's `learner`, a `verdict-sklearn` format tag or CatBoost's `features_info` or `ctr_data`".into(),
         });
     }
     Err(ImportError::UnknownFormat {
         reason: "the file starts with none of the known signatures".into(),
     })
+}
+
+/// True when the JSON object in `head` opens with the key `key` (quotes included).
+fn text_starts_with_key(head: &[u8], key: &[u8]) -> bool {
+    let body = head.get(1..).unwrap_or_default();
+    let start = body.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|start| body[start..].starts_with(key))
 }
 
 /// The longest stretch of a file's own text an error message quotes, in characters.

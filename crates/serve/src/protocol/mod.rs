@@ -19,7 +19,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev};
 use ndarray::Array2;
 use serde_json::{Map, Value};
-use verdict_model::{ClassLabel, FeatureKind, Signature};
+use verdict_model::{ClassLabel, FeatureKind, Signature, matching};
 
 use crate::admission::Permit;
 use crate::error::Error;
@@ -149,6 +149,7 @@ impl Decoder<'_> {
             FeatureKind::Categorical { .. } => Ok(self.signature.encode_category(feature, text)),
             // The model never reads it: any text is accepted.
             FeatureKind::Unused => Ok(f64::NAN),
+            FeatureKind::HashedCategory => Ok(matching::hashed_text(text)),
             FeatureKind::Numeric => {
                 let trimmed = text.trim();
                 if trimmed.is_empty() {
@@ -173,11 +174,16 @@ impl Decoder<'_> {
         at: &dyn Fn() -> String,
     ) -> Result<f64, Error> {
         match value {
-            Value::Number(number) => number.as_f64().ok_or_else(|| {
-                Error::bad(at(), format!("{number} is not a number Verdict can read"))
-            }),
+            Value::Number(number) => {
+                number
+                    .as_f64()
+                    .map(|x| self.number(feature, x))
+                    .ok_or_else(|| {
+                        Error::bad(at(), format!("{number} is not a number Verdict can read"))
+                    })
+            }
             Value::Null => Ok(f64::NAN),
-            Value::Bool(flag) => Ok(f64::from(u8::from(*flag))),
+            Value::Bool(flag) => Ok(self.number(feature, f64::from(u8::from(*flag)))),
             Value::String(text) => self.text(feature, text, &at()),
             Value::Array(_) | Value::Object(_) => Err(Error::bad(
                 at(),
@@ -187,6 +193,16 @@ impl Decoder<'_> {
                     kind_of(value)
                 ),
             )),
+        }
+    }
+
+    /// The value of feature `feature` given as the number `x`: `x` itself, or for a CatBoost
+    /// categorical feature the hash of the integer (`NaN`, refused by the model, for a
+    /// fraction).
+    pub(crate) fn number(&self, feature: usize, x: f64) -> f64 {
+        match self.signature.features.get(feature).map(|f| &f.kind) {
+            Some(FeatureKind::HashedCategory) => matching::hashed_number(x),
+            _ => x,
         }
     }
 

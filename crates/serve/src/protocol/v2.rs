@@ -247,6 +247,7 @@ pub(crate) fn input_specs(signature: &Signature) -> Vec<TensorSpec> {
             name: f.name.clone(),
             datatype: match &f.kind {
                 FeatureKind::Categorical { categories } if !categories.is_empty() => "BYTES",
+                FeatureKind::HashedCategory => "BYTES",
                 _ => "FP64",
             },
             shape: vec![-1],
@@ -868,7 +869,11 @@ pub(crate) fn assemble(
             }
         };
         let data = match &tensor.values {
-            Values::Numbers(numbers) => numbers.clone(),
+            Values::Numbers(numbers) => numbers
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| decoder.number(i % width, x))
+                .collect(),
             Values::Texts(texts) => texts
                 .iter()
                 .enumerate()
@@ -926,9 +931,11 @@ pub(crate) fn assemble(
             );
         };
         match values {
-            Values::Numbers(numbers) => matrix
-                .column_mut(f)
-                .assign(&ndarray::ArrayView1::from(numbers)),
+            Values::Numbers(numbers) => {
+                for (cell, &x) in matrix.column_mut(f).iter_mut().zip(numbers.iter()) {
+                    *cell = decoder.number(f, x);
+                }
+            }
             Values::Texts(texts) => {
                 for (r, text) in texts.iter().enumerate() {
                     matrix[[r, f]] = decoder.text(f, text, &format!("inputs[{i}] row {r}"))?;

@@ -10,6 +10,8 @@
 //!
 //! Errors name the schema's field (`ModelTrees.FloatFeatures[2].Borders`) and the byte offset.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 
 use crate::error::ImportError;
@@ -18,9 +20,12 @@ use crate::import::json::Float;
 use super::FORMAT;
 use super::flatbuffers::{ReadError, Table};
 use super::schema::{
-    FeaturesInfo, FloatFeature, LeafValue, Model, ModelInfo, NamedFeature, ObliviousTree, Split,
-    TreeNode,
+    CtrData, CtrElement, CtrFeature, FeaturesInfo, FloatFeature, HashMapItem, LeafValue, Model,
+    ModelInfo, NamedFeature, ObliviousTree, Split, TreeNode,
 };
+
+/// The model part that holds the CTR tables (`TStaticCtrProvider`).
+const CTR_PART: &str = "static_provider_v1";
 
 /// The only core format CatBoost writes (the spelling is CatBoost's).
 const CORE_FORMAT: &str = "FlabuffersModel_v1";
@@ -64,12 +69,37 @@ mod field {
     }
     /// `TCatFeature`, `TTextFeature` and `TEmbeddingFeature` share these.
     pub(super) mod named {
+        pub(crate) const INDEX: usize = 0;
         pub(crate) const FLAT_INDEX: usize = 1;
         pub(crate) const FEATURE_ID: usize = 2;
     }
-    /// `TOneHotFeature.Values` and `TCtrFeature.Borders`: one binary feature each.
-    pub(super) const ONE_HOT_VALUES: usize = 1;
-    pub(super) const CTR_BORDERS: usize = 1;
+    /// `TOneHotFeature`.
+    pub(super) mod one_hot {
+        pub(crate) const INDEX: usize = 0;
+        pub(crate) const VALUES: usize = 1;
+    }
+    /// `TCtrFeature`, `TModelCtr`, `TModelCtrBase`, `TFeatureCombination`, `TCtrValueTable`.
+    pub(super) mod ctr {
+        pub(crate) const FEATURE_CTR: usize = 0;
+        pub(crate) const FEATURE_BORDERS: usize = 1;
+        pub(crate) const BASE: usize = 0;
+        pub(crate) const TARGET_BORDER_IDX: usize = 1;
+        pub(crate) const PRIOR_NUM: usize = 2;
+        pub(crate) const PRIOR_DENOM: usize = 3;
+        pub(crate) const SHIFT: usize = 4;
+        pub(crate) const SCALE: usize = 5;
+        pub(crate) const BASE_COMBINATION: usize = 0;
+        pub(crate) const BASE_TYPE: usize = 1;
+        pub(crate) const BASE_TARGET_CLASSIFIER: usize = 2;
+        pub(crate) const COMBINATION_CATS: usize = 0;
+        pub(crate) const COMBINATION_FLOATS: usize = 1;
+        pub(crate) const COMBINATION_ONE_HOTS: usize = 2;
+        pub(crate) const TABLE_BASE: usize = 0;
+        pub(crate) const TABLE_INDEX: usize = 1;
+        pub(crate) const TABLE_BLOB: usize = 2;
+        pub(crate) const TABLE_COUNTER_DENOMINATOR: usize = 3;
+        pub(crate) const TABLE_CLASSES: usize = 4;
+    }
     /// `TKeyValue`.
     pub(super) const KEY: usize = 0;
     pub(super) const VALUE: usize = 1;
@@ -113,12 +143,16 @@ pub(super) fn read(bytes: &[u8]) -> Result<Model, ImportError> {
     let parts = root
         .strings(field::core::MODEL_PART_IDS)
         .map_err(at("ModelPartIds"))?;
-    if let Some(part) = parts.first() {
-        return Err(ImportError::unsupported(
-            FORMAT,
-            format!("the .cbm model part `{part}`"),
-        ));
-    }
+    let ctr_data = match parts.as_slice() {
+        [] => None,
+        [part] if *part == CTR_PART => Some(ctr_tables(bytes, start + size)?),
+        [part, ..] => {
+            return Err(ImportError::unsupported(
+                FORMAT,
+                format!("the .cbm model part `{part}`"),
+            ));
+        }
+    };
 
     let binary = binary_features(&trees)?;
     let (oblivious_trees, trees_list) = forest(&trees, &binary)?;
@@ -128,6 +162,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Model, ImportError> {
         oblivious_trees,
         trees: trees_list,
         scale_and_bias: Some(scale_and_bias(&trees)?),
+        ctr_data,
     })
 }
 
@@ -194,6 +229,12 @@ fn features_info(trees: &Table<'_>) -> Result<FeaturesInfo, ImportError> {
                 &location,
                 "FlatIndex",
             )?,
+            borders: table
+                .scalars::<f32>(field::float::BORDERS)
+                .map_err(read)?
+                .into_iter()
+                .map(|b| Float(f64::from(b)))
+                .collect(),
             nan_value_treatment: match treatment {
                 0 => "AsIs",
                 1 => "AsFalse",
@@ -208,16 +249,49 @@ fn features_info(trees: &Table<'_>) -> Result<FeaturesInfo, ImportError> {
             .to_owned(),
         });
     }
+    let mut categorical_features =
+        named_features(trees, field::trees::CAT_FEATURES, "CatFeatures")?;
+    for (i, table) in trees
+        .tables(field::trees::ONE_HOT_FEATURES)
+        .map_err(at("ModelTrees.OneHotFeatures"))?
+        .iter()
+        .enumerate()
+    {
+        let location = format!("ModelTrees.OneHotFeatures[{i}]");
+        let index = index(
+            table
+                .scalar(field::one_hot::INDEX, -1)
+                .map_err(at(&location))?,
+            &location,
+            "Index",
+        )?;
+        let feature = categorical_features
+            .iter_mut()
+            .find(|f| f.feature_index == Some(index))
+            .ok_or_else(|| {
+                malformed(
+                    &location,
+                    format!("categorical feature {index} does not exist"),
+                )
+            })?;
+        feature.values = table
+            .scalars::<i32>(field::one_hot::VALUES)
+            .map_err(at(&location))?
+            .into_iter()
+            .map(i64::from)
+            .collect();
+    }
+    let ctrs = ctr_features(trees)?;
     Ok(FeaturesInfo {
         float_features,
-        categorical_features: named_features(trees, field::trees::CAT_FEATURES, "CatFeatures")?,
+        categorical_features,
         text_features: named_features(trees, field::trees::TEXT_FEATURES, "TextFeatures")?,
         embedding_features: named_features(
             trees,
             field::trees::EMBEDDING_FEATURES,
             "EmbeddingFeatures",
         )?,
-        ctrs: None,
+        ctrs: (!ctrs.is_empty()).then_some(ctrs),
     })
 }
 
@@ -235,6 +309,12 @@ fn named_features(
             let location = format!("{location}[{i}]");
             let read = |e: ReadError| malformed(&location, e.to_string());
             Ok(NamedFeature {
+                feature_index: Some(index(
+                    table.scalar(field::named::INDEX, -1).map_err(read)?,
+                    &location,
+                    "Index",
+                )?),
+                values: Vec::new(),
                 feature_id: table
                     .string(field::named::FEATURE_ID)
                     .map_err(read)?
@@ -250,12 +330,15 @@ fn named_features(
         .collect()
 }
 
-/// The model's binary features, which tree splits index.
+/// The model's binary features, which tree splits index: float borders, one-hot values, CTR
+/// borders, in that order.
 struct BinaryFeatures {
     /// `(float feature index, border)` of every float split, in order.
     float: Vec<(usize, f32)>,
-    /// How many one-hot and CTR splits follow the float ones.
-    categorical: usize,
+    /// `(categorical feature index, hash)` of every one-hot split, in order.
+    one_hot: Vec<(usize, i64)>,
+    /// The border of every CTR split, in order.
+    ctr: Vec<f32>,
 }
 
 fn binary_features(trees: &Table<'_>) -> Result<BinaryFeatures, ImportError> {
@@ -277,51 +360,330 @@ fn binary_features(trees: &Table<'_>) -> Result<BinaryFeatures, ImportError> {
             .map_err(at(&format!("{location}.Borders")))?;
         float.extend(borders.into_iter().map(|border| (feature, border)));
     }
-    let mut categorical = 0;
-    for (id, name, values) in [
-        (
-            field::trees::ONE_HOT_FEATURES,
-            "OneHotFeatures",
-            field::ONE_HOT_VALUES,
-        ),
-        (
-            field::trees::CTR_FEATURES,
-            "CtrFeatures",
-            field::CTR_BORDERS,
-        ),
-    ] {
-        let location = format!("ModelTrees.{name}");
-        for table in trees.tables(id).map_err(at(&location))? {
-            // Only their count matters: splits on them are refused.
-            categorical += table.scalars::<u32>(values).map_err(at(&location))?.len();
-        }
+    let mut one_hot = Vec::new();
+    for (i, table) in trees
+        .tables(field::trees::ONE_HOT_FEATURES)
+        .map_err(at("ModelTrees.OneHotFeatures"))?
+        .iter()
+        .enumerate()
+    {
+        let location = format!("ModelTrees.OneHotFeatures[{i}]");
+        let feature = index(
+            table
+                .scalar(field::one_hot::INDEX, -1)
+                .map_err(at(&location))?,
+            &location,
+            "Index",
+        )?;
+        let values = table
+            .scalars::<i32>(field::one_hot::VALUES)
+            .map_err(at(&location))?;
+        one_hot.extend(values.into_iter().map(|v| (feature, i64::from(v))));
     }
-    Ok(BinaryFeatures { float, categorical })
+    let mut ctr = Vec::new();
+    for (i, table) in trees
+        .tables(field::trees::CTR_FEATURES)
+        .map_err(at("ModelTrees.CtrFeatures"))?
+        .iter()
+        .enumerate()
+    {
+        let location = format!("ModelTrees.CtrFeatures[{i}].Borders");
+        ctr.extend(
+            table
+                .scalars::<f32>(field::ctr::FEATURE_BORDERS)
+                .map_err(at(&location))?,
+        );
+    }
+    Ok(BinaryFeatures {
+        float,
+        one_hot,
+        ctr,
+    })
 }
 
 impl BinaryFeatures {
     /// The split on binary feature `index`, as the JSON export writes it.
     fn split(&self, index: i32, location: &str) -> Result<Split, ImportError> {
-        let total = self.float.len() + self.categorical;
-        match usize::try_from(index).ok() {
-            Some(i) if i < self.float.len() => {
-                let (feature, border) = self.float[i];
-                Ok(Split {
-                    split_type: "FloatFeature".to_owned(),
-                    float_feature_index: Some(feature),
-                    border: Some(Float(f64::from(border))),
-                })
-            }
-            Some(i) if i < total => Err(ImportError::unsupported(
-                FORMAT,
-                format!("{location}: a split on a categorical feature (one-hot or CTR)"),
-            )),
-            _ => Err(malformed(
+        let total = self.float.len() + self.one_hot.len() + self.ctr.len();
+        let split = |split_type: &str| Split {
+            split_type: split_type.to_owned(),
+            float_feature_index: None,
+            border: None,
+            cat_feature_index: None,
+            value: None,
+            split_index: usize::try_from(index).ok(),
+        };
+        let Some(i) = usize::try_from(index).ok().filter(|&i| i < total) else {
+            return Err(malformed(
                 location,
                 format!("split {index} is out of range for {total} binary features"),
-            )),
-        }
+            ));
+        };
+        Ok(if let Some(&(feature, border)) = self.float.get(i) {
+            Split {
+                float_feature_index: Some(feature),
+                border: Some(Float(f64::from(border))),
+                ..split("FloatFeature")
+            }
+        } else if let Some(&(feature, value)) = self.one_hot.get(i - self.float.len()) {
+            Split {
+                cat_feature_index: Some(feature),
+                value: Some(value),
+                ..split("OneHotFeature")
+            }
+        } else {
+            let border = self.ctr[i - self.float.len() - self.one_hot.len()];
+            Split {
+                border: Some(Float(f64::from(border))),
+                ..split("OnlineCtr")
+            }
+        })
     }
+}
+
+/// `ModelTrees.CtrFeatures`, as the JSON export's `features_info.ctrs`. A CTR's identifier
+/// names its table's combination and type ([`base_identifier`]), which the tables after the
+/// core are matched by.
+fn ctr_features(trees: &Table<'_>) -> Result<Vec<CtrFeature>, ImportError> {
+    let tables = trees
+        .tables(field::trees::CTR_FEATURES)
+        .map_err(at("ModelTrees.CtrFeatures"))?;
+    tables
+        .iter()
+        .enumerate()
+        .map(|(i, table)| {
+            let location = format!("ModelTrees.CtrFeatures[{i}]");
+            let read = |e: ReadError| malformed(&location, e.to_string());
+            let ctr = table
+                .table(field::ctr::FEATURE_CTR)
+                .map_err(read)?
+                .ok_or_else(|| malformed(&location, "no Ctr"))?;
+            let base = ctr
+                .table(field::ctr::BASE)
+                .map_err(read)?
+                .ok_or_else(|| malformed(&location, "no Ctr.Base"))?;
+            let (identifier, ctr_type, elements) = base_identifier(&base, &location)?;
+            let float = |id: usize, default: f32| -> Result<Float, ImportError> {
+                Ok(Float(f64::from(
+                    ctr.scalar::<f32>(id, default).map_err(read)?,
+                )))
+            };
+            let target = ctr
+                .scalar::<i32>(field::ctr::TARGET_BORDER_IDX, 0)
+                .map_err(read)?;
+            Ok(CtrFeature {
+                borders: table
+                    .scalars::<f32>(field::ctr::FEATURE_BORDERS)
+                    .map_err(read)?
+                    .into_iter()
+                    .map(|b| Float(f64::from(b)))
+                    .collect(),
+                ctr_type,
+                elements,
+                identifier,
+                prior_numerator: float(field::ctr::PRIOR_NUM, 0.0)?,
+                prior_denomerator: float(field::ctr::PRIOR_DENOM, 1.0)?,
+                shift: float(field::ctr::SHIFT, 0.0)?,
+                scale: float(field::ctr::SCALE, 1.0)?,
+                target_border_idx: u32::try_from(target)
+                    .map_err(|_| malformed(&location, format!("TargetBorderIdx {target}")))?,
+            })
+        })
+        .collect()
+}
+
+/// A `TModelCtrBase`'s identity (its combination, type and target classifier, as text), its
+/// type's name and its combination as JSON-export elements.
+fn base_identifier(
+    base: &Table<'_>,
+    location: &str,
+) -> Result<(String, String, Vec<CtrElement>), ImportError> {
+    let read = |e: ReadError| malformed(location, e.to_string());
+    const TYPES: [&str; 6] = [
+        "Borders",
+        "Buckets",
+        "BinarizedTargetMeanValue",
+        "FloatTargetMeanValue",
+        "Counter",
+        "FeatureFreq",
+    ];
+    let kind = base.scalar::<i8>(field::ctr::BASE_TYPE, 0).map_err(read)?;
+    let ctr_type = usize::try_from(kind)
+        .ok()
+        .and_then(|k| TYPES.get(k))
+        .ok_or_else(|| malformed(location, format!("CTR type {kind} (expected 0 to 5)")))?;
+    // Which target binarisation built the table: part of its identity, not of the value.
+    let classifier = base
+        .scalar::<i32>(field::ctr::BASE_TARGET_CLASSIFIER, 0)
+        .map_err(read)?;
+    let combination = base
+        .table(field::ctr::BASE_COMBINATION)
+        .map_err(read)?
+        .ok_or_else(|| malformed(location, "a CTR without its feature combination"))?;
+    let element = |kind: &str| CtrElement {
+        combination_element: kind.to_owned(),
+        cat_feature_index: None,
+        float_feature_index: None,
+        border: None,
+        value: None,
+    };
+    let mut elements = Vec::new();
+    for category in combination
+        .scalars::<i32>(field::ctr::COMBINATION_CATS)
+        .map_err(read)?
+    {
+        elements.push(CtrElement {
+            cat_feature_index: Some(index(category, location, "a categorical feature")?),
+            ..element("cat_feature_value")
+        });
+    }
+    for split in combination
+        .structs(field::ctr::COMBINATION_FLOATS, 8)
+        .map_err(read)?
+    {
+        let feature = i32::from_le_bytes([split[0], split[1], split[2], split[3]]);
+        let border = f32::from_le_bytes([split[4], split[5], split[6], split[7]]);
+        elements.push(CtrElement {
+            float_feature_index: Some(index(feature, location, "a float feature")?),
+            border: Some(Float(f64::from(border))),
+            ..element("float_feature")
+        });
+    }
+    for split in combination
+        .structs(field::ctr::COMBINATION_ONE_HOTS, 8)
+        .map_err(read)?
+    {
+        let feature = i32::from_le_bytes([split[0], split[1], split[2], split[3]]);
+        let value = i32::from_le_bytes([split[4], split[5], split[6], split[7]]);
+        elements.push(CtrElement {
+            cat_feature_index: Some(index(feature, location, "a categorical feature")?),
+            value: Some(i64::from(value)),
+            ..element("cat_feature_exact_value")
+        });
+    }
+    // Within one file, any text that tells bases apart will do; borders by their bits.
+    let identifier = elements
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{:?}:{:?}:{:?}:{:?}",
+                e.combination_element,
+                e.cat_feature_index,
+                e.float_feature_index,
+                e.border.map(|b| (b.0 as f32).to_bits()),
+                e.value
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok((
+        format!("{ctr_type}/{classifier}[{identifier}]"),
+        (*ctr_type).to_owned(),
+        elements,
+    ))
+}
+
+/// The CTR tables of the `static_provider_v1` part at `at`: a `u32` count, then each table as
+/// a `u32` size and a FlatBuffers `TCtrValueTable`. Keyed by [`base_identifier`].
+fn ctr_tables(bytes: &[u8], at: usize) -> Result<BTreeMap<String, CtrData>, ImportError> {
+    const LOCATION: &str = "the CTR tables after the core";
+    let word = |at: usize| -> Result<usize, ImportError> {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| malformed(LOCATION, format!("truncated at byte {at}")))
+    };
+    let count = word(at)?;
+    let mut at = at + 4;
+    let mut tables = BTreeMap::new();
+    for t in 0..count {
+        let size = word(at)?;
+        let start = at + 4;
+        let document = bytes
+            .get(start..start.saturating_add(size))
+            .ok_or_else(|| {
+                malformed(
+                    LOCATION,
+                    format!(
+                        "table {t} of {size} bytes at byte {start} runs past the end of the file"
+                    ),
+                )
+            })?;
+        let location = format!("CTR table {t} (byte {start})");
+        let read = |e: ReadError| malformed(&location, e.to_string());
+        let table = Table::root(document, start).map_err(read)?;
+        let base = table
+            .table(field::ctr::TABLE_BASE)
+            .map_err(read)?
+            .ok_or_else(|| malformed(&location, "no ModelCtrBase"))?;
+        let (identifier, ctr_type, _) = base_identifier(&base, &location)?;
+        let index = table.scalars::<u8>(field::ctr::TABLE_INDEX).map_err(read)?;
+        let blob = table.scalars::<u8>(field::ctr::TABLE_BLOB).map_err(read)?;
+        let denominator = table
+            .scalar::<i32>(field::ctr::TABLE_COUNTER_DENOMINATOR, 0)
+            .map_err(read)?;
+        let classes = table
+            .scalar::<i32>(field::ctr::TABLE_CLASSES, 0)
+            .map_err(read)?;
+        // The statistics of one entry, as numbers, by the CTR type.
+        let stride = match ctr_type.as_str() {
+            "Borders" | "Buckets" => usize::try_from(classes)
+                .ok()
+                .filter(|&c| c > 0 && c <= 1 << 16)
+                .ok_or_else(|| malformed(&location, format!("TargetClassesCount {classes}")))?,
+            "BinarizedTargetMeanValue" | "FloatTargetMeanValue" => 2,
+            _ => 1,
+        };
+        if !index.len().is_multiple_of(12) {
+            return Err(malformed(
+                &location,
+                format!(
+                    "IndexHashRaw of {} bytes, not whole 12-byte buckets",
+                    index.len()
+                ),
+            ));
+        }
+        let mut hash_map = Vec::new();
+        for bucket in index.chunks_exact(12) {
+            let hash = u64::from_le_bytes(bucket[..8].try_into().expect("8 bytes"));
+            let entry = u32::from_le_bytes(bucket[8..].try_into().expect("4 bytes")) as usize;
+            if hash == u64::MAX {
+                continue;
+            }
+            let stats = blob
+                .get(entry * stride * 4..(entry + 1) * stride * 4)
+                .ok_or_else(|| {
+                    malformed(
+                        &location,
+                        format!(
+                            "entry {entry} is past the end of CTRBlob ({} bytes)",
+                            blob.len()
+                        ),
+                    )
+                })?;
+            hash_map.push(HashMapItem::Key(hash.to_string()));
+            for (k, cell) in stats.chunks_exact(4).enumerate() {
+                let bytes = [cell[0], cell[1], cell[2], cell[3]];
+                // The mean types store an `f32` sum before their `i32` count.
+                let value = if stride == 2 && k == 0 && ctr_type.contains("Mean") {
+                    f64::from(f32::from_le_bytes(bytes))
+                } else {
+                    f64::from(i32::from_le_bytes(bytes))
+                };
+                hash_map.push(HashMapItem::Number(Float(value)));
+            }
+        }
+        tables.insert(
+            identifier,
+            CtrData {
+                counter_denominator: Some(Float(f64::from(denominator))),
+                hash_stride: stride + 1,
+                hash_map,
+            },
+        );
+        at = start + size;
+    }
+    Ok(tables)
 }
 
 /// The trees: symmetric (`oblivious_trees`) or not (`trees`), as the JSON export has them.

@@ -15,14 +15,16 @@ use serde_json::Value;
 
 use crate::NativeModel;
 use crate::error::ImportError;
-use crate::family::Family;
 use crate::family::link::{Link, Precision};
 use crate::family::oblivious::{NanTreatment, ObliviousEnsemble, ObliviousSplit, ObliviousTree};
+use crate::family::preprocess::Step;
 use crate::family::tree::{Aggregation, Missing, Node, SplitRule, Tree, TreeEnsemble};
+use crate::family::{Family, Pipeline};
 use crate::format::{ModelFile, ModelInfo};
 use crate::signature::{ClassLabel, Feature, Signature, Task};
 
 use super::FORMAT;
+use super::categorical;
 use super::schema::{self, LeafValue, Model, TreeNode};
 
 /// The most input columns accepted, so a hostile index cannot make Verdict build billions of
@@ -82,23 +84,20 @@ enum Objective {
     Regression,
 }
 
-/// Refuses a model with features of a kind Verdict does not read yet, naming the first one.
+/// Refuses a model with features of a kind Verdict does not read (text, embeddings), naming
+/// the first one.
 pub(super) fn refuse_unread_features(info: &schema::FeaturesInfo) -> Result<(), ImportError> {
     for (kind, list) in [
-        ("categorical", &info.categorical_features),
         ("text", &info.text_features),
         ("embedding", &info.embedding_features),
     ] {
         if let Some(feature) = list.first() {
             return Err(unsupported(format!(
-                "{kind} features (feature `{}` at column {}); this version reads numeric \
-                 features only",
+                "{kind} features (feature `{}` at column {}); Verdict reads numeric and \
+                 categorical features",
                 feature.feature_id, feature.flat_feature_index
             )));
         }
-    }
-    if info.ctrs.is_some() {
-        return Err(unsupported("CTR tables (categorical features)"));
     }
     Ok(())
 }
@@ -123,6 +122,7 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
         positional,
         nan_treatment,
         float_columns,
+        cat_columns,
     } = features(info, forbidden)?;
     let (scale, bias) = match &model.scale_and_bias {
         Some((scale, bias)) => (scale.0, bias.iter().map(|b| b.0).collect::<Vec<_>>()),
@@ -137,6 +137,43 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
     }
     let task = task(model, kind, outputs)?;
 
+    if !cat_columns.is_empty() {
+        let Some(trees) = &model.oblivious_trees else {
+            return Err(unsupported(
+                "categorical features in non-symmetric trees (grow_policy Depthwise or \
+                 Lossguide); Verdict reads them in symmetric trees",
+            ));
+        };
+        let float_nan: Vec<NanTreatment> =
+            float_columns.iter().map(|&c| nan_treatment[c]).collect();
+        let cat_names = cat_columns
+            .iter()
+            .map(|&c| features[c].name.clone())
+            .collect();
+        let plan = categorical::plan(model, &float_columns, &float_nan, &cat_columns, cat_names)?;
+        // After the step, float feature k is column k.
+        let identity: Vec<usize> = (0..float_columns.len()).collect();
+        let ensemble = ObliviousEnsemble {
+            num_features: plan.step.output_width(),
+            nan_treatment: plan.nan_treatment.clone(),
+            leaf_width: outputs,
+            trees: trees
+                .iter()
+                .enumerate()
+                .map(|(t, tree)| oblivious_tree(t, tree, &identity, Some(&plan), outputs))
+                .collect::<Result<_, _>>()?,
+            scale,
+            bias,
+            link,
+        };
+        let family = Family::Pipeline(Pipeline {
+            num_features: features.len(),
+            steps: vec![Step::CatBoostCategorical(plan.step)],
+            model: Box::new(Family::Oblivious(ensemble)),
+        });
+        return finish(model, name, &loss.kind, features, positional, task, family);
+    }
+
     let family = match (&model.oblivious_trees, &model.trees) {
         (Some(trees), None) => Family::Oblivious(ObliviousEnsemble {
             num_features: features.len(),
@@ -145,7 +182,7 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
             trees: trees
                 .iter()
                 .enumerate()
-                .map(|(t, tree)| oblivious_tree(t, tree, &float_columns, outputs))
+                .map(|(t, tree)| oblivious_tree(t, tree, &float_columns, None, outputs))
                 .collect::<Result<_, _>>()?,
             scale,
             bias,
@@ -177,7 +214,25 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
         }
         (None, None) => return Err(malformed("", "neither `oblivious_trees` nor `trees`")),
     };
-    let description = format!("CatBoost {} model, {}", loss.kind, family.name());
+    finish(model, name, &loss.kind, features, positional, task, family)
+}
+
+/// The model file of a converted family.
+fn finish(
+    model: &Model,
+    name: &str,
+    loss: &str,
+    features: Vec<Feature>,
+    positional: bool,
+    task: Task,
+    family: Family,
+) -> Result<ModelFile, ImportError> {
+    let description = match &family {
+        Family::Pipeline(_) => {
+            format!("CatBoost {loss} model, oblivious trees with categorical features")
+        }
+        family => format!("CatBoost {loss} model, {}", family.name()),
+    };
     let mut signature = Signature::new(features, task);
     signature.positional = positional;
     let version = model.model_info.catboost_version().unwrap_or_default();
@@ -200,6 +255,8 @@ struct Columns {
     nan_treatment: Vec<NanTreatment>,
     /// The column of each float feature index, which splits refer to.
     float_columns: Vec<usize>,
+    /// The column of each categorical feature index.
+    cat_columns: Vec<usize>,
 }
 
 fn features(info: &schema::FeaturesInfo, forbidden: bool) -> Result<Columns, ImportError> {
@@ -207,6 +264,11 @@ fn features(info: &schema::FeaturesInfo, forbidden: bool) -> Result<Columns, Imp
         .float_features
         .iter()
         .map(|f| f.flat_feature_index + 1)
+        .chain(
+            info.categorical_features
+                .iter()
+                .map(|f| f.flat_feature_index + 1),
+        )
         .max()
         .unwrap_or(0);
     if columns > MAX_FEATURES {
@@ -257,14 +319,46 @@ fn features(info: &schema::FeaturesInfo, forbidden: bool) -> Result<Columns, Imp
             }
         };
     }
+    // Categorical features: their columns, by feature_index.
+    let mut categorical = vec![false; columns];
+    let mut cat_columns = vec![usize::MAX; info.categorical_features.len()];
+    for (i, feature) in info.categorical_features.iter().enumerate() {
+        let location = format!("features_info.categorical_features[{i}]");
+        let column = feature.flat_feature_index;
+        if names[column].is_some() || categorical[column] {
+            return Err(malformed(
+                location,
+                format!("flat_feature_index {column} is used twice"),
+            ));
+        }
+        let index = feature.feature_index.unwrap_or(i);
+        match cat_columns.get_mut(index) {
+            Some(slot) if *slot == usize::MAX => *slot = column,
+            _ => {
+                return Err(malformed(
+                    location,
+                    format!("feature_index {index} is out of range or used twice"),
+                ));
+            }
+        }
+        categorical[column] = true;
+        names[column] = Some(feature.feature_id.clone());
+    }
     let positional = names.iter().all(|n| n.as_deref().unwrap_or("").is_empty());
     let features = names
         .into_iter()
         .enumerate()
-        .map(|(column, name)| match name {
-            Some(name) if !positional && !name.is_empty() => Feature::numeric(name),
-            // A column no float feature describes is one CatBoost ignored in training.
-            _ => Feature::numeric(format!("f{column}")),
+        .map(|(column, name)| {
+            let name = match name {
+                Some(name) if !positional && !name.is_empty() => name,
+                // A column no feature describes is one CatBoost ignored in training.
+                _ => format!("f{column}"),
+            };
+            if categorical[column] {
+                Feature::hashed_category(name)
+            } else {
+                Feature::numeric(name)
+            }
         })
         .collect();
     Ok(Columns {
@@ -272,6 +366,7 @@ fn features(info: &schema::FeaturesInfo, forbidden: bool) -> Result<Columns, Imp
         positional,
         nan_treatment,
         float_columns,
+        cat_columns,
     })
 }
 
@@ -376,6 +471,7 @@ fn oblivious_tree(
     t: usize,
     tree: &schema::ObliviousTree,
     float_columns: &[usize],
+    categorical: Option<&categorical::Plan>,
     outputs: usize,
 ) -> Result<ObliviousTree, ImportError> {
     let depth = tree.splits.len();
@@ -394,7 +490,11 @@ fn oblivious_tree(
         .enumerate()
         .map(|(l, split)| {
             let location = format!("oblivious_trees[{t}].splits[{l}]");
-            let (column, border) = float_split(&location, split, float_columns)?;
+            let (column, border) = match categorical.map(|p| p.split(&location, split)) {
+                Some(Err(e)) => return Err(e),
+                Some(Ok(Some(found))) => found,
+                Some(Ok(None)) | None => float_split(&location, split, float_columns)?,
+            };
             Ok(ObliviousSplit {
                 feature: column as u32,
                 border,

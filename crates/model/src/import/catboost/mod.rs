@@ -11,13 +11,10 @@
 //! [`TreeEnsemble`](crate::family::tree::TreeEnsemble). `docs/formats/catboost.md` says what
 //! is read and what is refused.
 
+mod categorical;
 mod cbm;
 mod convert;
 mod flatbuffers;
-// CatBoost's category and CTR-key hashes, for the categorical-feature importer that will use
-// them (issue #14); until then only its tests call it.
-#[allow(dead_code)]
-mod hash;
 mod schema;
 
 use crate::error::ImportError;

@@ -21,6 +21,8 @@ pub(super) struct Model {
     pub trees: Option<Vec<TreeNode>>,
     /// `[scale, [bias per output]]`.
     pub scale_and_bias: Option<(Float, Vec<Float>)>,
+    /// The CTR tables, by the `identifier` of the CTRs that read them.
+    pub ctr_data: Option<BTreeMap<String, CtrData>>,
 }
 
 /// `features_info`: every input feature by kind.
@@ -34,8 +36,8 @@ pub(super) struct FeaturesInfo {
     pub text_features: Vec<NamedFeature>,
     #[serde(default)]
     pub embedding_features: Vec<NamedFeature>,
-    /// CTR tables: present only with categorical features.
-    pub ctrs: Option<Value>,
+    /// The CTR columns: present only with categorical features.
+    pub ctrs: Option<Vec<CtrFeature>>,
 }
 
 /// One numeric feature.
@@ -49,6 +51,9 @@ pub(super) struct FloatFeature {
     pub flat_feature_index: usize,
     /// `AsIs`, `AsFalse` (`nan_mode=Min`) or `AsTrue` (`nan_mode=Max`).
     pub nan_value_treatment: String,
+    /// The borders splits use, in order: the first binary features of `split_index`.
+    #[serde(default)]
+    pub borders: Vec<Float>,
 }
 
 /// A feature of another kind, for its name and column.
@@ -56,7 +61,61 @@ pub(super) struct FloatFeature {
 pub(super) struct NamedFeature {
     #[serde(default)]
     pub feature_id: String,
+    /// The index among features of its kind, which splits and CTRs refer to.
+    pub feature_index: Option<usize>,
     pub flat_feature_index: usize,
+    /// A categorical feature's one-hot values: category hashes as signed 32-bit integers.
+    #[serde(default)]
+    pub values: Vec<i64>,
+}
+
+/// One CTR column (`features_info.ctrs[i]`).
+#[derive(Debug, Deserialize)]
+pub(super) struct CtrFeature {
+    /// The borders splits use, in order.
+    #[serde(default)]
+    pub borders: Vec<Float>,
+    pub ctr_type: String,
+    /// The combination whose values key the table.
+    pub elements: Vec<CtrElement>,
+    /// The key of its table in `ctr_data`.
+    pub identifier: String,
+    pub prior_numerator: Float,
+    /// CatBoost's spelling.
+    pub prior_denomerator: Float,
+    pub shift: Float,
+    pub scale: Float,
+    #[serde(default)]
+    pub target_border_idx: u32,
+}
+
+/// One element of a CTR's combination.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(super) struct CtrElement {
+    /// `cat_feature_value`, `float_feature` or `cat_feature_exact_value`.
+    pub combination_element: String,
+    pub cat_feature_index: Option<usize>,
+    pub float_feature_index: Option<usize>,
+    pub border: Option<Float>,
+    pub value: Option<i64>,
+}
+
+/// One CTR table (`ctr_data[identifier]`).
+#[derive(Debug, Deserialize)]
+pub(super) struct CtrData {
+    pub counter_denominator: Option<Float>,
+    /// Numbers per entry: the key, then the statistics.
+    pub hash_stride: usize,
+    /// Flat: for each entry its key (a decimal string) and `hash_stride - 1` statistics.
+    pub hash_map: Vec<HashMapItem>,
+}
+
+/// A key (a decimal string, as JSON numbers cannot hold every `u64`) or a statistic.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum HashMapItem {
+    Key(String),
+    Number(Float),
 }
 
 /// `model_info`.
@@ -123,12 +182,18 @@ pub(super) struct ObliviousTree {
     pub splits: Vec<Split>,
 }
 
-/// One split: a value goes right (sets its bit) when it is above the border.
+/// One split: a value goes right (sets its bit) when it is above the border
+/// (`FloatFeature`, `OnlineCtr`) or equal to the value (`OneHotFeature`).
 #[derive(Debug, Deserialize)]
 pub(super) struct Split {
     pub split_type: String,
     pub float_feature_index: Option<usize>,
     pub border: Option<Float>,
+    /// A `OneHotFeature` split's categorical feature and hash.
+    pub cat_feature_index: Option<usize>,
+    pub value: Option<i64>,
+    /// The binary feature: how an `OnlineCtr` split names its CTR.
+    pub split_index: Option<usize>,
 }
 
 /// A node of a non-symmetric tree: a leaf with `value`, or a split with two children.

@@ -31,32 +31,34 @@ const MAGIC_MULT: u64 = 0x4906_ba49_4954_cb65;
 
 /// The 32-bit hash CatBoost gives a category value (`CalcCatFeatureHash`): the low half of
 /// CityHash64 (v1.0) of its bytes. Strings are hashed as UTF-8.
-pub(super) fn cat_feature_hash(value: &[u8]) -> u32 {
+pub(crate) fn cat_feature_hash(value: &[u8]) -> u32 {
     // Truncation is the rule: CatBoost keeps the low 32 bits.
     city_hash64(value) as u32
 }
 
 /// The hash of an integer category, as CatBoost's Python package gives it: the integer is
 /// first written in decimal (`ToString<i64>`), then hashed like a string.
-pub(super) fn cat_feature_hash_i64(value: i64) -> u32 {
+pub(crate) fn cat_feature_hash_i64(value: i64) -> u32 {
     cat_feature_hash(value.to_string().as_bytes())
 }
 
 /// One step of a CTR key (`CalcHash(a, b)`): `MAGIC_MULT * (a + MAGIC_MULT * b)`, wrapping.
-pub(super) fn combine(accumulated: u64, value: u64) -> u64 {
+pub(crate) fn combine(accumulated: u64, value: u64) -> u64 {
     MAGIC_MULT.wrapping_mul(accumulated.wrapping_add(MAGIC_MULT.wrapping_mul(value)))
 }
 
 /// A categorical hash as the CTR key step takes it: CatBoost casts the `u32` hash to `int` and
 /// then to `u64` (`(ui64)(int)hash` in `CalcHashes`, `ctr_provider.h`), so hashes with the top
 /// bit set are sign-extended.
-pub(super) fn cat_hash_for_key(hash: u32) -> u64 {
+pub(crate) fn cat_hash_for_key(hash: u32) -> u64 {
     hash as i32 as i64 as u64
 }
 
 /// The CTR table key of one row: categorical hashes in the combination's order, then the binary
-/// splits (float splits, then one-hot splits) as 0 or 1.
-pub(super) fn ctr_key(cat_hashes: &[u32], split_bits: &[bool]) -> u64 {
+/// splits (float splits, then one-hot splits) as 0 or 1. The step folds the same values in as
+/// it reads them; this form checks the rule against CatBoost's own keys.
+#[cfg(test)]
+pub(crate) fn ctr_key(cat_hashes: &[u32], split_bits: &[bool]) -> u64 {
     let mut key = 0u64;
     for &hash in cat_hashes {
         key = combine(key, cat_hash_for_key(hash));
@@ -68,7 +70,7 @@ pub(super) fn ctr_key(cat_hashes: &[u32], split_bits: &[bool]) -> u64 {
 }
 
 /// CityHash64, version 1.0 (the one in Arcadia's `util/digest/city.cpp`, which CatBoost links).
-pub(super) fn city_hash64(s: &[u8]) -> u64 {
+pub(crate) fn city_hash64(s: &[u8]) -> u64 {
     let len = s.len();
     if len <= 16 {
         return hash_len_0_to_16(s);

@@ -621,3 +621,97 @@ fn a_pipeline_scores_the_frame_it_was_trained_on_text_in_dropped_columns_include
     }
     assert_eq!(compared, expected.len());
 }
+
+#[test]
+fn a_catboost_model_scores_raw_categories_from_a_csv_file() {
+    // Text categories (with UTF-8 and ones never seen in training) and integer categories,
+    // hashed as CatBoost hashes them; CTRs and one-hot splits from the .cbm file. Rows with an
+    // empty category are left out: a CSV reader reads the empty cell as missing, and CatBoost
+    // has no missing category (a test below checks the refusal).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for name in ["cat_ctr_binary", "cat_int", "cat_one_hot"] {
+        let case = root.join("tests/fixtures/catboost").join(name);
+        let data: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("data.json")).unwrap())
+                .unwrap();
+        let names: Vec<&str> = data["feature_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let mut csv = names.join(",") + "\n";
+        let mut expected = Vec::new();
+        for (row, want) in data["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(data["outputs"]["raw"].as_array().unwrap())
+        {
+            let cells = row.as_array().unwrap();
+            if cells.iter().any(|c| c.as_str() == Some("")) {
+                continue;
+            }
+            let cells: Vec<String> = cells.iter().map(csv_cell).collect();
+            csv += &(cells.join(",") + "\n");
+            expected.push(want[0].as_f64().unwrap());
+        }
+        assert!(expected.len() > 100, "{name}: {} rows", expected.len());
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("frame.csv");
+        let output = dir.path().join("scored.csv");
+        std::fs::write(&input, csv).unwrap();
+        let result = verdict(&[
+            "predict",
+            "--model",
+            case.join("model.cbm").to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--outputs",
+            "raw",
+        ]);
+        assert!(result.status.success(), "{name}: {}", text(&result.stderr));
+        let scored = std::fs::read_to_string(&output).unwrap();
+        let found: Vec<f64> = scored
+            .lines()
+            .skip(1)
+            .map(|line| line.parse().unwrap())
+            .collect();
+        assert_eq!(found.len(), expected.len(), "{name}");
+        for (row, (ours, theirs)) in found.iter().zip(&expected).enumerate() {
+            assert!(
+                (ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0),
+                "{name} row {row}: ours {ours}, CatBoost {theirs}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_catboost_category_names_its_row_and_column() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = root.join("tests/fixtures/catboost/cat_one_hot/model.cbm");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("frame.csv");
+    std::fs::write(&input, "x0,x1,colour\n0.5,1.0,red\n0.1,0.2,\n").unwrap();
+    let result = verdict(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        dir.path().join("scored.csv").to_str().unwrap(),
+    ]);
+    assert!(!result.status.success());
+    let message = text(&result.stderr);
+    assert!(
+        message.contains("row 1")
+            && message.contains("`colour`")
+            && message.contains("no category"),
+        "{message}"
+    );
+    assert!(!dir.path().join("scored.csv").exists());
+}

@@ -2,6 +2,7 @@
 //! failure mode.
 
 mod batching;
+mod catboost;
 mod common;
 mod contribs;
 mod grpc;

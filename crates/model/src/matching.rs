@@ -380,6 +380,35 @@ mod tests {
     }
 
     #[test]
+    fn hashed_cells_follow_catboosts_python_package() {
+        // (cell, the text CatBoost hashes for it, or None when it has no category)
+        let numbers: [(f64, Option<&str>); 7] = [
+            (7.0, Some("7")),
+            (-5.0, Some("-5")),
+            (0.0, Some("0")),
+            (-0.0, Some("0")),
+            (1_099_511_627_776.0, Some("1099511627776")),
+            (2.5, None),
+            (f64::NAN, None),
+        ];
+        for (cell, text) in numbers {
+            let found = hashed_number(cell);
+            match text {
+                Some(text) => assert_eq!(found, hashed_text(text), "{cell}"),
+                None => assert!(found.is_nan(), "{cell}"),
+            }
+        }
+        // Text is hashed exactly as written: no trimming, no case folding.
+        for (a, b) in [("red", "red "), ("red", "Red"), ("", " ")] {
+            assert_ne!(hashed_text(a), hashed_text(b), "{a:?} and {b:?}");
+        }
+        assert_eq!(hashed_text(""), 797_982_799.0);
+        let signature = Signature::new(vec![Feature::hashed_category("city")], Task::Regression);
+        assert!(matches!(Reading::of(&signature, 0), Reading::Hashed));
+        assert_eq!(Reading::of(&signature, 0).name(), "categorical");
+    }
+
+    #[test]
     fn category_codes_follow_encode_category() {
         let signature = Signature::new(
             vec![

@@ -22,7 +22,9 @@ use ndarray::Array2;
 use serde_json::Value;
 use verdict_model::Family;
 use verdict_model::format::FORMAT_VERSION;
-use verdict_model::{Codec, Model, ModelFile, Output, PredictError, Signature, import};
+use verdict_model::{
+    Codec, FeatureKind, Model, ModelFile, Output, PredictError, Signature, import, matching,
+};
 
 /// The relative tolerance for libraries that compute in `f64` (LightGBM, scikit-learn).
 const TOLERANCE: f64 = 1e-9;
@@ -52,17 +54,26 @@ fn goldens(version: u32) -> Vec<Golden> {
     let goldens: Vec<Golden> = manifest
         .lines()
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .map(|line| {
+        .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [name, case, model_file] = fields[..] else {
-                panic!("cases.txt: `{line}` is not `<name> <case> <model file>`");
+            let (name, case, model_file, since) = match fields[..] {
+                [name, case, model_file] => (name, case, model_file, 1),
+                [name, case, model_file, since] => {
+                    let since = since
+                        .strip_prefix("since=")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_else(|| panic!("cases.txt: `{since}` is not `since=N`"));
+                    (name, case, model_file, since)
+                }
+                _ => panic!("cases.txt: `{line}` is not `<name> <case> <model file> [since=N]`"),
             };
-            Golden {
+            // A family added in a later format has no golden file in the earlier ones.
+            (since <= version).then(|| Golden {
                 version,
                 name: name.to_owned(),
                 case: case.to_owned(),
                 model_file: model_file.to_owned(),
-            }
+            })
         })
         .collect();
     assert!(goldens.len() >= 8, "every family has a golden file");
@@ -83,14 +94,16 @@ fn fixture_data(golden: &Golden) -> Value {
 /// The fixture's inputs, category strings encoded through the signature.
 fn inputs(signature: &Signature, data: &Value) -> Array2<f64> {
     let rows = data["inputs"].as_array().expect("inputs is a list");
-    Array2::from_shape_fn(
-        (rows.len(), signature.num_features()),
-        |(i, j)| match &rows[i][j] {
+    Array2::from_shape_fn((rows.len(), signature.num_features()), |(i, j)| {
+        let hashed = signature.features[j].kind == FeatureKind::HashedCategory;
+        match &rows[i][j] {
             Value::Null => f64::NAN,
+            Value::String(category) if hashed => matching::hashed_text(category),
             Value::String(category) => signature.encode_category(j, category),
+            v if hashed => matching::hashed_number(v.as_f64().expect("a number")),
             v => v.as_f64().expect("inputs are numbers, strings or null"),
-        },
-    )
+        }
+    })
 }
 
 fn matrix(value: &Value) -> Array2<f64> {

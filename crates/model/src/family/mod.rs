@@ -203,6 +203,14 @@ impl Family {
     }
 }
 
+/// A CatBoost model with categorical features: its one step and its oblivious trees.
+fn catboost_categorical(pipeline: &Pipeline) -> Option<(&ctr::Categorical, &ObliviousEnsemble)> {
+    match (pipeline.steps.as_slice(), pipeline.model.as_ref()) {
+        ([Step::CatBoostCategorical(step)], Family::Oblivious(ensemble)) => Some((step, ensemble)),
+        _ => None,
+    }
+}
+
 /// The sizes of a model, for model cards and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -224,6 +232,8 @@ pub struct Summary {
 #[derive(Debug, Default)]
 struct Scratch {
     row: Vec<f64>,
+    /// A chunk's rows after a CatBoost categorical step, for the oblivious engine.
+    columns: Vec<f64>,
     raw: Vec<f64>,
     scores: Vec<f64>,
     out_row: Vec<f64>,
@@ -320,6 +330,10 @@ impl NativeModel {
         };
         let oblivious = match &family {
             Family::Oblivious(ensemble) => CompiledOblivious::compile(ensemble).map(Arc::new),
+            Family::Pipeline(pipeline) => match catboost_categorical(pipeline) {
+                Some((_, ensemble)) => CompiledOblivious::compile(ensemble).map(Arc::new),
+                None => None,
+            },
             _ => None,
         };
         let explainer = Explainer::new(&family).map(Arc::new);
@@ -364,6 +378,43 @@ impl NativeModel {
                 row,
                 feature: self.signature.features[input as usize].name.clone(),
             });
+        }
+        if let (Some(compiled), Family::Pipeline(pipeline)) = (&self.oblivious, &self.family)
+            && let Some((step, ensemble)) = catboost_categorical(pipeline)
+        {
+            // The step row by row into columns, then the oblivious engine over the chunk.
+            let width = step.output_width();
+            scratch.columns.clear();
+            scratch.columns.resize(features.nrows() * width, 0.0);
+            for (index, (row, out)) in features
+                .rows()
+                .into_iter()
+                .zip(scratch.columns.chunks_exact_mut(width))
+                .enumerate()
+            {
+                let row = match row.as_slice() {
+                    Some(row) => row,
+                    None => {
+                        scratch.row.clear();
+                        scratch.row.extend(row.iter());
+                        &scratch.row
+                    }
+                };
+                step.apply(row, out, index)?;
+            }
+            let columns = ArrayView2::from_shape((features.nrows(), width), &scratch.columns)
+                .expect("the columns buffer holds rows x width values");
+            return compiled
+                .raw_margins(ensemble, columns, &mut scratch.raw)
+                .map_err(|(row, column)| PredictError::ForbiddenMissing {
+                    row,
+                    // Only float columns refuse a missing value; column k is float feature k.
+                    feature: step
+                        .floats
+                        .get(column as usize)
+                        .and_then(|&input| self.signature.features.get(input as usize))
+                        .map_or_else(|| format!("#{column}"), |f| f.name.clone()),
+                });
         }
         for (index, (row, raw)) in features
             .rows()

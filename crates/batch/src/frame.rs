@@ -135,8 +135,12 @@ impl Binding {
     fn check_type(&self, dtype: &DataType) -> Result<()> {
         let ok = match self.how {
             Reading::Number => dtype.is_primitive_numeric() || is_text_or_flag(dtype),
-            Reading::Category(_) | Reading::Hashed => {
+            Reading::Category(_) => {
                 dtype.is_integer() || is_text_or_flag(dtype) || dtype.is_categorical()
+            }
+            // Whole numbers in a float column are CatBoost categories too.
+            Reading::Hashed => {
+                dtype.is_primitive_numeric() || is_text_or_flag(dtype) || dtype.is_categorical()
             }
             Reading::Skipped => true,
         };
@@ -194,9 +198,11 @@ impl Binding {
                     .fill_null_with_values(f64::NAN)
                     .map_err(self.polars_error())
             }
-            // Integers hash as their decimal text, as CatBoost's Python package hashes them.
+            // Numbers hash as their integer's decimal text, as CatBoost's Python package hashes
+            // an integer; a fraction has no category (the model refuses it).
             Reading::Hashed
-                if column.dtype().is_integer() || column.dtype() == &DataType::Boolean =>
+                if column.dtype().is_primitive_numeric()
+                    || column.dtype() == &DataType::Boolean =>
             {
                 let numbers = column
                     .cast(&DataType::Float64)

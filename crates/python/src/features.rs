@@ -150,9 +150,17 @@ impl Binding {
     /// Rejects column types that cannot feed the feature, before any row is read: the same
     /// types `verdict predict` takes.
     fn check_type(&self, dtype: &DataType) -> Result<(), InputError> {
-        let categorical = matches!(self.reading, Reading::Category(_) | Reading::Hashed);
+        let categorical = matches!(self.reading, Reading::Category(_));
         let ok = match dtype {
             _ if matches!(self.reading, Reading::Skipped) => true,
+            // Whole numbers in a float column (pandas' integers with a missing value) are
+            // CatBoost categories too.
+            _ if matches!(self.reading, Reading::Hashed) => {
+                dtype.is_integer()
+                    || dtype.is_floating()
+                    || is_text_or_flag(dtype)
+                    || matches!(dtype, DataType::Dictionary(..))
+            }
             DataType::Dictionary(_, values) => {
                 is_text(values) || values.is_integer() || (!categorical && values.is_floating())
             }
@@ -369,6 +377,14 @@ fn hashed(array: &dyn Array, cells: &Cells<'_>) -> Result<Vec<f64>, InputError> 
                 let _ = write!(name, "{}", names[i]);
                 Ok(matching::hashed_text(&name))
             })
+        }
+        dtype if dtype.is_floating() => {
+            let numbers = numbers(array, cells)?;
+            Ok(numbers
+                .as_slice()
+                .iter()
+                .map(|&x| matching::hashed_number(x))
+                .collect())
         }
         _ => text(array, cells, |value, _| Ok(matching::hashed_text(value))),
     }

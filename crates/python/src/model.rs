@@ -8,10 +8,12 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use verdict_model::format::Codec;
-use verdict_model::{ClassLabel, Model as _, ModelFile, NativeModel, Output, SourceFormat};
+use verdict_model::{
+    ClassLabel, FeatureKind, Model as _, ModelFile, NativeModel, Output, SourceFormat, matching,
+};
 
 use crate::errors::{Error, InputError};
-use crate::features::FeaturePlan;
+use crate::features::{FeaturePlan, Values};
 use crate::scoring::{self, Part, Rows};
 use crate::stream::{self, ArrowStream};
 
@@ -88,6 +90,51 @@ impl Model {
         })?;
         Ok(ArrowStream::new(batch))
     }
+}
+
+/// The rows with the numbers of CatBoost categorical features turned into the hashes of
+/// those integers (a copy); other rows as they are.
+fn hash_categories<'a>(rows: Rows<'a>, signature: &verdict_model::Signature) -> Rows<'a> {
+    let hashed: Vec<bool> = signature
+        .features
+        .iter()
+        .map(|f| f.kind == FeatureKind::HashedCategory)
+        .collect();
+    if !hashed.contains(&true) {
+        return rows;
+    }
+    let read = |x: f64, hashed: bool| {
+        if hashed {
+            matching::hashed_number(x)
+        } else {
+            x
+        }
+    };
+    let (count, columns) = match &rows {
+        Rows::F64(view) => (
+            view.nrows(),
+            (0..view.ncols())
+                .map(|j| view.column(j).iter().map(|&x| read(x, hashed[j])).collect())
+                .collect::<Vec<Vec<f64>>>(),
+        ),
+        Rows::F32(view) => (
+            view.nrows(),
+            (0..view.ncols())
+                .map(|j| {
+                    view.column(j)
+                        .iter()
+                        .map(|&x| read(f64::from(x), hashed[j]))
+                        .collect()
+                })
+                .collect(),
+        ),
+        Rows::Columns(_) => return rows,
+    };
+    Rows::Columns(vec![Part {
+        start: 0,
+        rows: count,
+        columns: columns.into_iter().map(Values::Owned).collect(),
+    }])
 }
 
 fn default_outputs(signature: &verdict_model::Signature) -> Vec<Output> {
@@ -217,7 +264,7 @@ impl Model {
         let outputs = self.requested(outputs)?;
         let layout = Layout::of(array, self.model().signature().num_features())?;
         // `array` is borrowed for the whole call, so its memory outlives the views.
-        let rows = layout.rows();
+        let rows = hash_categories(layout.rows(), self.model().signature());
         self.score(py, move || Ok(rows), &outputs, threads)
     }
 

@@ -24,10 +24,10 @@ use polars::prelude::*;
 use polars_arrow::bitmap::MutableBitmap;
 use rayon::prelude::*;
 
+use super::CsvOptions;
 use super::QUOTE;
 use crate::error::{Error, Location, Result};
-use crate::source::CsvOptions;
-use crate::source::records::Piece;
+use crate::io::records::Piece;
 
 /// Records per piece, the unit of parallel parsing: a few hundred kilobytes of a typical
 /// feature file, so that a default chunk gives every core many pieces.
@@ -218,7 +218,7 @@ impl Layout {
                 },
                 value: values.get(index).unwrap_or_default().to_owned(),
                 dtype: dtype.to_string(),
-                inferred_from: crate::source::INFER_SCHEMA_ROWS,
+                inferred_from: crate::io::INFER_SCHEMA_ROWS,
             })
         })
     }
@@ -505,7 +505,7 @@ mod tests {
 
     /// `block` cut into pieces of `piece_rows` records, as the block reader cuts it.
     fn pieces(block: &str, piece_rows: usize) -> Vec<Piece> {
-        let mut records = crate::source::records::Records::new(block.as_bytes(), Some(QUOTE));
+        let mut records = crate::io::records::Records::new(block.as_bytes(), Some(QUOTE));
         let mut pieces = Vec::new();
         let mut bytes = Vec::new();
         loop {

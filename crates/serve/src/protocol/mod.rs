@@ -24,7 +24,7 @@ use verdict_model::{ClassLabel, FeatureKind, Signature};
 use crate::admission::Permit;
 use crate::error::Error;
 use crate::repository::ServedModel;
-use crate::service::{ModelLabel, Shared};
+use crate::state::{ModelLabel, Shared};
 
 /// A request body, read whole under the configured size limit (and decompressed when it
 /// has a `Content-Encoding`, with the limit applying to the decompressed bytes), with its

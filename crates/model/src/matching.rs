@@ -328,10 +328,11 @@ fn trim(text: &[u8]) -> &[u8] {
     let text = text.trim_ascii();
     let non_ascii_end =
         text.first().is_some_and(|b| !b.is_ascii()) || text.last().is_some_and(|b| !b.is_ascii());
-    match std::str::from_utf8(text) {
-        Ok(valid) if non_ascii_end => valid.trim().as_bytes(),
-        _ => text,
+    if !non_ascii_end {
+        // The common case: no UTF-8 to check.
+        return text;
     }
+    std::str::from_utf8(text).map_or(text, |valid| valid.trim().as_bytes())
 }
 
 /// The value of a boolean given as a boolean (a JSON `true`, a boolean column) to a feature

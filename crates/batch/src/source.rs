@@ -28,7 +28,7 @@ pub use crate::io::{Format, ReadHints, Shard};
 use crate::error::{Error, Result};
 use crate::frame::Origin;
 use crate::io::postgres::{self, Database, PostgresInput, PostgresRead};
-use crate::io::{ChunkSender, Part, sqlite};
+use crate::io::{self, ChunkSender, FileRead, Part, sqlite};
 
 /// What to read.
 #[derive(Clone)]
@@ -260,7 +260,9 @@ impl Source {
                 let path = paths.first().ok_or_else(|| Error::NoInput {
                     pattern: String::new(),
                 })?;
-                Ok(format.schema(path, csv, None)?.as_ref().clone())
+                Ok(io::schema_of(format.scan(path, csv, None)?, path)?
+                    .as_ref()
+                    .clone())
             }
             Input::Sqlite { path, what } => sqlite::schema(path, what),
             Input::Postgres(read) => read.schema(),
@@ -287,7 +289,9 @@ impl Source {
         let parts = self.parts()?;
         let schema = match &self.input {
             Input::Files { format, paths, csv } => match paths.first() {
-                Some(path) => format.schema(path, csv, Some(hints))?.as_ref().clone(),
+                Some(path) => io::schema_of(format.scan(path, csv, Some(hints))?, path)?
+                    .as_ref()
+                    .clone(),
                 None => Schema::default(),
             },
             _ => self.schema()?,
@@ -502,7 +506,13 @@ impl Reader {
         let (file, producer) = match &self.input {
             Input::Files { format, paths, csv } => {
                 let path = &paths[part.index];
-                let job = format.read(path, csv, &self.hints, part, chunk_rows)?;
+                let job = format.read(FileRead {
+                    path,
+                    csv,
+                    hints: &self.hints,
+                    part,
+                    chunk_rows,
+                })?;
                 (Some(path.clone()), Producer::spawn(job))
             }
             Input::Lazy(lf) => {

@@ -5,14 +5,13 @@
 //! backend file and one new variant here.
 
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use polars::prelude::{LazyFrame, Schema, SchemaRef};
+use polars::prelude::{LazyFrame, Schema};
 
 use super::csv::CsvOptions;
-use super::{Encoder, Part, ReadHints, ReadJob, Shard, SharedFile, csv, ndjson, schema_of};
+use super::{Encoder, FileRead, Part, ReadHints, ReadJob, Shard, SharedFile, csv, ndjson};
 use crate::error::{Error, Result};
 
 /// A data format Verdict reads and writes.
@@ -82,16 +81,6 @@ impl Format {
         }
     }
 
-    /// The columns and types of one file, as read with `hints` (see [`Format::scan`]).
-    pub(crate) fn schema(
-        self,
-        path: &Path,
-        csv: &CsvOptions,
-        hints: Option<&ReadHints>,
-    ) -> Result<SchemaRef> {
-        schema_of(self.scan(path, csv, hints)?, path)
-    }
-
     /// The rows of one file: CSV and NDJSON records are counted with bounded memory, the
     /// other formats by polars (Parquet and IPC from their metadata).
     pub(crate) fn count_rows(self, path: &Path, csv: &CsvOptions) -> Result<u64> {
@@ -123,25 +112,19 @@ impl Format {
         }
     }
 
-    /// Starts reading `part` of the file at `path`, in chunks of `chunk_rows` rows with the
-    /// types `hints` asks for. What can fail before the first row (the schema) fails here.
-    pub(crate) fn read(
-        self,
-        path: &Path,
-        csv: &CsvOptions,
-        hints: &ReadHints,
-        part: Part,
-        chunk_rows: NonZeroUsize,
-    ) -> Result<ReadJob> {
+    /// Starts reading a part of a file, in chunks with the types its hints ask for. What can
+    /// fail before the first row (the schema) fails here.
+    pub(crate) fn read(self, read: FileRead<'_>) -> Result<ReadJob> {
         match self {
-            Format::Csv => csv::read(path, csv, hints, part, chunk_rows),
-            Format::Ndjson => ndjson::read(path, hints, part, chunk_rows),
+            Format::Csv => csv::read(read),
+            Format::Ndjson => ndjson::read(read),
             Format::Parquet | Format::Ipc => {
-                let lf = super::polars::slice(self.scan(path, csv, Some(hints))?, part);
-                let context = format!("cannot read {}", path.display());
-                Ok(super::polars::stream(lf, chunk_rows, context))
+                let lf = self.scan(read.path, read.csv, Some(read.hints))?;
+                let context = format!("cannot read {}", read.path.display());
+                let lf = super::polars::slice(lf, read.part);
+                Ok(super::polars::stream(lf, read.chunk_rows, context))
             }
-            Format::Sqlite => Err(not_a_file(path)),
+            Format::Sqlite => Err(not_a_file(read.path)),
         }
     }
 

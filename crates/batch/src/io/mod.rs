@@ -22,6 +22,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::mpsc::SyncSender;
@@ -50,6 +51,21 @@ pub(crate) type ChunkSender = SyncSender<Result<DataFrame>>;
 /// job should stop and return `Ok`.
 pub(crate) type ReadJob = Box<dyn FnOnce(&ChunkSender) -> Result<()> + Send>;
 
+/// What a file backend needs to read one part of one file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileRead<'a> {
+    /// The file.
+    pub(crate) path: &'a Path,
+    /// How to parse it, if it is CSV.
+    pub(crate) csv: &'a csv::CsvOptions,
+    /// Which columns are read as numbers, which as text.
+    pub(crate) hints: &'a ReadHints,
+    /// Which rows.
+    pub(crate) part: Part,
+    /// The most rows a chunk holds.
+    pub(crate) chunk_rows: NonZeroUsize,
+}
+
 /// One file (or the one table, query or frame), or a range of its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Part {
@@ -59,16 +75,6 @@ pub(crate) struct Part {
     pub(crate) offset: u64,
     /// How many rows, or all the rest.
     pub(crate) len: Option<u64>,
-}
-
-/// The columns a reader must parse as numbers (numeric features) and as text (categorical
-/// features with category names), whatever the first rows of a CSV file suggest.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadHints {
-    /// Columns read as `f64`.
-    pub numeric: Vec<String>,
-    /// Columns read as text.
-    pub text: Vec<String>,
 }
 
 /// One of `count` disjoint parts of an input, chosen by `index` (counting from 0, like a
@@ -169,6 +175,42 @@ pub(crate) trait Encoder {
     fn finish(&mut self) -> PolarsResult<()>;
 }
 
+/// A polars batched writer as an [`Encoder`]: polars' writers share no trait, so each
+/// backend names its writer's two methods.
+pub(crate) struct Batched<W> {
+    /// The polars writer.
+    pub(crate) writer: W,
+    /// Its method that writes a chunk.
+    pub(crate) write: fn(&mut W, &DataFrame) -> PolarsResult<()>,
+    /// What completes its output.
+    pub(crate) finish: fn(&mut W) -> PolarsResult<()>,
+}
+
+impl<W: 'static> Batched<W> {
+    /// `writer` as an encoder, with its methods that write a chunk and complete the output.
+    pub(crate) fn boxed(
+        writer: W,
+        write: fn(&mut W, &DataFrame) -> PolarsResult<()>,
+        finish: fn(&mut W) -> PolarsResult<()>,
+    ) -> Box<dyn Encoder> {
+        Box::new(Batched {
+            writer,
+            write,
+            finish,
+        })
+    }
+}
+
+impl<W> Encoder for Batched<W> {
+    fn write(&mut self, chunk: &DataFrame) -> PolarsResult<()> {
+        (self.write)(&mut self.writer, chunk)
+    }
+
+    fn finish(&mut self) -> PolarsResult<()> {
+        (self.finish)(&mut self.writer)
+    }
+}
+
 /// A buffered file that the polars writer and the sink both hold, so that the buffer can be
 /// flushed, with its error seen, after the polars writer is done. (Polars' batched writers
 /// do not give their writer back.)
@@ -215,6 +257,16 @@ impl Write for SharedFile {
 /// default, 100, makes an id column that turns alphanumeric after a few hundred rows fail
 /// the run; reading this many costs a few megabytes once.
 pub(crate) const INFER_SCHEMA_ROWS: usize = 10_000;
+
+/// The columns a reader must parse as numbers (numeric features) and as text (categorical
+/// features with category names), whatever the first rows of a CSV file suggest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadHints {
+    /// Columns read as `f64`.
+    pub numeric: Vec<String>,
+    /// Columns read as text.
+    pub text: Vec<String>,
+}
 
 /// The types the feature columns of a text file (CSV, NDJSON) are read with: numbers as
 /// `f64` (so that an integer column that turns decimal after the first rows still parses),

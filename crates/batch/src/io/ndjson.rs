@@ -16,7 +16,8 @@ use polars::prelude::*;
 
 use super::records::{Records, send_blocks};
 use super::{
-    Encoder, INFER_SCHEMA_ROWS, Part, ReadHints, ReadJob, SharedFile, feature_types, schema_of,
+    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, ReadHints, ReadJob, SharedFile, feature_types,
+    schema_of,
 };
 use crate::error::{Error, Result};
 
@@ -38,14 +39,16 @@ pub(super) fn count_records(path: &Path) -> Result<u64> {
     Records::open(path, None)?.count(path)
 }
 
-/// Reads `part` of the NDJSON file at `path`, `chunk_rows` lines at a time, into frames of
-/// the file's schema as `hints` types it.
-pub(super) fn read(
-    path: &Path,
-    hints: &ReadHints,
-    part: Part,
-    chunk_rows: NonZeroUsize,
-) -> Result<ReadJob> {
+/// Reads a part of an NDJSON file, `chunk_rows` lines at a time, into frames of the file's
+/// schema as its hints type it.
+pub(super) fn read(read: FileRead<'_>) -> Result<ReadJob> {
+    let FileRead {
+        path,
+        hints,
+        part,
+        chunk_rows,
+        ..
+    } = read;
     let schema = schema_of(scan(path, Some(hints))?, path)?;
     let path = path.to_owned();
     Ok(Box::new(move |send| {
@@ -74,16 +77,9 @@ fn parse(block: &[u8], schema: &SchemaRef, path: &Path) -> Result<DataFrame> {
 
 /// An NDJSON encoder: one JSON object a line.
 pub(super) fn encoder(file: SharedFile) -> Box<dyn Encoder> {
-    Box::new(polars::io::json::BatchedWriter::new(file))
-}
-
-impl Encoder for polars::io::json::BatchedWriter<SharedFile> {
-    fn write(&mut self, chunk: &DataFrame) -> PolarsResult<()> {
-        self.write_batch(chunk)
-    }
-
-    fn finish(&mut self) -> PolarsResult<()> {
-        // Every line is written with its chunk.
+    let writer = polars::io::json::BatchedWriter::new(file);
+    // Every line is written with its chunk: there is nothing to finish.
+    Batched::boxed(writer, polars::io::json::BatchedWriter::write_batch, |_| {
         Ok(())
-    }
+    })
 }

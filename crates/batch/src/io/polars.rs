@@ -8,9 +8,11 @@
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
+use polars::io::ipc;
+use polars::io::parquet::write as parquet;
 use polars::prelude::*;
 
-use super::{Encoder, Part, ReadJob, Shard, SharedFile};
+use super::{Batched, Encoder, Part, ReadJob, Shard, SharedFile};
 use crate::error::{Error, Result};
 
 /// A lazy scan of the Parquet file at `path`.
@@ -119,17 +121,13 @@ pub(super) fn parquet_encoder(
     let writer = ParquetWriter::new(file)
         .batched(schema)
         .map_err(Error::polars(format!("cannot write {}", target.display())))?;
-    Ok(Box::new(writer))
-}
-
-impl Encoder for polars::io::parquet::write::BatchedWriter<SharedFile> {
-    fn write(&mut self, chunk: &DataFrame) -> PolarsResult<()> {
-        self.write_batch(chunk)
-    }
-
-    fn finish(&mut self) -> PolarsResult<()> {
-        polars::io::parquet::write::BatchedWriter::finish(self).map(drop)
-    }
+    // The size `finish` returns is of no use here.
+    let finish = |writer: &mut parquet::BatchedWriter<SharedFile>| writer.finish().map(drop);
+    Ok(Batched::boxed(
+        writer,
+        parquet::BatchedWriter::write_batch,
+        finish,
+    ))
 }
 
 /// An Arrow IPC encoder of chunks of `schema`.
@@ -143,15 +141,6 @@ pub(super) fn ipc_encoder(
     let writer = IpcWriter::new(file)
         .batched(schema, fields)
         .map_err(Error::polars(format!("cannot write {}", target.display())))?;
-    Ok(Box::new(writer))
-}
-
-impl Encoder for polars::io::ipc::BatchedWriter<SharedFile> {
-    fn write(&mut self, chunk: &DataFrame) -> PolarsResult<()> {
-        self.write_batch(chunk)
-    }
-
-    fn finish(&mut self) -> PolarsResult<()> {
-        polars::io::ipc::BatchedWriter::finish(self)
-    }
+    let (write, finish) = (ipc::BatchedWriter::write_batch, ipc::BatchedWriter::finish);
+    Ok(Batched::boxed(writer, write, finish))
 }

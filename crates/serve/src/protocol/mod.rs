@@ -107,6 +107,16 @@ pub(crate) fn resolve(
     Ok(model)
 }
 
+/// Resolves the model the route's path names (its `{model}` and `{version}` segments, where
+/// it has them), as [`resolve`] does.
+pub(crate) fn resolve_route(
+    req: &HttpRequest,
+    shared: &Shared,
+) -> Result<std::sync::Arc<ServedModel>, Error> {
+    let info = req.match_info();
+    resolve(req, shared, info.get("model"), info.get("version"))
+}
+
 /// Turns JSON cells into feature values for one model, checking each against its feature.
 pub(crate) struct Decoder<'a> {
     pub(crate) signature: &'a Signature,

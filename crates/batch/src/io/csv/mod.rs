@@ -9,16 +9,17 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
 
+use polars::io::csv::write::BatchedWriter;
 use polars::prelude::*;
 
 use self::parse::{Layout, PIECE_ROWS};
 use super::records::{Records, send_blocks};
 use super::{
-    Encoder, INFER_SCHEMA_ROWS, Part, ReadHints, ReadJob, SharedFile, feature_types, schema_of,
+    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, ReadHints, ReadJob, SharedFile, feature_types,
+    schema_of,
 };
 use crate::error::{Error, Result};
 
@@ -89,17 +90,18 @@ pub(super) fn count_records(path: &Path, csv: &CsvOptions) -> Result<u64> {
     open_records(path, csv)?.count(path)
 }
 
-/// Reads `part` of the CSV file at `path`, `chunk_rows` records at a time, into frames of
-/// every column of the file, in order, with the types `hints` asks for.
+/// Reads a part of a CSV file, `chunk_rows` records at a time, into frames of every column
+/// of the file, in order, with the types its hints ask for.
 ///
 /// The numeric features are parsed straight into `f64`.
-pub(super) fn read(
-    path: &Path,
-    csv: &CsvOptions,
-    hints: &ReadHints,
-    part: Part,
-    chunk_rows: NonZeroUsize,
-) -> Result<ReadJob> {
+pub(super) fn read(read: FileRead<'_>) -> Result<ReadJob> {
+    let FileRead {
+        path,
+        csv,
+        hints,
+        part,
+        chunk_rows,
+    } = read;
     let schema = schema_of(scan(path, csv, Some(hints))?, path)?;
     let path = path.to_owned();
     let csv = csv.clone();
@@ -142,15 +144,6 @@ pub(super) fn encoder(
         .with_separator(default_delimiter(target))
         .batched(schema)
         .map_err(Error::polars(format!("cannot write {}", target.display())))?;
-    Ok(Box::new(writer))
-}
-
-impl Encoder for polars::io::csv::write::BatchedWriter<SharedFile> {
-    fn write(&mut self, chunk: &DataFrame) -> PolarsResult<()> {
-        self.write_batch(chunk)
-    }
-
-    fn finish(&mut self) -> PolarsResult<()> {
-        polars::io::csv::write::BatchedWriter::finish(self)
-    }
+    let (write, finish) = (BatchedWriter::write_batch, BatchedWriter::finish);
+    Ok(Batched::boxed(writer, write, finish))
 }

@@ -11,7 +11,7 @@ use verdict_model::Output;
 use super::codec::{DataType, Tensor, assemble, decode_binary, decode_json, encode_output};
 use crate::error::Error;
 use crate::inference;
-use crate::protocol::{Body, Decoder, expect_object, kind_of, resolve};
+use crate::protocol::{Body, Decoder, expect_object, kind_of, resolve_route};
 use crate::state::Shared;
 
 /// The header that gives the length of the JSON part of a binary request or response.
@@ -53,8 +53,7 @@ pub(crate) async fn infer(
     shared: Data<Shared>,
     body: Body,
 ) -> Result<HttpResponse, Error> {
-    let info = req.match_info();
-    let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
+    let model = resolve_route(&req, &shared)?;
     let (header, mut binary) = split_body(&req, &body.0)?;
     expect_object(header, "`inputs`")?;
     let signature = model.model.signature();

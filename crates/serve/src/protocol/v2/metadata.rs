@@ -9,7 +9,7 @@ use verdict_model::{FeatureKind, Signature};
 
 use super::codec::{class_json, output_datatype, output_shape};
 use crate::error::Error;
-use crate::protocol::resolve;
+use crate::protocol::{resolve, resolve_route};
 use crate::state::Shared;
 
 /// The extensions gRPC's `ServerMetadata` announces.
@@ -109,8 +109,7 @@ pub(crate) async fn ready(shared: Data<Shared>) -> HttpResponse {
 /// `GET /v2/models/{model}[/versions/{version}]/ready`: 200 when serving; 404 for an unknown
 /// model and 400 for one that is not serving, with the reason.
 pub(crate) async fn model_ready(req: HttpRequest, shared: Data<Shared>) -> HttpResponse {
-    let info = req.match_info();
-    match resolve(&req, &shared, info.get("model"), info.get("version")) {
+    match resolve_route(&req, &shared) {
         Ok(model) => HttpResponse::Ok().json(json!({ "name": model.name, "ready": true })),
         Err(error @ Error::Unavailable { .. }) => HttpResponse::build(StatusCode::BAD_REQUEST)
             .json(json!({ "ready": false, "error": error.to_string() })),
@@ -184,8 +183,7 @@ pub(crate) async fn model_config(
     req: HttpRequest,
     shared: Data<Shared>,
 ) -> Result<HttpResponse, Error> {
-    let info = req.match_info();
-    let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
+    let model = resolve_route(&req, &shared)?;
     let signature = model.model.signature();
     let tensors = |specs: Vec<TensorSpec>| -> Vec<Value> {
         specs

@@ -258,8 +258,6 @@ async fn metrics(shared: Data<Shared>) -> HttpResponse {
         .body(shared.metrics_text())
 }
 
-/// The metrics, with the request log's dropped lines when there is a request log.
-
 /// True for the routes whose requests the request log records: the prediction routes.
 fn predicts(method: &Method, protocol: Protocol, access: Access) -> bool {
     method == Method::POST && protocol != Protocol::Admin && access == Access::Protected

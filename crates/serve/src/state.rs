@@ -122,7 +122,8 @@ impl Shared {
         }
     }
 
-    /// The Prometheus exposition text, as `GET /metrics` serves it.
+    /// The Prometheus exposition text, as `GET /metrics` serves it: the metrics, with the
+    /// request log's dropped lines when there is a request log.
     pub(crate) fn metrics_text(&self) -> String {
         let mut text = self
             .metrics

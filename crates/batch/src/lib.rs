@@ -65,8 +65,8 @@
 mod cancel;
 pub mod error;
 pub mod frame;
+mod io;
 mod partial;
-pub mod postgres;
 pub mod score;
 pub mod sink;
 pub mod source;
@@ -74,6 +74,7 @@ pub mod source;
 pub use cancel::Cancel;
 pub use error::{Error, Location, MissingColumn, Result};
 pub use frame::{FeatureMap, Matching, Origin};
+pub use io::postgres;
 pub use polars;
 pub use score::{Event, Options, Passthrough, Plan, Scorer, Summary};
 pub use sink::{IfExists, Sink};

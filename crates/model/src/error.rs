@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::model::Output;
+use crate::output::Output;
 
 /// Any error from this crate.
 #[derive(Debug, thiserror::Error)]

@@ -299,9 +299,25 @@ impl CategoryCodes {
     }
 }
 
-/// Reads a number written as text, as every front end reads a numeric feature given as text:
-/// surrounding white space is ignored and a blank cell is missing (`Ok(None)`). Anything that
-/// is not a number is an `Err`.
+/// A text that is not a number, where a number was needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a number")]
+pub struct NotANumber;
+
+/// Reads a number written as text: the one rule by which every front end (the HTTP and gRPC
+/// decoders, the batch job's CSV parse and its text columns, the Python package) turns a
+/// text into a numeric feature's value.
+///
+/// - Surrounding white space is ignored, and a blank cell is missing (`Ok(None)`). Nothing
+///   else is missing here: `null`, `NA` or `None` spelt out are not numbers (a front end may
+///   name more missing spellings, as the CSV reader's `null_values` do, before asking).
+/// - A number is what Rust's `f64::from_str` reads, case aside for the words: an optional
+///   sign, digits with an optional `.` and exponent (`1`, `-0.5`, `.5`, `5.`, `1E5`), or
+///   `nan`, `inf` and `infinity` in any case. Integers are read as the nearest `f64`.
+/// - Anything else (`1,5`, `0x10`, `1_000`, `true`) is [`NotANumber`]: a boolean spelt as
+///   text is not a number; booleans given as booleans are 1 and 0 ([`flag_value`]).
+///
+/// See [`NUMBER_TEXTS`] for the rule as a table.
 ///
 /// ```
 /// use verdict_model::matching::parse_number;
@@ -309,10 +325,123 @@ impl CategoryCodes {
 /// assert_eq!(parse_number(""), Ok(None));
 /// assert!(parse_number("x1").is_err());
 /// ```
-pub fn parse_number(text: &str) -> Result<Option<f64>, std::num::ParseFloatError> {
-    match text.trim() {
-        "" => Ok(None),
-        value => value.parse().map(Some),
+pub fn parse_number(text: &str) -> Result<Option<f64>, NotANumber> {
+    parse_number_bytes(text.as_bytes())
+}
+
+/// [`parse_number`] on the bytes of a text, for readers that hold bytes (a CSV field): the
+/// same rule, without checking that the bytes are UTF-8 first.
+pub fn parse_number_bytes(text: &[u8]) -> Result<Option<f64>, NotANumber> {
+    let text = trim(text);
+    if text.is_empty() {
+        return Ok(None);
+    }
+    fast_float2::parse(text).map(Some).map_err(|_| NotANumber)
+}
+
+/// `text` without the white space around it, as [`str::trim`] has it: ASCII white space
+/// byte by byte, and other Unicode white space (a no-break space) where a non-ASCII byte
+/// stands at an end.
+fn trim(text: &[u8]) -> &[u8] {
+    let text = text.trim_ascii();
+    let non_ascii_end =
+        text.first().is_some_and(|b| !b.is_ascii()) || text.last().is_some_and(|b| !b.is_ascii());
+    if !non_ascii_end {
+        // The common case: no UTF-8 to check.
+        return text;
+    }
+    std::str::from_utf8(text).map_or(text, |valid| valid.trim().as_bytes())
+}
+
+/// The value of a boolean given as a boolean (a JSON `true`, a boolean column) to a feature
+/// read as a number: 1 or 0.
+pub fn flag_value(flag: bool) -> f64 {
+    f64::from(u8::from(flag))
+}
+
+/// What a text reads as under [`parse_number`], in [`NUMBER_TEXTS`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reads {
+    /// A number, to the bit (`NaN` for the spellings of NaN).
+    Number(f64),
+    /// Missing: the model is given `NaN`, or a strict reader refuses the cell.
+    Missing,
+    /// Not a number: the reader stops with an error naming the cell.
+    NotANumber,
+}
+
+/// The number rule as a table: texts and what they read as. It is the specification that
+/// [`parse_number`] is tested against, and that front ends with a faster path of their own
+/// (the batch job's CSV parse of plain numbers) test theirs against too.
+pub const NUMBER_TEXTS: &[(&str, Reads)] = &[
+    // Integers and decimals, signed or not.
+    ("0", Reads::Number(0.0)),
+    ("-0", Reads::Number(-0.0)),
+    ("42", Reads::Number(42.0)),
+    ("+7", Reads::Number(7.0)),
+    ("007", Reads::Number(7.0)),
+    ("-2.5", Reads::Number(-2.5)),
+    ("0.1", Reads::Number(0.1)),
+    (".5", Reads::Number(0.5)),
+    ("5.", Reads::Number(5.0)),
+    ("-.5e-3", Reads::Number(-0.0005)),
+    ("1e3", Reads::Number(1000.0)),
+    ("1E5", Reads::Number(100_000.0)),
+    ("1.7976931348623157e308", Reads::Number(f64::MAX)),
+    ("1e400", Reads::Number(f64::INFINITY)),
+    ("9007199254740993", Reads::Number(9_007_199_254_740_992.0)),
+    (
+        "0.18905338179353307",
+        Reads::Number(0.189_053_381_793_533_07),
+    ),
+    // NaN and infinity, in any case, infinity with a sign.
+    ("NaN", Reads::Number(f64::NAN)),
+    ("nan", Reads::Number(f64::NAN)),
+    ("NAN", Reads::Number(f64::NAN)),
+    ("inf", Reads::Number(f64::INFINITY)),
+    ("+inf", Reads::Number(f64::INFINITY)),
+    ("-inf", Reads::Number(f64::NEG_INFINITY)),
+    ("Infinity", Reads::Number(f64::INFINITY)),
+    ("-Infinity", Reads::Number(f64::NEG_INFINITY)),
+    ("INF", Reads::Number(f64::INFINITY)),
+    // White space around a number is ignored; a blank cell is missing.
+    (" 2.5 ", Reads::Number(2.5)),
+    ("\t8", Reads::Number(8.0)),
+    ("3\r", Reads::Number(3.0)),
+    ("\u{a0}4\u{a0}", Reads::Number(4.0)),
+    ("", Reads::Missing),
+    ("   ", Reads::Missing),
+    ("\t", Reads::Missing),
+    // Spelt-out missing values, booleans and other notations are not numbers.
+    ("null", Reads::NotANumber),
+    ("NA", Reads::NotANumber),
+    ("None", Reads::NotANumber),
+    ("true", Reads::NotANumber),
+    ("false", Reads::NotANumber),
+    ("1,5", Reads::NotANumber),
+    ("1_000", Reads::NotANumber),
+    ("0x10", Reads::NotANumber),
+    ("1.5x", Reads::NotANumber),
+    ("2 3", Reads::NotANumber),
+    ("1e", Reads::NotANumber),
+    (".", Reads::NotANumber),
+    ("-", Reads::NotANumber),
+    ("infinit", Reads::NotANumber),
+    ("nana", Reads::NotANumber),
+    ("\"1\"", Reads::NotANumber),
+];
+
+impl Reads {
+    /// Whether `read` (a reader's answer for a text) is what this entry says.
+    pub fn matches(self, read: Result<Option<f64>, NotANumber>) -> bool {
+        match (self, read) {
+            (Reads::Number(expected), Ok(Some(found))) => {
+                expected.to_bits() == found.to_bits() || (expected.is_nan() && found.is_nan())
+            }
+            (Reads::Missing, Ok(None)) => true,
+            (Reads::NotANumber, Err(NotANumber)) => true,
+            _ => false,
+        }
     }
 }
 
@@ -423,5 +552,63 @@ mod tests {
         let codes = CategoryCodes::of(&signature, 1).unwrap();
         assert_eq!(codes.code("green"), Some(1.0));
         assert_eq!(codes.code("blue"), None);
+    }
+
+    #[test]
+    fn texts_read_as_the_table_says() {
+        for &(text, expected) in NUMBER_TEXTS {
+            let read = parse_number(text);
+            assert!(
+                expected.matches(read),
+                "{text:?}: expected {expected:?}, read {read:?}"
+            );
+            assert!(
+                expected.matches(parse_number_bytes(text.as_bytes())),
+                "{text:?} as bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn the_rule_reads_numbers_as_rusts_own_parser_does() {
+        // Front ends read numbers with `str::parse::<f64>` on the trimmed text before this
+        // rule was shared; the shared rule must not read any text differently.
+        for &(text, _) in NUMBER_TEXTS {
+            let std = match text.trim() {
+                "" => Ok(None),
+                trimmed => trimmed.parse::<f64>().map(Some).map_err(|_| NotANumber),
+            };
+            let ours = parse_number(text);
+            let same = match (std, ours) {
+                (Ok(Some(a)), Ok(Some(b))) => {
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+                }
+                (a, b) => a == b,
+            };
+            assert!(same, "{text:?}: std {std:?}, rule {ours:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn number_like_texts_read_as_rusts_parser_reads_them(
+            text in "[ +\\-0-9.eE_xinfatyINFATY]{0,12}"
+        ) {
+            let std = match text.trim() {
+                "" => Ok(None),
+                trimmed => trimmed.parse::<f64>().map(Some).map_err(|_| NotANumber),
+            };
+            let ours = parse_number(&text);
+            let same = match (std, ours) {
+                (Ok(Some(a)), Ok(Some(b))) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                (a, b) => a == b,
+            };
+            proptest::prop_assert!(same, "{:?}: std {:?}, rule {:?}", text, std, ours);
+        }
+    }
+
+    #[test]
+    fn flags_are_one_and_zero() {
+        assert_eq!((flag_value(true), flag_value(false)), (1.0, 0.0));
     }
 }

@@ -8,7 +8,8 @@ use ndarray::{ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::PredictError;
-use crate::model::{Model, Output, OutputSlot};
+use crate::model::Model;
+use crate::output::{Output, OutputSlot};
 
 /// Rows per task: enough to amortise scheduling, few enough to balance the cores.
 const MIN_CHUNK_ROWS: usize = 1024;

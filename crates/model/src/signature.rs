@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ndarray::ArrayView2;
 
 use crate::error::PredictError;
-use crate::model::{Output, OutputSlot};
+use crate::output::{Output, OutputSlot};
 
 /// The code [`Signature::encode_category`] gives a category the model never saw.
 pub const UNKNOWN_CATEGORY: f64 = -1.0;

@@ -16,7 +16,7 @@ use verdict_model::{Model, Output};
 use crate::error::Error;
 use crate::repository::ServedModel;
 use crate::request_log;
-use crate::service::Shared;
+use crate::state::Shared;
 
 /// Predicts every output in `outputs` for `features`, in that order, and notes the
 /// prediction for the request log.

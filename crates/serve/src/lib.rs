@@ -48,6 +48,7 @@ pub mod repository;
 mod request_log;
 mod server;
 mod service;
+mod state;
 
 pub use batcher::BatchConfig;
 pub use error::Error;
@@ -55,7 +56,8 @@ pub use metrics::Metrics;
 pub use repository::{ModelStatus, Repository, ServedModel, Source, VersionStatus, Watcher};
 pub use request_log::RequestLogConfig;
 pub use server::{Server, ServerConfig, StopHandle};
-pub use service::{Options, Service, not_found};
+pub use service::{Service, not_found};
+pub use state::Options;
 
 /// The protocol of a route, which decides the shape of its errors and labels its metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 use verdict_model::{FeatureKind, Signature};
 
-use crate::service::Shared;
+use crate::state::Shared;
 
 /// Escapes text for HTML content and attribute values.
 fn escape(text: &str) -> String {

@@ -18,7 +18,8 @@ use actix_web::{App, HttpServer, web};
 
 use crate::grpc::GrpcServer;
 use crate::repository::{Repository, Watcher};
-use crate::service::{Options, Service, not_found};
+use crate::service::{Service, not_found};
+use crate::state::Options;
 
 /// How the standalone server listens and behaves.
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@
 //! here applies to a path the [`Service`] did not register.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,101 +16,13 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder};
 
-use crate::admission::Admission;
-use crate::batcher::{BatchConfig, Batcher};
 use crate::error::Error;
-use crate::metrics::{Metrics, RequestRecord};
+use crate::metrics::RequestRecord;
 use crate::protocol::{mlflow, simple, v1, v2};
 use crate::repository::Repository;
 use crate::request_log::{self, Line, RequestLog, RequestLogConfig};
+use crate::state::{Access, ModelLabel, Options, Shared, bearer_matches};
 use crate::{Protocol, origin, page};
-
-/// Limits and policies of the HTTP service.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The largest request body accepted, in bytes (after decompression). Larger bodies are
-    /// answered 413. Default: 64 MiB, as Triton.
-    pub max_body: usize,
-    /// The most rows one request may carry; more are answered 413. A JSON body is checked
-    /// before it is parsed, against the elements that many rows can need. Default: 100,000.
-    pub max_rows: usize,
-    /// The most bytes of request bodies held at once, across all requests; a request that
-    /// would pass it is answered 503 with `Retry-After`. Default: 256 MiB.
-    pub max_inflight_bytes: usize,
-    /// Bodies of at least this many bytes count as large. Default: 1 MiB.
-    pub large_request_bytes: usize,
-    /// The most large requests read and decoded at once; more are answered 503 with
-    /// `Retry-After`. Default: one per core.
-    pub max_large_requests: usize,
-    /// How long a request may take, from routing to response; slower ones are answered 504.
-    /// Default: 30 s.
-    pub timeout: Option<Duration>,
-    /// A bearer token every route but the health checks requires.
-    pub token: Option<String>,
-    /// Requests with at least this many rows predict on the blocking thread pool rather than
-    /// on the event loop. Default: 64.
-    pub offload_rows: usize,
-    /// The model routes without a model name use. Default: the only model served.
-    pub default_model: Option<String>,
-    /// Dynamic batching of concurrent small requests. Default: off.
-    pub batch: BatchConfig,
-    /// Web page origins (`https://ops.example`) besides the server's own that may call the
-    /// repository routes (load, unload, index). Requests without an `Origin` (curl,
-    /// `tritonclient`) are not affected. Default: none.
-    pub admin_origins: Vec<String>,
-    /// Web page origins the inference routes answer CORS requests for; `*` allows any.
-    /// Default: none, so browsers keep pages of other sites out.
-    pub cors_origins: Vec<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            max_body: 64 << 20,
-            max_rows: 100_000,
-            max_inflight_bytes: 256 << 20,
-            large_request_bytes: 1 << 20,
-            max_large_requests: std::thread::available_parallelism().map_or(2, usize::from),
-            timeout: Some(Duration::from_secs(30)),
-            token: None,
-            offload_rows: 64,
-            default_model: None,
-            batch: BatchConfig::default(),
-            admin_origins: Vec::new(),
-            cors_origins: Vec::new(),
-        }
-    }
-}
-
-/// What every handler shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) repository: Arc<Repository>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) options: Options,
-    pub(crate) batcher: Batcher,
-    pub(crate) admission: Arc<Admission>,
-    /// The NDJSON log of prediction requests, when asked for.
-    pub(crate) request_log: Option<RequestLog>,
-    /// Set when a graceful stop begins: answers close their connections, and readiness ends.
-    pub(crate) draining: AtomicBool,
-}
-
-/// The name of the model a request was served by, for the access log and the metrics.
-#[derive(Debug, Clone)]
-pub(crate) struct ModelLabel(pub(crate) String);
-
-/// Whether a route needs the bearer token, and who else may call it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Health checks: load balancers and orchestrators call them without credentials.
-    Public,
-    /// Inference and metadata: the token when one is set, and CORS when configured.
-    Protected,
-    /// The repository routes: the token, and never a web page of another origin
-    /// (see [`origin`](crate::origin)).
-    Repository,
-}
 
 /// The inference service: the routes of all three protocols over one [`Repository`], ready to
 /// mount in any actix-web [`App`](actix_web::App).
@@ -138,19 +50,7 @@ impl Service {
     /// A service over `repository`.
     pub fn new(repository: Arc<Repository>, options: Options) -> Service {
         Service {
-            shared: Data::new(Shared {
-                repository,
-                metrics: Arc::default(),
-                batcher: Batcher::new(options.batch.clone()),
-                draining: AtomicBool::new(false),
-                admission: Arc::new(Admission::new(
-                    options.max_inflight_bytes,
-                    options.large_request_bytes,
-                    options.max_large_requests,
-                )),
-                options,
-                request_log: None,
-            }),
+            shared: Data::new(Shared::new(repository, options)),
         }
     }
 
@@ -193,7 +93,7 @@ impl Service {
 
     /// The Prometheus exposition text, as `GET /metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        metrics_text(&self.shared)
+        self.shared.metrics_text()
     }
 
     /// Registers every route: `/predict` and `/models/{model}/predict`, the Open Inference
@@ -355,33 +255,12 @@ impl Service {
 async fn metrics(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics_text(&shared))
-}
-
-/// The metrics, with the request log's dropped lines when there is a request log.
-fn metrics_text(shared: &Shared) -> String {
-    let mut text = shared
-        .metrics
-        .render(&shared.repository, shared.batcher.queued_rows());
-    if let Some(log) = &shared.request_log {
-        text.push_str("# HELP verdict_request_log_dropped_total Request log lines dropped because the writer fell behind.\n");
-        text.push_str("# TYPE verdict_request_log_dropped_total counter\n");
-        text.push_str(&format!(
-            "verdict_request_log_dropped_total {}\n",
-            log.dropped()
-        ));
-    }
-    text
+        .body(shared.metrics_text())
 }
 
 /// True for the routes whose requests the request log records: the prediction routes.
 fn predicts(method: &Method, protocol: Protocol, access: Access) -> bool {
     method == Method::POST && protocol != Protocol::Admin && access == Access::Protected
-}
-
-/// Compares two secrets in time that depends only on their lengths.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn authorized(req: &ServiceRequest, token: &str) -> bool {
@@ -391,13 +270,6 @@ fn authorized(req: &ServiceRequest, token: &str) -> bool {
             .and_then(|value| value.to_str().ok()),
         token,
     )
-}
-
-/// True when an `Authorization` value (HTTP header or gRPC metadata) is `Bearer <token>`.
-pub(crate) fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
-    authorization
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
 }
 
 /// Whether CORS grants apply to a route: the model routes, not the pages, the metrics or the
@@ -545,16 +417,4 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         "no route"
     );
     error.response_for(Protocol::Admin)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"s3cret", b"s3cret"));
-        assert!(!same_secret(b"s3cret", b"s3creT"));
-        assert!(!same_secret(b"s3cret", b"s3cre"));
-    }
 }

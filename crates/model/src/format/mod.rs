@@ -347,9 +347,15 @@ fn decode<T: serde::de::DeserializeOwned>(
 
 /// The current time in RFC 3339, UTC, to the second.
 fn rfc3339_now() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    rfc3339(SystemTime::now(), false)
+}
+
+/// A time in RFC 3339, UTC: `2026-12-03T08:15:00Z`, or with `millis`
+/// `2026-12-03T08:15:00.123Z`. A model file's creation time is written with it, and so is
+/// the time of each line of the server's request log; a time before 1970 is 1970.
+pub fn rfc3339(time: SystemTime, millis: bool) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since.as_secs();
     let (days, rem) = (seconds / 86_400, seconds % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -361,8 +367,13 @@ fn rfc3339_now() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
+    let fraction = if millis {
+        format!(".{:03}", since.subsec_millis())
+    } else {
+        String::new()
+    };
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -378,6 +389,9 @@ mod tests {
         let now = rfc3339_now();
         assert_eq!(now.len(), 20, "{now}");
         assert!(now.starts_with("20") && now.ends_with('Z'), "{now}");
+        let leap = UNIX_EPOCH + std::time::Duration::from_millis(951_782_400_000 + 3_723_456);
+        assert_eq!(rfc3339(leap, false), "2000-02-29T01:02:03Z");
+        assert_eq!(rfc3339(leap, true), "2000-02-29T01:02:03.456Z");
     }
 
     #[test]

@@ -38,7 +38,8 @@ use crate::error::Error;
 use crate::metrics::RequestRecord;
 use crate::protocol::{Decoder, v2};
 use crate::request_log::{self, Line};
-use crate::service::{Access, Service, Shared, bearer_matches};
+use crate::service::Service;
+use crate::state::{Access, Shared, bearer_matches};
 use crate::{Protocol, inference};
 
 pub use status::status;
@@ -253,7 +254,7 @@ impl Inference {
         let label = Some(model.name.clone());
         let answer = self.shared.repository.model(&model.name).map(|status| {
             let signature = model.model.signature();
-            let specs = |specs: Vec<v2::TensorSpec>| {
+            let specs = |specs: Vec<v2::metadata::TensorSpec>| {
                 specs
                     .into_iter()
                     .map(|spec| proto::model_metadata_response::TensorMetadata {
@@ -271,8 +272,8 @@ impl Inference {
                     .map(|v| v.version.to_string())
                     .collect(),
                 platform: "verdict".to_owned(),
-                inputs: specs(v2::input_specs(signature)),
-                outputs: specs(v2::output_specs(signature)),
+                inputs: specs(v2::metadata::input_specs(signature)),
+                outputs: specs(v2::metadata::output_specs(signature)),
             }
         });
         (label, answer)
@@ -341,7 +342,10 @@ impl GrpcInferenceService for Inference {
             let metadata = proto::ServerMetadataResponse {
                 name: "verdict".to_owned(),
                 version: env!("CARGO_PKG_VERSION").to_owned(),
-                extensions: v2::EXTENSIONS.iter().map(|&e| e.to_owned()).collect(),
+                extensions: v2::metadata::EXTENSIONS
+                    .iter()
+                    .map(|&e| e.to_owned())
+                    .collect(),
             };
             (None, Ok(metadata))
         })
@@ -380,7 +384,7 @@ impl GrpcInferenceService for Inference {
             Access::Protected,
             request,
             |request| async move {
-                let models = v2::index(&self.shared.repository, request.ready)
+                let models = v2::repository::index(&self.shared.repository, request.ready)
                     .into_iter()
                     .map(|entry| proto::repository_index_response::ModelIndex {
                         name: entry.name,
@@ -405,7 +409,7 @@ impl GrpcInferenceService for Inference {
             request,
             |request| async move {
                 let name = request.model_name;
-                let result = v2::load(&self.shared.repository, name.clone()).await;
+                let result = v2::repository::load(&self.shared.repository, name.clone()).await;
                 let label = result.is_ok().then_some(name);
                 (
                     label,

@@ -14,7 +14,7 @@ use super::proto::model_infer_request::InferInputTensor;
 use super::proto::model_infer_response::InferOutputTensor;
 use crate::error::Error;
 use crate::protocol::Decoder;
-use crate::protocol::v2::{self, DataType, Tensor, Values};
+use crate::protocol::v2::codec::{self, DataType, Tensor, Values};
 
 /// The feature matrix of a request's input tensors.
 ///
@@ -47,7 +47,7 @@ pub(crate) fn features(
                         "has `contents` while the request has `raw_input_contents`; send one",
                     ));
                 }
-                v2::decode_binary(datatype, bytes, &at)?
+                codec::decode_binary(datatype, bytes, &at)?
             }
             None => match &input.contents {
                 Some(contents) => typed(datatype, contents, &at)?,
@@ -67,7 +67,7 @@ pub(crate) fn features(
             &at,
         )?);
     }
-    v2::assemble(decoder, &tensors)
+    codec::assemble(decoder, &tensors)
 }
 
 /// The elements of a tensor sent in the typed field of its datatype.
@@ -84,7 +84,7 @@ fn typed(datatype: DataType, contents: &InferTensorContents, at: &str) -> Result
                         format!("{at}.contents[{i}]"),
                         format!(
                             "a {} tensor holds integers in its range, got {value}",
-                            v2::datatype_name(datatype)
+                            codec::datatype_name(datatype)
                         ),
                     ))
                 }
@@ -136,7 +136,7 @@ fn typed(datatype: DataType, contents: &InferTensorContents, at: &str) -> Result
                 at,
                 format!(
                     "{} has no typed `contents` field in the protocol; send it in `raw_input_contents`",
-                    v2::datatype_name(datatype)
+                    codec::datatype_name(datatype)
                 ),
             ));
         }
@@ -150,11 +150,11 @@ pub(crate) fn output(
     values: &Array2<f64>,
 ) -> Result<(InferOutputTensor, Bytes), Error> {
     let mut raw = Vec::with_capacity(values.len() * 8);
-    v2::write_binary(signature, output, values, &mut raw)?;
+    codec::write_binary(signature, output, values, &mut raw)?;
     let tensor = InferOutputTensor {
         name: output.name().to_owned(),
-        datatype: v2::output_datatype(signature, output).to_owned(),
-        shape: v2::output_shape(signature, output, values.nrows() as i64),
+        datatype: codec::output_datatype(signature, output).to_owned(),
+        shape: codec::output_shape(signature, output, values.nrows() as i64),
         ..InferOutputTensor::default()
     };
     Ok((tensor, Bytes::from(raw)))

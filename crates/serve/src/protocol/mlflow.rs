@@ -19,7 +19,7 @@ use verdict_model::{Output, Task};
 use super::{Body, Decoder, kind_of, label, number, resolve};
 use crate::error::Error;
 use crate::inference;
-use crate::service::Shared;
+use crate::state::Shared;
 
 const FORMATS: &str = "`dataframe_split`, `dataframe_records`, `instances` or `inputs`";
 

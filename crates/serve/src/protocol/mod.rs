@@ -19,12 +19,13 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev};
 use ndarray::Array2;
 use serde_json::{Map, Value};
-use verdict_model::{ClassLabel, FeatureKind, Signature, matching};
+use verdict_model::matching;
+use verdict_model::{ClassLabel, FeatureKind, Signature};
 
 use crate::admission::Permit;
 use crate::error::Error;
 use crate::repository::ServedModel;
-use crate::service::{ModelLabel, Shared};
+use crate::state::{ModelLabel, Shared};
 
 /// A request body, read whole under the configured size limit (and decompressed when it
 /// has a `Content-Encoding`, with the limit applying to the decompressed bytes), with its
@@ -106,6 +107,16 @@ pub(crate) fn resolve(
     Ok(model)
 }
 
+/// Resolves the model the route's path names (its `{model}` and `{version}` segments, where
+/// it has them), as [`resolve`] does.
+pub(crate) fn resolve_route(
+    req: &HttpRequest,
+    shared: &Shared,
+) -> Result<std::sync::Arc<ServedModel>, Error> {
+    let info = req.match_info();
+    resolve(req, shared, info.get("model"), info.get("version"))
+}
+
 /// Turns JSON cells into feature values for one model, checking each against its feature.
 pub(crate) struct Decoder<'a> {
     pub(crate) signature: &'a Signature,
@@ -131,37 +142,32 @@ impl Decoder<'_> {
         Ok(())
     }
 
-    /// The value of feature `feature` given as text: a category name for categorical
-    /// features, a number otherwise. An empty text is missing.
+    /// The value of feature `feature` given as text: a category name for a categorical
+    /// feature with names, otherwise a number read by the rule every front end shares
+    /// ([`matching::parse_number`]: white space around it ignored, a blank text missing).
     pub(crate) fn text(&self, feature: usize, text: &str, at: &str) -> Result<f64, Error> {
         let Some(spec) = self.signature.features.get(feature) else {
             return Err(Error::Internal(format!("feature {feature} out of range")));
         };
-        match &spec.kind {
-            FeatureKind::Categorical { categories } if categories.is_empty() => Err(Error::bad(
-                at,
-                format!(
-                    "feature `{}` takes category codes (the model knows no category names), got the text {text:?}",
-                    spec.name
-                ),
-            )),
+        let expected = match &spec.kind {
             // An unknown category is missing, as the source libraries treat it.
-            FeatureKind::Categorical { .. } => Ok(self.signature.encode_category(feature, text)),
-            // The model never reads it: any text is accepted.
-            FeatureKind::Unused => Ok(f64::NAN),
-            FeatureKind::HashedCategory => Ok(matching::hashed_text(text)),
-            FeatureKind::Numeric => {
-                let trimmed = text.trim();
-                if trimmed.is_empty() {
-                    return Ok(f64::NAN);
-                }
-                trimmed.parse::<f64>().map_err(|_| {
-                    Error::bad(
-                        at,
-                        format!("feature `{}` is numeric, got the text {text:?}", spec.name),
-                    )
-                })
+            FeatureKind::Categorical { categories } if !categories.is_empty() => {
+                return Ok(self.signature.encode_category(feature, text));
             }
+            // The model never reads it: any text is accepted.
+            FeatureKind::Unused => return Ok(f64::NAN),
+            FeatureKind::HashedCategory => return Ok(matching::hashed_text(text)),
+            FeatureKind::Categorical { .. } => {
+                "takes category codes (the model knows no category names)"
+            }
+            FeatureKind::Numeric => "is numeric",
+        };
+        match matching::parse_number(text) {
+            Ok(value) => Ok(value.unwrap_or(f64::NAN)),
+            Err(_) => Err(Error::bad(
+                at,
+                format!("feature `{}` {expected}, got the text {text:?}", spec.name),
+            )),
         }
     }
 
@@ -183,7 +189,7 @@ impl Decoder<'_> {
                     })
             }
             Value::Null => Ok(f64::NAN),
-            Value::Bool(flag) => Ok(self.number(feature, f64::from(u8::from(*flag)))),
+            Value::Bool(flag) => Ok(self.number(feature, matching::flag_value(*flag))),
             Value::String(text) => self.text(feature, text, &at()),
             Value::Array(_) | Value::Object(_) => Err(Error::bad(
                 at(),
@@ -457,5 +463,44 @@ mod tests {
                 limit: 10
             }
         ));
+    }
+
+    #[test]
+    fn texts_read_as_the_shared_rule_says() {
+        use verdict_model::matching::{NUMBER_TEXTS, NotANumber, Reads};
+        let signature = Signature::new(
+            vec![
+                Feature::numeric("a"),
+                Feature::categorical("code", Vec::new()),
+            ],
+            Task::Regression,
+        );
+        let decoder = Decoder {
+            signature: &signature,
+            max_rows: 10,
+        };
+        // A numeric feature and a categorical one known by its codes both read numbers; a
+        // missing value is given to the model as NaN.
+        for feature in [0, 1] {
+            for &(text, expected) in NUMBER_TEXTS {
+                let read = decoder.text(feature, text, "t");
+                let agrees = match (expected, &read) {
+                    (Reads::Missing, Ok(value)) => value.is_nan(),
+                    (_, Ok(value)) => expected.matches(Ok(Some(*value))),
+                    (_, Err(Error::BadInput { .. })) => expected.matches(Err(NotANumber)),
+                    (_, Err(_)) => false,
+                };
+                assert!(
+                    agrees,
+                    "feature {feature}, {text:?}: expected {expected:?}, read {read:?}"
+                );
+            }
+        }
+        let error = decoder.text(1, "red", "t").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "t: feature `code` takes category codes (the model knows no category names), \
+             got the text \"red\""
+        );
     }
 }

@@ -20,10 +20,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use verdict_model::{Output, Signature, Task};
 
-use super::{Body, Decoder, expect_object, label, number, resolve};
+use super::{Body, Decoder, expect_object, label, number, resolve_route};
 use crate::error::Error;
 use crate::inference;
-use crate::service::Shared;
+use crate::state::Shared;
 
 #[derive(Debug, Deserialize)]
 #[serde(
@@ -43,8 +43,7 @@ pub(crate) async fn predict(
     shared: Data<Shared>,
     body: Body,
 ) -> Result<HttpResponse, Error> {
-    let info = req.match_info();
-    let model = resolve(&req, &shared, info.get("model"), info.get("version"))?;
+    let model = resolve_route(&req, &shared)?;
     expect_object(&body.0, "`input`, `inputs` or `instances`")?;
     let signature = model.model.signature();
     let decoder = Decoder {

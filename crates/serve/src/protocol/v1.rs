@@ -15,7 +15,7 @@ use verdict_model::{Output, Task};
 use super::{Body, Decoder, expect_object, label, number, resolve};
 use crate::error::Error;
 use crate::inference;
-use crate::service::Shared;
+use crate::state::Shared;
 
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "an object with `instances`")]

@@ -5,14 +5,19 @@
 //! shared among threads only after one thread has counted its lines. On a 1M x 50 file that
 //! parse was most of a batch run (callgrind: 63% of the instructions in field parsing, 23% in
 //! the serial line count). A model's features are numbers, so those columns are parsed here,
-//! by pieces of whole records that the block reader cuts anyway, under polars' rules for a
-//! number field:
+//! by pieces of whole records that the block reader cuts anyway:
 //!
-//! - a quoted field loses its outer quotes, a trailing `\r` is dropped, leading blanks are
-//!   skipped;
-//! - an empty field, or one equal to a null value, is null;
-//! - anything else must be a number as `fast_float2` (polars' float parser) reads it;
-//! - a record with fewer fields than the file has columns is null in the rest.
+//! - the CSV syntax is polars': a quoted field loses its outer quotes, a trailing `\r` is
+//!   dropped, a field equal to a null value is null, and a record with fewer fields than the
+//!   file has columns is null in the rest;
+//! - the text of a field is read by the rule every front end shares,
+//!   [`verdict_model::matching::parse_number`]: white space around it is ignored, a blank
+//!   field is null, and anything else must be a number (`fast_float2`, polars' own float
+//!   parser, reads it, so every field polars reads as a number reads the same here).
+//!
+//! A plain number followed by its delimiter takes a faster path ([`Layout::plain_number`])
+//! that reads it with the same parser without first finding the field's end; a test holds
+//! both paths to the shared rule's table ([`verdict_model::matching::NUMBER_TEXTS`]).
 //!
 //! The other columns (ids, text, anything passed through) keep polars' type inference and
 //! quoting rules: their fields are copied as they are into a small CSV of their own, which
@@ -23,11 +28,12 @@ use std::path::Path;
 use polars::prelude::*;
 use polars_arrow::bitmap::MutableBitmap;
 use rayon::prelude::*;
+use verdict_model::matching;
 
+use super::CsvOptions;
 use super::QUOTE;
 use crate::error::{Error, Location, Result};
-use crate::source::CsvOptions;
-use crate::source::records::Piece;
+use crate::io::records::Piece;
 
 /// Records per piece, the unit of parallel parsing: a few hundred kilobytes of a typical
 /// feature file, so that a default chunk gives every core many pieces.
@@ -218,7 +224,7 @@ impl Layout {
                 },
                 value: values.get(index).unwrap_or_default().to_owned(),
                 dtype: dtype.to_string(),
-                inferred_from: crate::source::INFER_SCHEMA_ROWS,
+                inferred_from: crate::io::INFER_SCHEMA_ROWS,
             })
         })
     }
@@ -410,22 +416,16 @@ impl Layout {
         }
     }
 
-    /// Reads a number field as polars does.
+    /// Reads a number field: the CSV syntax (outer quotes, the file's null values) here, the
+    /// text itself by the rule every front end shares ([`matching::parse_number_bytes`]).
     fn number(&self, raw: &[u8]) -> Number {
         let content = unquote(raw);
         if self.null_values.iter().any(|null| **null == *content) {
             return Number::Null;
         }
-        let start = content
-            .iter()
-            .position(|&b| b != b' ' && b != b'\t')
-            .unwrap_or(content.len());
-        let content = &content[start..];
-        if content.is_empty() {
-            return Number::Null;
-        }
-        match fast_float2::parse(content) {
-            Ok(value) => Number::Value(value),
+        match matching::parse_number_bytes(content) {
+            Ok(Some(value)) => Number::Value(value),
+            Ok(None) => Number::Null,
             Err(_) => Number::Invalid,
         }
     }
@@ -505,7 +505,7 @@ mod tests {
 
     /// `block` cut into pieces of `piece_rows` records, as the block reader cuts it.
     fn pieces(block: &str, piece_rows: usize) -> Vec<Piece> {
-        let mut records = crate::source::records::Records::new(block.as_bytes(), Some(QUOTE));
+        let mut records = crate::io::records::Records::new(block.as_bytes(), Some(QUOTE));
         let mut pieces = Vec::new();
         let mut bytes = Vec::new();
         loop {
@@ -690,6 +690,31 @@ mod tests {
                     );
                 }
                 other => panic!("expected UnexpectedType, got {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fields_read_as_the_shared_rule_says() {
+        use verdict_model::matching::{NUMBER_TEXTS, NotANumber};
+        let schema = schema(&[("x", DataType::Float64), ("y", DataType::Float64)]);
+        for &(text, expected) in NUMBER_TEXTS {
+            // Quotes and commas are CSV syntax, not part of a field's text.
+            if text.contains(['"', ',', '\n']) {
+                continue;
+            }
+            // Alone on its record (the whole-field path) and followed by a delimiter (where a
+            // plain number takes the fast path).
+            for block in [format!("{text}\n"), format!("{text},1\n")] {
+                let read = match parse(&block, &schema, &CsvOptions::default(), 1) {
+                    Ok(frame) => Ok(frame.column("x").unwrap().f64().unwrap().get(0)),
+                    Err(Error::NotANumber { .. }) => Err(NotANumber),
+                    Err(other) => panic!("{block:?}: {other}"),
+                };
+                assert!(
+                    expected.matches(read),
+                    "{block:?}: expected {expected:?}, read {read:?}"
+                );
             }
         }
     }

@@ -18,7 +18,7 @@ use polars::prelude::*;
 use super::types::{Builder, Decode, SIGNATURE};
 use super::{Database, PostgresInput, error, quote_table};
 use crate::error::{Error, Location, Result};
-use crate::source::{ChunkSender, ReadHints, Shard, quote_identifier};
+use crate::io::{ChunkSender, ReadHints, Shard, quote_identifier};
 
 /// What to read from a PostgreSQL database, and which part of it.
 #[derive(Debug, Clone)]

@@ -43,7 +43,7 @@ pub fn is_url(text: &str) -> bool {
 /// A table name as SQL: `name` or `schema.name`, each part quoted.
 pub(crate) fn quote_table(name: &str) -> String {
     name.split('.')
-        .map(crate::source::quote_identifier)
+        .map(crate::io::quote_identifier)
         .collect::<Vec<_>>()
         .join(".")
 }

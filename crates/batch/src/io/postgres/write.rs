@@ -18,8 +18,8 @@ use polars::prelude::*;
 use super::types::{Encode, SIGNATURE, Values};
 use super::{Database, error, quote_table};
 use crate::error::{Error, Result};
-use crate::sink::{IfExists, Writer};
-use crate::source::quote_identifier;
+use crate::io::quote_identifier;
+use crate::io::{IfExists, Writer};
 
 /// Bytes of encoded rows sent to the server at a time.
 const SEND_BYTES: usize = 1 << 20;

@@ -217,55 +217,49 @@ impl Binding {
                 }
                 Ok(Float64Chunked::from_vec(name, values))
             }
-            Reading::Hashed => {
-                let text;
-                let text = if column.dtype() == &DataType::String {
-                    column.str().map_err(self.polars_error())?
-                } else {
-                    text = column
-                        .cast(&DataType::String)
-                        .map_err(self.polars_error())?;
-                    text.str().map_err(self.polars_error())?
-                };
-                let mut values = Vec::with_capacity(text.len());
-                for (index, value) in text.iter().enumerate() {
-                    values.push(match value {
-                        None => self.missing(origin, index, strict)?,
-                        Some(value) => matching::hashed_text(value),
-                    });
+            Reading::Hashed => self.texts(column, origin, strict, |value, _| {
+                Ok(matching::hashed_text(value))
+            }),
+            Reading::Category(codes) => self.texts(column, origin, strict, |value, index| {
+                match codes.code(value) {
+                    Some(code) => Ok(code),
+                    None if strict => Err(Error::UnknownCategory {
+                        column: self.column.clone(),
+                        location: origin.at(index),
+                        value: value.to_owned(),
+                    }),
+                    None => Ok(UNKNOWN_CATEGORY),
                 }
-                Ok(Float64Chunked::from_vec(name, values))
-            }
-            Reading::Category(codes) => {
-                let text;
-                let text = if column.dtype() == &DataType::String {
-                    column.str().map_err(self.polars_error())?
-                } else {
-                    text = column
-                        .cast(&DataType::String)
-                        .map_err(self.polars_error())?;
-                    text.str().map_err(self.polars_error())?
-                };
-                let mut values = Vec::with_capacity(text.len());
-                for (index, value) in text.iter().enumerate() {
-                    values.push(match value {
-                        None => self.missing(origin, index, strict)?,
-                        Some(value) => match codes.code(value) {
-                            Some(code) => code,
-                            None if strict => {
-                                return Err(Error::UnknownCategory {
-                                    column: self.column.clone(),
-                                    location: origin.at(index),
-                                    value: value.to_owned(),
-                                });
-                            }
-                            None => UNKNOWN_CATEGORY,
-                        },
-                    });
-                }
-                Ok(Float64Chunked::from_vec(name, values))
-            }
+            }),
         }
+    }
+
+    /// Reads `column` as text (other types cast to it), each value through `read` with its
+    /// index; a missing one as [`missing`](Self::missing) says.
+    fn texts(
+        &self,
+        column: &Column,
+        origin: &Origin,
+        strict: bool,
+        mut read: impl FnMut(&str, usize) -> Result<f64>,
+    ) -> Result<Float64Chunked> {
+        let cast;
+        let text = if column.dtype() == &DataType::String {
+            column.str().map_err(self.polars_error())?
+        } else {
+            cast = column
+                .cast(&DataType::String)
+                .map_err(self.polars_error())?;
+            cast.str().map_err(self.polars_error())?
+        };
+        let mut values = Vec::with_capacity(text.len());
+        for (index, value) in text.iter().enumerate() {
+            values.push(match value {
+                None => self.missing(origin, index, strict)?,
+                Some(value) => read(value, index)?,
+            });
+        }
+        Ok(Float64Chunked::from_vec(column.name().clone(), values))
     }
 
     /// The value of a missing entry: `NaN`, or an error in strict mode.

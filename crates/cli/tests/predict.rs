@@ -551,6 +551,26 @@ fn an_io_error_names_its_cause_once() {
     );
 }
 
+/// The directory of parity fixture `case` (`tests/fixtures/<case>`).
+fn fixture(case: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(case)
+}
+
+/// A fixture's `data.json` and its feature names.
+fn fixture_data(case: &Path) -> (serde_json::Value, Vec<String>) {
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("data.json")).unwrap()).unwrap();
+    let names = data["feature_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    (data, names)
+}
+
 /// A CSV cell: empty for a missing value, text quoted when it holds a comma or quote.
 fn csv_cell(value: &serde_json::Value) -> String {
     match value {
@@ -567,16 +587,9 @@ fn csv_cell(value: &serde_json::Value) -> String {
 fn a_pipeline_scores_the_frame_it_was_trained_on_text_in_dropped_columns_included() {
     // The ColumnTransformer drops `plan`, which holds text: scikit-learn accepts any value
     // there, and so must Verdict.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let case = root.join("tests/fixtures/sklearn/pipeline_onehot_logistic_pandas");
-    let data: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("data.json")).unwrap()).unwrap();
-    let names: Vec<&str> = data["feature_names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let case = fixture("sklearn/pipeline_onehot_logistic_pandas");
+    let (data, names) = fixture_data(&case);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     assert!(names.contains(&"plan"));
     let rows = data["inputs"].as_array().unwrap();
     assert!(
@@ -628,18 +641,9 @@ fn a_catboost_model_scores_raw_categories_from_a_csv_file() {
     // hashed as CatBoost hashes them; CTRs and one-hot splits from the .cbm file. Rows with an
     // empty category are left out: a CSV reader reads the empty cell as missing, and CatBoost
     // has no missing category (a test below checks the refusal).
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for name in ["cat_ctr_binary", "cat_int", "cat_one_hot"] {
-        let case = root.join("tests/fixtures/catboost").join(name);
-        let data: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(case.join("data.json")).unwrap())
-                .unwrap();
-        let names: Vec<&str> = data["feature_names"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap())
-            .collect();
+        let case = fixture(&format!("catboost/{name}"));
+        let (data, names) = fixture_data(&case);
         let mut csv = names.join(",") + "\n";
         let mut expected = Vec::new();
         for (row, want) in data["inputs"]
@@ -691,8 +695,7 @@ fn a_catboost_model_scores_raw_categories_from_a_csv_file() {
 
 #[test]
 fn a_missing_catboost_category_names_its_row_and_column() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let model = root.join("tests/fixtures/catboost/cat_one_hot/model.cbm");
+    let model = fixture("catboost/cat_one_hot").join("model.cbm");
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("frame.csv");
     std::fs::write(&input, "x0,x1,colour\n0.5,1.0,red\n0.1,0.2,\n").unwrap();

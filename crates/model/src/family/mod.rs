@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidModel, PredictError};
@@ -200,6 +200,18 @@ impl Family {
             }
         }
         Ok(())
+    }
+}
+
+/// `row` as a slice: where it lies when contiguous, else copied into `buffer`.
+fn contiguous<'a>(row: ArrayView1<'a, f64>, buffer: &'a mut Vec<f64>) -> &'a [f64] {
+    match row.to_slice() {
+        Some(row) => row,
+        None => {
+            buffer.clear();
+            buffer.extend(row.iter());
+            buffer
+        }
     }
 }
 
@@ -392,15 +404,7 @@ impl NativeModel {
                 .zip(scratch.columns.chunks_exact_mut(width))
                 .enumerate()
             {
-                let row = match row.as_slice() {
-                    Some(row) => row,
-                    None => {
-                        scratch.row.clear();
-                        scratch.row.extend(row.iter());
-                        &scratch.row
-                    }
-                };
-                step.apply(row, out, index)?;
+                step.apply(contiguous(row, &mut scratch.row), out, index)?;
             }
             let columns = ArrayView2::from_shape((features.nrows(), width), &scratch.columns)
                 .expect("the columns buffer holds rows x width values");
@@ -422,14 +426,7 @@ impl NativeModel {
             .zip(scratch.raw.chunks_exact_mut(raw_width))
             .enumerate()
         {
-            let row = match row.as_slice() {
-                Some(row) => row,
-                None => {
-                    scratch.row.clear();
-                    scratch.row.extend(row.iter());
-                    &scratch.row
-                }
-            };
+            let row = contiguous(row, &mut scratch.row);
             self.family.raw_row(row, index, raw, &mut scratch.buffers)?;
         }
         Ok(())

@@ -189,6 +189,11 @@ impl Decoder<'_> {
                     })
             }
             Value::Null => Ok(f64::NAN),
+            // A flag names a category "true" or "false", as batch and the Python package read a
+            // boolean column; to any other feature it is 1 or 0.
+            Value::Bool(flag) if self.has_category_names(feature) => {
+                self.text(feature, if *flag { "true" } else { "false" }, &at())
+            }
             Value::Bool(flag) => Ok(self.number(feature, matching::flag_value(*flag))),
             Value::String(text) => self.text(feature, text, &at()),
             Value::Array(_) | Value::Object(_) => Err(Error::bad(
@@ -210,6 +215,13 @@ impl Decoder<'_> {
             Some(FeatureKind::HashedCategory) => matching::hashed_number(x),
             _ => x,
         }
+    }
+
+    fn has_category_names(&self, feature: usize) -> bool {
+        matches!(
+            self.signature.features.get(feature).map(|f| &f.kind),
+            Some(FeatureKind::Categorical { categories }) if !categories.is_empty()
+        )
     }
 
     fn feature_name(&self, feature: usize) -> &str {
@@ -409,6 +421,27 @@ mod tests {
             ],
             Task::Regression,
         )
+    }
+
+    #[test]
+    fn a_flag_names_a_category_as_batch_reads_a_boolean_column() {
+        let signature = Signature::new(
+            vec![
+                Feature::numeric("a"),
+                Feature::categorical("paid", vec!["true".into(), "false".into()]),
+            ],
+            Task::Regression,
+        );
+        let decoder = Decoder {
+            signature: &signature,
+            max_rows: 10,
+        };
+        let matrix = decoder
+            .rows(&[json!([true, true]), json!([false, false])], "inputs")
+            .unwrap();
+        // A numeric feature takes 1 and 0; the categorical one the codes of "true" and "false".
+        assert_eq!(matrix.row(0).to_vec(), [1.0, 0.0]);
+        assert_eq!(matrix.row(1).to_vec(), [0.0, 1.0]);
     }
 
     #[test]

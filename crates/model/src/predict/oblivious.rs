@@ -11,6 +11,7 @@
 //! reference's bit for bit. Bins are bytes when every feature has at most 255 borders.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use ndarray::ArrayView2;
 
@@ -48,6 +49,9 @@ pub(crate) struct CompiledOblivious {
     /// Tree `t`'s leaves start at `leaf_starts[t]`, `width` values each.
     leaf_starts: Vec<usize>,
     leaf_values: Vec<f64>,
+    /// With byte leaf indices and one output: each tree's leaves padded to 256, so that a
+    /// byte indexes them without a bounds check.
+    byte_tables: Vec<[f64; 256]>,
     width: usize,
     /// True when every bin fits a byte.
     byte_bins: bool,
@@ -113,17 +117,49 @@ trait LeafIndex:
     Copy + Default + From<u8> + Into<u32> + std::ops::Shl<u32, Output = Self> + std::ops::BitOrAssign
 {
     fn buffer(buffers: &mut Buffers) -> &mut Vec<Self>;
+
+    /// Adds the leaves of the trees of `chunk` (their indices tree-major in `leaves`) to the
+    /// one sum of each row.
+    fn add_single(
+        engine: &CompiledOblivious,
+        chunk: Range<usize>,
+        leaves: &[Self],
+        rows: usize,
+        sums: &mut [f64],
+    );
 }
 
 impl LeafIndex for u8 {
     fn buffer(buffers: &mut Buffers) -> &mut Vec<Self> {
         &mut buffers.leaves8
     }
+
+    #[inline(always)]
+    fn add_single(
+        engine: &CompiledOblivious,
+        chunk: Range<usize>,
+        leaves: &[Self],
+        rows: usize,
+        sums: &mut [f64],
+    ) {
+        engine.add_byte_leaves(chunk, leaves, rows, sums);
+    }
 }
 
 impl LeafIndex for u32 {
     fn buffer(buffers: &mut Buffers) -> &mut Vec<Self> {
         &mut buffers.leaves32
+    }
+
+    #[inline(always)]
+    fn add_single(
+        engine: &CompiledOblivious,
+        chunk: Range<usize>,
+        leaves: &[Self],
+        rows: usize,
+        sums: &mut [f64],
+    ) {
+        engine.add_leaves(chunk, leaves, rows, sums);
     }
 }
 
@@ -177,6 +213,7 @@ impl CompiledOblivious {
             levels: Vec::new(),
             leaf_starts: Vec::new(),
             leaf_values: Vec::new(),
+            byte_tables: Vec::new(),
             width,
         };
         for tree in &ensemble.trees {
@@ -195,6 +232,11 @@ impl CompiledOblivious {
             compiled.starts.push(compiled.levels.len());
             compiled.leaf_starts.push(compiled.leaf_values.len());
             compiled.leaf_values.extend_from_slice(&tree.leaf_values);
+            if compiled.byte_leaves && width == 1 {
+                let mut table = [0.0; 256];
+                table[..tree.leaf_values.len()].copy_from_slice(&tree.leaf_values);
+                compiled.byte_tables.push(table);
+            }
         }
         Some(compiled)
     }
@@ -391,6 +433,70 @@ impl CompiledOblivious {
         Err((row, self.features[slot].input as u32))
     }
 
+    /// [`LeafIndex::add_single`] for any leaf index: rows side by side, so that their
+    /// additions (each row's in tree order) do not wait on one another.
+    #[inline(always)]
+    fn add_leaves<L: LeafIndex>(
+        &self,
+        chunk: Range<usize>,
+        leaves: &[L],
+        rows: usize,
+        sums: &mut [f64],
+    ) {
+        let tables = &self.leaf_values;
+        let mut groups = sums.chunks_exact_mut(ROWS_TOGETHER);
+        for (g, group) in groups.by_ref().enumerate() {
+            let row = g * ROWS_TOGETHER;
+            let mut totals = [0.0; ROWS_TOGETHER];
+            totals.copy_from_slice(group);
+            for (i, t) in chunk.clone().enumerate() {
+                let values = &tables[self.leaf_starts[t]..];
+                let leaves = &leaves[i * rows + row..][..ROWS_TOGETHER];
+                for (total, &leaf) in totals.iter_mut().zip(leaves) {
+                    let leaf: u32 = leaf.into();
+                    *total += values[leaf as usize];
+                }
+            }
+            group.copy_from_slice(&totals);
+        }
+        let done = rows - groups.into_remainder().len();
+        for (row, sum) in sums.iter_mut().enumerate().skip(done) {
+            for (i, t) in chunk.clone().enumerate() {
+                let leaf: u32 = leaves[i * rows + row].into();
+                *sum += tables[self.leaf_starts[t] + leaf as usize];
+            }
+        }
+    }
+
+    /// [`LeafIndex::add_single`] for byte indices: the padded tables take a byte with no
+    /// bounds check, and eight rows go side by side.
+    #[inline(always)]
+    fn add_byte_leaves(&self, chunk: Range<usize>, leaves: &[u8], rows: usize, sums: &mut [f64]) {
+        const ROWS: usize = 8;
+        let tables = &self.byte_tables[chunk];
+        let mut groups = sums.chunks_exact_mut(ROWS);
+        for (g, group) in groups.by_ref().enumerate() {
+            let row = g * ROWS;
+            let mut totals = [0.0; ROWS];
+            totals.copy_from_slice(group);
+            for (table, leaves) in tables.iter().zip(leaves.chunks_exact(rows)) {
+                let leaves: &[u8; ROWS] = leaves[row..row + ROWS]
+                    .try_into()
+                    .expect("a group is ROWS rows");
+                for (total, &leaf) in totals.iter_mut().zip(leaves) {
+                    *total += table[usize::from(leaf)];
+                }
+            }
+            group.copy_from_slice(&totals);
+        }
+        let done = rows - groups.into_remainder().len();
+        for (row, sum) in sums.iter_mut().enumerate().skip(done) {
+            for (table, leaves) in tables.iter().zip(leaves.chunks_exact(rows)) {
+                *sum += table[usize::from(leaves[row])];
+            }
+        }
+    }
+
     /// Adds every tree's leaf to each row's sums, in tree order, [`TREE_CHUNK`] trees at a
     /// time: first their leaf indices (level by level, over all rows of the block), then each
     /// row's leaves in tree order.
@@ -419,30 +525,7 @@ impl CompiledOblivious {
             }
             let tables = &self.leaf_values;
             if width == 1 {
-                // Rows side by side, so that their additions (each row's in tree order) do not
-                // wait on one another.
-                let mut groups = sums.chunks_exact_mut(ROWS_TOGETHER);
-                for (g, group) in groups.by_ref().enumerate() {
-                    let row = g * ROWS_TOGETHER;
-                    let mut totals = [0.0; ROWS_TOGETHER];
-                    totals.copy_from_slice(group);
-                    for (i, t) in chunk.clone().enumerate() {
-                        let values = &tables[self.leaf_starts[t]..];
-                        let leaves = &leaves[i * rows + row..][..ROWS_TOGETHER];
-                        for (total, &leaf) in totals.iter_mut().zip(leaves) {
-                            let leaf: u32 = leaf.into();
-                            *total += values[leaf as usize];
-                        }
-                    }
-                    group.copy_from_slice(&totals);
-                }
-                let done = rows - groups.into_remainder().len();
-                for (row, sum) in sums.iter_mut().enumerate().skip(done) {
-                    for (i, t) in chunk.clone().enumerate() {
-                        let leaf: u32 = leaves[i * rows + row].into();
-                        *sum += tables[self.leaf_starts[t] + leaf as usize];
-                    }
-                }
+                L::add_single(self, chunk, &leaves, rows, sums);
             } else {
                 for (i, t) in chunk.enumerate() {
                     let values = &tables[self.leaf_starts[t]..];

@@ -31,6 +31,9 @@ mod csv;
 mod ndjson;
 mod records;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use csv::fuzzing::parse_block as fuzz_csv_block;
+
 /// A data format Verdict reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {

@@ -17,6 +17,8 @@ use super::records::{Records, send_blocks};
 use super::{CsvOptions, Part, Producer};
 use crate::error::{Error, Result};
 
+#[cfg(feature = "fuzzing")]
+pub(super) mod fuzzing;
 mod parse;
 
 /// The quote character, as polars' parser uses it (RFC 4180: a doubled quote inside a

@@ -65,6 +65,9 @@
 mod cancel;
 pub mod error;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 mod partial;
 pub mod score;

@@ -5,9 +5,17 @@
 //! later run can tell the litter of a killed run (no lock) from the partial of a run still
 //! going (locked), and removes only the former. The file is created with the mode the umask
 //! gives a new file (`0666 & !umask`), as the target would be, not tempfile's private 0600.
+//!
+//! A partial is created and then locked, two steps: between them another run's cleanup sees
+//! it unlocked. So an unlocked partial is litter only when it has bytes (a run writes only
+//! once it holds the lock, and a lock goes with its process, by SIGKILL or a power cut too),
+//! or when it is empty and older than [`GRACE`] (a run killed between the two steps, or
+//! before writing). A partial whose lock cannot be tried (a file system without locks) is
+//! left alone and named in a warning.
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
@@ -21,6 +29,11 @@ pub(crate) const SQLITE_SIDE_FILES: [&str; 3] = ["-journal", "-wal", "-shm"];
 
 /// The letters tempfile puts between the prefix and the suffix.
 const RANDOM_LEN: usize = 6;
+
+/// How old an empty, unlocked partial must be to count as litter: far longer than a run
+/// takes from creating its partial to locking it (microseconds), with room for the clock of
+/// a network file system to differ from ours.
+const GRACE: Duration = Duration::from_secs(10 * 60);
 
 /// A new, locked partial for `target`, after removing the partials killed runs left for it.
 pub(crate) fn create(target: &Path) -> Result<NamedTempFile> {
@@ -54,8 +67,8 @@ pub(crate) fn create(target: &Path) -> Result<NamedTempFile> {
     Ok(temp)
 }
 
-/// Removes the unlocked partials in `dir` whose names start with `prefix`, and the SQLite
-/// side files of those.
+/// Removes the partials of killed runs in `dir` whose names start with `prefix` (see the
+/// module's documentation for which those are), and the SQLite side files of those.
 fn remove_stale(dir: &Path, prefix: &str) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -71,8 +84,20 @@ fn remove_stale(dir: &Path, prefix: &str) -> Result<()> {
             continue;
         }
         let path = entry.path();
-        if held(&path) {
+        if maybe_being_created(&path) {
             continue;
+        }
+        match held(&path) {
+            Held::No => {}
+            Held::Yes => continue,
+            Held::Unknown => {
+                eprintln!(
+                    "verdict: warning: left {} in place: it may be the partial output of a run still going (its lock cannot be tried here); remove it if no run is writing {}",
+                    path.display(),
+                    dir.display()
+                );
+                continue;
+            }
         }
         for side in std::iter::once("").chain(SQLITE_SIDE_FILES) {
             let mut file = path.clone().into_os_string();
@@ -98,15 +123,40 @@ fn is_partial_of(file_name: &str, prefix: &str) -> bool {
         })
 }
 
+/// Whether the partial at `path` may be one that a run has created and not yet locked: it
+/// is empty and younger than [`GRACE`] (or its age cannot be read).
+fn maybe_being_created(path: &Path) -> bool {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        // Gone already (another run's cleanup), or unreadable: nothing to do either way.
+        return true;
+    };
+    if metadata.len() > 0 {
+        return false;
+    }
+    let age = metadata
+        .modified()
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok());
+    age.is_none_or(|age| age < GRACE)
+}
+
+/// Whether a running process holds the lock of a partial.
+enum Held {
+    Yes,
+    No,
+    /// The lock cannot be tried for another reason (a file system without locks), which
+    /// proves nothing.
+    Unknown,
+}
+
 /// Whether a running process holds the lock of the partial at `path`.
-fn held(path: &Path) -> bool {
+fn held(path: &Path) -> Held {
     match File::open(path).map(|file| file.try_lock()) {
-        Ok(Ok(())) => false,
-        Ok(Err(TryLockError::WouldBlock)) => true,
-        // A lock that cannot be taken for another reason (a file system without locks)
-        // proves nothing: leave the file alone.
-        Ok(Err(TryLockError::Error(_))) => true,
-        Err(_) => true,
+        Ok(Ok(())) => Held::No,
+        Ok(Err(TryLockError::WouldBlock)) => Held::Yes,
+        Ok(Err(TryLockError::Error(_))) => Held::Unknown,
+        // Gone since it was listed (another run removed it), or unreadable.
+        Err(_) => Held::Yes,
     }
 }
 
@@ -139,5 +189,40 @@ mod tests {
         let second = create(&target).unwrap();
         assert!(live.path().exists());
         drop((live, second));
+    }
+
+    /// Another run that has created its partial but not yet locked it: an empty, unlocked,
+    /// new file. Removing it would make that run fail (or write into a file no one can see).
+    #[test]
+    fn a_partial_another_run_has_just_created_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let creating = dir.path().join(".out.csv.CCCCCC.partial");
+        std::fs::write(&creating, b"").unwrap();
+        let ours = create(&target).unwrap();
+        assert!(
+            creating.exists(),
+            "a partial still being created was removed"
+        );
+        drop(ours);
+    }
+
+    /// A run killed before it wrote anything leaves an empty partial; once it is older than
+    /// any run takes to lock its partial, it is litter.
+    #[test]
+    fn an_old_empty_partial_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let old = dir.path().join(".out.csv.DDDDDD.partial");
+        let file = File::create(&old).unwrap();
+        file.set_modified(SystemTime::now() - GRACE - Duration::from_secs(60))
+            .unwrap();
+        drop(file);
+        let ours = create(&target).unwrap();
+        assert!(
+            !old.exists(),
+            "an empty partial older than the grace stayed"
+        );
+        drop(ours);
     }
 }

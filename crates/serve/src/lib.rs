@@ -38,6 +38,9 @@
 mod admission;
 mod batcher;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 mod inference;
 mod metrics;

@@ -9,7 +9,7 @@
 //! `raw` or `contribs` (a row's contributions in the order of its `contrib_*` columns). Errors
 //! are `{"error_code": "BAD_REQUEST", "message": "..."}`.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use ndarray::Array2;
@@ -35,10 +35,7 @@ pub(crate) async fn invocations(
         signature,
         max_rows: shared.options.max_rows,
     };
-    let (features, output) = match content_kind(&req)? {
-        ContentKind::Csv => (csv_rows(&decoder, &body.0)?, Output::Predict),
-        ContentKind::Json => json_rows(&decoder, &body.0)?,
-    };
+    let (features, output) = decode(&decoder, req.headers().get(header::CONTENT_TYPE), &body.0)?;
     let predictions = inference::predict(&shared, &model, features, &[output]).await?;
     let Some(values) = predictions.first() else {
         return Err(Error::Internal("no prediction came back".into()));
@@ -56,6 +53,19 @@ pub(crate) async fn invocations(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "predictions": rows })))
 }
 
+/// The feature rows of an `/invocations` body of the given `Content-Type`, and the output
+/// it asks for.
+pub(crate) fn decode(
+    decoder: &Decoder<'_>,
+    content_type: Option<&HeaderValue>,
+    body: &[u8],
+) -> Result<(Array2<f64>, Output), Error> {
+    match content_kind(content_type)? {
+        ContentKind::Csv => Ok((csv_rows(decoder, body)?, Output::Predict)),
+        ContentKind::Json => json_rows(decoder, body),
+    }
+}
+
 enum ContentKind {
     Json,
     Csv,
@@ -63,8 +73,8 @@ enum ContentKind {
 
 /// JSON or CSV, in UTF-8, as MLflow takes; a request without a `Content-Type` is read as
 /// JSON.
-fn content_kind(req: &HttpRequest) -> Result<ContentKind, Error> {
-    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+fn content_kind(content_type: Option<&HeaderValue>) -> Result<ContentKind, Error> {
+    let Some(value) = content_type else {
         return Ok(ContentKind::Json);
     };
     let text = value.to_str().unwrap_or("");

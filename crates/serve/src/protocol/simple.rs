@@ -44,31 +44,12 @@ pub(crate) async fn predict(
     body: Body,
 ) -> Result<HttpResponse, Error> {
     let model = resolve_route(&req, &shared)?;
-    expect_object(&body.0, "`input`, `inputs` or `instances`")?;
     let signature = model.model.signature();
     let decoder = Decoder {
         signature,
         max_rows: shared.options.max_rows,
     };
-    decoder.check_json_size(&body.0)?;
-    let request: Request = serde_json::from_slice(&body.0).map_err(|e| Error::json(&e))?;
-    let features = match (&request.input, &request.inputs, &request.instances) {
-        (Some(row), None, None) => {
-            let mut data = Vec::with_capacity(signature.num_features());
-            decoder.row_into(row, "input", &mut data)?;
-            Array2::from_shape_vec((1, data.len()), data)
-                .map_err(|e| Error::Internal(e.to_string()))?
-        }
-        (None, Some(rows), None) => decoder.rows(rows, "inputs")?,
-        (None, None, Some(rows)) => decoder.rows(rows, "instances")?,
-        _ => {
-            return Err(Error::bad(
-                "body",
-                "expected exactly one of `input` (one row), `inputs` (rows) or `instances` (rows)",
-            ));
-        }
-    };
-    let outputs = requested_outputs(request.outputs.as_deref())?;
+    let (features, outputs) = decode(&decoder, &body.0)?;
     let predictions = inference::predict(&shared, &model, features, &outputs).await?;
 
     let mut answer = Map::new();
@@ -88,6 +69,35 @@ pub(crate) async fn predict(
         answer.insert(key.into(), Value::Array(rows));
     }
     Ok(HttpResponse::Ok().json(Value::Object(answer)))
+}
+
+/// The feature rows of a `/predict` body, in the signature's column order, and the outputs
+/// it asks for (`predict` when it names none).
+pub(crate) fn decode(
+    decoder: &Decoder<'_>,
+    body: &[u8],
+) -> Result<(Array2<f64>, Vec<Output>), Error> {
+    expect_object(body, "`input`, `inputs` or `instances`")?;
+    decoder.check_json_size(body)?;
+    let request: Request = serde_json::from_slice(body).map_err(|e| Error::json(&e))?;
+    let features = match (&request.input, &request.inputs, &request.instances) {
+        (Some(row), None, None) => {
+            let mut data = Vec::with_capacity(decoder.signature.num_features());
+            decoder.row_into(row, "input", &mut data)?;
+            Array2::from_shape_vec((1, data.len()), data)
+                .map_err(|e| Error::Internal(e.to_string()))?
+        }
+        (None, Some(rows), None) => decoder.rows(rows, "inputs")?,
+        (None, None, Some(rows)) => decoder.rows(rows, "instances")?,
+        _ => {
+            return Err(Error::bad(
+                "body",
+                "expected exactly one of `input` (one row), `inputs` (rows) or `instances` (rows)",
+            ));
+        }
+    };
+    let outputs = requested_outputs(request.outputs.as_deref())?;
+    Ok((features, outputs))
 }
 
 /// The outputs named in the request (without repeats), or `predict`.

@@ -23,6 +23,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod parse;
 
 /// How to parse CSV input.

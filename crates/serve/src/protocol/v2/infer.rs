@@ -2,8 +2,10 @@
 //! binary tensors when `Inference-Header-Content-Length` says so), decoded by the codec,
 //! predicted, and the outputs encoded as asked.
 
+use actix_web::http::header::HeaderValue;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
+use ndarray::Array2;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use verdict_model::Output;
@@ -54,13 +56,68 @@ pub(crate) async fn infer(
     body: Body,
 ) -> Result<HttpResponse, Error> {
     let model = resolve_route(&req, &shared)?;
-    let (header, mut binary) = split_body(&req, &body.0)?;
-    expect_object(header, "`inputs`")?;
     let signature = model.model.signature();
     let decoder = Decoder {
         signature,
         max_rows: shared.options.max_rows,
     };
+    let Decoded {
+        features,
+        requested,
+        id,
+    } = decode(&decoder, req.headers().get(HEADER_LENGTH), &body.0)?;
+    let kinds: Vec<Output> = requested.iter().map(|(o, _)| *o).collect();
+    let predictions = inference::predict(&shared, &model, features, &kinds).await?;
+
+    let mut outputs = Vec::with_capacity(requested.len());
+    let mut tail = Vec::new();
+    for ((output, binary), values) in requested.iter().zip(&predictions) {
+        outputs.push(encode_output(
+            signature, *output, values, *binary, &mut tail,
+        )?);
+    }
+    let mut answer = Map::new();
+    answer.insert("model_name".into(), model.name.as_str().into());
+    answer.insert("model_version".into(), model.version.to_string().into());
+    if let Some(id) = &id {
+        answer.insert("id".into(), id.as_str().into());
+    }
+    answer.insert("outputs".into(), Value::Array(outputs));
+    let header =
+        serde_json::to_vec(&Value::Object(answer)).map_err(|e| Error::Internal(e.to_string()))?;
+    if tail.is_empty() && !requested.iter().any(|(_, binary)| *binary) {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(header));
+    }
+    let header_length = header.len();
+    let mut body = header;
+    body.extend_from_slice(&tail);
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((HEADER_LENGTH, header_length.to_string()))
+        .body(body))
+}
+
+/// An inference request, decoded.
+pub(crate) struct Decoded {
+    /// The feature rows, in the signature's column order.
+    pub(crate) features: Array2<f64>,
+    /// The outputs asked for, each with whether it is to be sent as binary.
+    pub(crate) requested: Vec<(Output, bool)>,
+    /// The request's `id`, echoed in the answer.
+    pub(crate) id: Option<String>,
+}
+
+/// Decodes an inference request: `body` is JSON, or a JSON header of `header_length` bytes
+/// (the `Inference-Header-Content-Length` header) followed by the binary tensors.
+pub(crate) fn decode(
+    decoder: &Decoder<'_>,
+    header_length: Option<&HeaderValue>,
+    body: &[u8],
+) -> Result<Decoded, Error> {
+    let (header, mut binary) = split_body(header_length, body)?;
+    expect_object(header, "`inputs`")?;
     decoder.check_json_size(header)?;
     let request: InferRequest = serde_json::from_slice(header).map_err(|e| Error::json(&e))?;
 
@@ -119,7 +176,8 @@ pub(crate) async fn infer(
         "parameters",
     )?;
     let requested: Vec<(Output, bool)> = match &request.outputs {
-        None => signature
+        None => decoder
+            .signature
             .outputs()
             .into_iter()
             .map(|o| (o, binary_default))
@@ -145,42 +203,19 @@ pub(crate) async fn infer(
             chosen
         }
     };
-    let kinds: Vec<Output> = requested.iter().map(|(o, _)| *o).collect();
-    let predictions = inference::predict(&shared, &model, features, &kinds).await?;
-
-    let mut outputs = Vec::with_capacity(requested.len());
-    let mut tail = Vec::new();
-    for ((output, binary), values) in requested.iter().zip(&predictions) {
-        outputs.push(encode_output(
-            signature, *output, values, *binary, &mut tail,
-        )?);
-    }
-    let mut answer = Map::new();
-    answer.insert("model_name".into(), model.name.as_str().into());
-    answer.insert("model_version".into(), model.version.to_string().into());
-    if let Some(id) = &request.id {
-        answer.insert("id".into(), id.as_str().into());
-    }
-    answer.insert("outputs".into(), Value::Array(outputs));
-    let header =
-        serde_json::to_vec(&Value::Object(answer)).map_err(|e| Error::Internal(e.to_string()))?;
-    if tail.is_empty() && !requested.iter().any(|(_, binary)| *binary) {
-        return Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .body(header));
-    }
-    let header_length = header.len();
-    let mut body = header;
-    body.extend_from_slice(&tail);
-    Ok(HttpResponse::Ok()
-        .content_type("application/octet-stream")
-        .insert_header((HEADER_LENGTH, header_length.to_string()))
-        .body(body))
+    Ok(Decoded {
+        features,
+        requested,
+        id: request.id,
+    })
 }
 
 /// The JSON header and the binary tensors that follow it.
-fn split_body<'a>(req: &HttpRequest, body: &'a [u8]) -> Result<(&'a [u8], &'a [u8]), Error> {
-    let Some(value) = req.headers().get(HEADER_LENGTH) else {
+fn split_body<'a>(
+    header_length: Option<&HeaderValue>,
+    body: &'a [u8],
+) -> Result<(&'a [u8], &'a [u8]), Error> {
+    let Some(value) = header_length else {
         return Ok((body, &[]));
     };
     let length = value

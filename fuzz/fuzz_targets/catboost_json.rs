@@ -1,0 +1,12 @@
+//! The CatBoost importer (`save_model(format="json")`): errors, never panics; whatever it
+//! accepts scores and round-trips through `.vdm`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use verdict_model::import::catboost;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(file) = catboost::from_bytes(data, "fuzz") {
+        verdict_fuzz::exercise(&file);
+    }
+});

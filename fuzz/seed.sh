@@ -32,6 +32,7 @@ models lightgbm_text lightgbm 'model.txt'
 models lightgbm_text contribs 'model.txt'
 models sklearn_json sklearn 'model.json'
 models catboost_json catboost 'model.json'
+models catboost_cbm catboost 'model.cbm'
 models vdm vdm '*.vdm'
 
 # The decoders' models (fuzz/src/lib.rs): flags bit 0 clear is the named one (a, color in

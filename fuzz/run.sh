@@ -56,7 +56,8 @@ case "${1:-}" in
         build
         ./seed.sh > /dev/null
         if [[ "$which" == all ]]; then
-            mapfile -t chosen < <(targets)
+            # FUZZ_EXCLUDE: targets (space-separated) that `all` leaves out.
+            mapfile -t chosen < <(targets | grep -vxF -f <(tr ' ' '\n' <<< "${FUZZ_EXCLUDE:-}" | grep . || true))
         else
             chosen=("$which")
         fi

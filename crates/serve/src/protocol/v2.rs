@@ -585,7 +585,7 @@ pub(crate) fn decode(
             },
         };
         tensors.push(Tensor::new(
-            &decoder,
+            decoder,
             &input.name,
             &input.shape,
             values,
@@ -601,7 +601,7 @@ pub(crate) fn decode(
             ),
         ));
     }
-    let features = assemble(&decoder, &tensors)?;
+    let features = assemble(decoder, &tensors)?;
 
     let binary_default = flag(
         request.parameters.as_ref(),

@@ -8,7 +8,11 @@
 //!
 //! Agreement, as README.md states it: where both parses accept the block, the frames are
 //! equal (the same nulls, the same `f64` bits up to NaN's payload, the same other values);
-//! where one rejects it, so must the other.
+//! where one rejects it, so must the other, except when the block ends inside a quoted field
+//! (an odd number of quotes): polars then reads the rest as the field, Verdict refuses the
+//! block, and either is fine for a malformed file; or when Verdict finds a record with more
+//! fields than the file has columns, which it refuses by design (naming the row) where polars
+//! sometimes drops the extra fields.
 #![no_main]
 
 use std::io::Cursor;
@@ -60,13 +64,28 @@ fuzz_target!(|data: &[u8]| {
     let schema: SchemaRef = Arc::new(fields.into_iter().collect());
 
     let ours = verdict_batch::fuzzing::csv_block(block, schema.clone(), &numeric, &csv, piece_rows);
-    let theirs = polars_parse(block, &schema, &csv);
+    // polars' reader itself panics on some malformed blocks (a lone `"`: "slice index starts
+    // at 1 but ends at 0" in polars-io 0.55.2's csv/read/builder.rs): then there is no
+    // reference to compare with, and only Verdict's own parse must not have panicked.
+    // libfuzzer-sys's panic hook aborts, so it is set aside around the reference parse.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let theirs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        polars_parse(block, &schema, &csv)
+    }));
+    std::panic::set_hook(hook);
+    let Ok(theirs) = theirs else {
+        return;
+    };
+    let unterminated = block.iter().filter(|&&b| b == b'"').count() % 2 == 1;
     match (&ours, &theirs) {
         (Ok(ours), Ok(theirs)) => assert!(
             ours.equals_missing(theirs),
             "the parses differ\nVerdict: {ours:?}\npolars: {theirs:?}"
         ),
         (Err(_), Err(_)) => {}
+        (Err(_), Ok(_)) if unterminated => {}
+        (Err(error), Ok(_)) if error.to_string().contains("more fields than") => {}
         (Ok(ours), Err(error)) => {
             panic!("Verdict accepts what polars rejects ({error}):\n{ours:?}")
         }

@@ -152,7 +152,7 @@ pub(crate) fn decode(
             },
         };
         tensors.push(Tensor::new(
-            &decoder,
+            decoder,
             &input.name,
             &input.shape,
             values,
@@ -168,7 +168,7 @@ pub(crate) fn decode(
             ),
         ));
     }
-    let features = assemble(&decoder, &tensors)?;
+    let features = assemble(decoder, &tensors)?;
 
     let binary_default = flag(
         request.parameters.as_ref(),

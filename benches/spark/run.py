@@ -46,6 +46,13 @@ def main() -> None:
     parser.add_argument(
         "--jobs", default="floor,verdict,pandas_udf", help="comma-separated, in run order"
     )
+    parser.add_argument(
+        "--arrow-batch",
+        type=int,
+        default=10_000,
+        help="rows per Arrow batch between the JVM and Python "
+        "(spark.sql.execution.arrow.maxRecordsPerBatch; Spark's default is 10,000)",
+    )
     args = parser.parse_args()
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -64,6 +71,7 @@ def main() -> None:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "4g")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.arrow_batch))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

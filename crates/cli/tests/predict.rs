@@ -571,6 +571,33 @@ fn fixture_data(case: &Path) -> (serde_json::Value, Vec<String>) {
     (data, names)
 }
 
+/// `verdict predict` of `model` on the CSV text `csv` with `--outputs outputs`: the CSV it
+/// writes. Fails the test when the run fails.
+fn predict_csv(model: &Path, csv: &str, outputs: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("frame.csv");
+    let output = dir.path().join("scored.csv");
+    std::fs::write(&input, csv).unwrap();
+    let result = verdict(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--outputs",
+        outputs,
+    ]);
+    assert!(
+        result.status.success(),
+        "{}: {}",
+        model.display(),
+        text(&result.stderr)
+    );
+    std::fs::read_to_string(&output).unwrap()
+}
+
 /// A CSV cell: empty for a missing value, text quoted when it holds a comma or quote.
 fn csv_cell(value: &serde_json::Value) -> String {
     match value {
@@ -601,23 +628,7 @@ fn a_pipeline_scores_the_frame_it_was_trained_on_text_in_dropped_columns_include
         let cells: Vec<String> = row.as_array().unwrap().iter().map(csv_cell).collect();
         csv += &(cells.join(",") + "\n");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("frame.csv");
-    let output = dir.path().join("scored.csv");
-    std::fs::write(&input, csv).unwrap();
-    let result = verdict(&[
-        "predict",
-        "--model",
-        case.join("model.json").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--outputs",
-        "predict_proba",
-    ]);
-    assert!(result.status.success(), "{}", text(&result.stderr));
-    let scored = std::fs::read_to_string(&output).unwrap();
+    let scored = predict_csv(&case.join("model.json"), &csv, "predict_proba");
     let expected = data["outputs"]["predict_proba"].as_array().unwrap();
     let mut lines = scored.lines();
     assert!(lines.next().unwrap().starts_with("proba_"));
@@ -661,23 +672,7 @@ fn a_catboost_model_scores_raw_categories_from_a_csv_file() {
             expected.push(want[0].as_f64().unwrap());
         }
         assert!(expected.len() > 100, "{name}: {} rows", expected.len());
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("frame.csv");
-        let output = dir.path().join("scored.csv");
-        std::fs::write(&input, csv).unwrap();
-        let result = verdict(&[
-            "predict",
-            "--model",
-            case.join("model.cbm").to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--outputs",
-            "raw",
-        ]);
-        assert!(result.status.success(), "{name}: {}", text(&result.stderr));
-        let scored = std::fs::read_to_string(&output).unwrap();
+        let scored = predict_csv(&case.join("model.cbm"), &csv, "raw");
         let found: Vec<f64> = scored
             .lines()
             .skip(1)

@@ -103,31 +103,20 @@ fn hash_categories<'a>(rows: Rows<'a>, signature: &verdict_model::Signature) -> 
     if !hashed.contains(&true) {
         return rows;
     }
-    let read = |x: f64, hashed: bool| {
-        if hashed {
-            matching::hashed_number(x)
-        } else {
-            x
-        }
-    };
+    fn columns<T: Copy + Into<f64>>(view: &ArrayView2<'_, T>, hashed: &[bool]) -> Vec<Vec<f64>> {
+        (0..view.ncols())
+            .map(|j| {
+                let values = view.column(j).into_iter().map(|&x| x.into());
+                match hashed[j] {
+                    true => values.map(matching::hashed_number).collect(),
+                    false => values.collect(),
+                }
+            })
+            .collect()
+    }
     let (count, columns) = match &rows {
-        Rows::F64(view) => (
-            view.nrows(),
-            (0..view.ncols())
-                .map(|j| view.column(j).iter().map(|&x| read(x, hashed[j])).collect())
-                .collect::<Vec<Vec<f64>>>(),
-        ),
-        Rows::F32(view) => (
-            view.nrows(),
-            (0..view.ncols())
-                .map(|j| {
-                    view.column(j)
-                        .iter()
-                        .map(|&x| read(f64::from(x), hashed[j]))
-                        .collect()
-                })
-                .collect(),
-        ),
+        Rows::F64(view) => (view.nrows(), columns(view, &hashed)),
+        Rows::F32(view) => (view.nrows(), columns(view, &hashed)),
         Rows::Columns(_) => return rows,
     };
     Rows::Columns(vec![Part {

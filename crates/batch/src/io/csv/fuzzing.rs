@@ -14,7 +14,7 @@ use crate::io::records::{Piece, Records};
 /// of `piece_rows` records by the same reader and parsed by the same [`Layout`] as a file's
 /// blocks: the columns named in `numeric` that `schema` types as `f64` by Verdict, the rest
 /// by polars.
-pub(crate) fn parse_block(
+pub fn parse_block(
     block: &[u8],
     schema: SchemaRef,
     numeric: &[String],

@@ -154,7 +154,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Model, ImportError> {
         }
     };
 
-    let binary = binary_features(&trees)?;
+    let binary = binary_features(&features_info);
     let (oblivious_trees, trees_list) = forest(&trees, &binary)?;
     Ok(Model {
         features_info,
@@ -341,64 +341,30 @@ struct BinaryFeatures {
     ctr: Vec<f32>,
 }
 
-fn binary_features(trees: &Table<'_>) -> Result<BinaryFeatures, ImportError> {
-    let mut float = Vec::new();
-    let tables = trees
-        .tables(field::trees::FLOAT_FEATURES)
-        .map_err(at("ModelTrees.FloatFeatures"))?;
-    for (i, table) in tables.iter().enumerate() {
-        let location = format!("ModelTrees.FloatFeatures[{i}]");
-        let feature = index(
-            table
-                .scalar(field::float::INDEX, -1)
-                .map_err(at(&location))?,
-            &location,
-            "Index",
-        )?;
-        let borders = table
-            .scalars::<f32>(field::float::BORDERS)
-            .map_err(at(&format!("{location}.Borders")))?;
-        float.extend(borders.into_iter().map(|border| (feature, border)));
+/// The binary features of what [`features_info`] read: no second pass over the FlatBuffers.
+fn binary_features(info: &FeaturesInfo) -> BinaryFeatures {
+    BinaryFeatures {
+        float: info
+            .float_features
+            .iter()
+            .flat_map(|f| f.borders.iter().map(|b| (f.feature_index, b.0 as f32)))
+            .collect(),
+        one_hot: info
+            .categorical_features
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| {
+                let index = f.feature_index.unwrap_or(i);
+                f.values.iter().map(move |&v| (index, v))
+            })
+            .collect(),
+        ctr: info
+            .ctrs
+            .iter()
+            .flatten()
+            .flat_map(|c| c.borders.iter().map(|b| b.0 as f32))
+            .collect(),
     }
-    let mut one_hot = Vec::new();
-    for (i, table) in trees
-        .tables(field::trees::ONE_HOT_FEATURES)
-        .map_err(at("ModelTrees.OneHotFeatures"))?
-        .iter()
-        .enumerate()
-    {
-        let location = format!("ModelTrees.OneHotFeatures[{i}]");
-        let feature = index(
-            table
-                .scalar(field::one_hot::INDEX, -1)
-                .map_err(at(&location))?,
-            &location,
-            "Index",
-        )?;
-        let values = table
-            .scalars::<i32>(field::one_hot::VALUES)
-            .map_err(at(&location))?;
-        one_hot.extend(values.into_iter().map(|v| (feature, i64::from(v))));
-    }
-    let mut ctr = Vec::new();
-    for (i, table) in trees
-        .tables(field::trees::CTR_FEATURES)
-        .map_err(at("ModelTrees.CtrFeatures"))?
-        .iter()
-        .enumerate()
-    {
-        let location = format!("ModelTrees.CtrFeatures[{i}].Borders");
-        ctr.extend(
-            table
-                .scalars::<f32>(field::ctr::FEATURE_BORDERS)
-                .map_err(at(&location))?,
-        );
-    }
-    Ok(BinaryFeatures {
-        float,
-        one_hot,
-        ctr,
-    })
 }
 
 impl BinaryFeatures {

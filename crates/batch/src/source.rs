@@ -27,6 +27,7 @@ pub use crate::io::{Format, ReadHints, Shard};
 
 use crate::error::{Error, Result};
 use crate::frame::Origin;
+use crate::io::InferredSchemas;
 use crate::io::postgres::{self, Database, PostgresInput, PostgresRead};
 use crate::io::{self, ChunkSender, FileRead, Part, sqlite};
 
@@ -43,6 +44,7 @@ enum Input {
         format: Format,
         paths: Vec<PathBuf>,
         csv: CsvOptions,
+        inferred: InferredSchemas,
     },
     Sqlite {
         path: PathBuf,
@@ -149,7 +151,12 @@ impl Source {
             ..CsvOptions::default()
         };
         Ok(Source {
-            input: Input::Files { format, paths, csv },
+            input: Input::Files {
+                format,
+                paths,
+                csv,
+                inferred: InferredSchemas::default(),
+            },
             shard: None,
         })
     }
@@ -208,8 +215,10 @@ impl Source {
 
     /// Sets how CSV files are parsed (other inputs ignore it).
     pub fn with_csv(mut self, options: CsvOptions) -> Self {
-        if let Input::Files { csv, .. } = &mut self.input {
+        if let Input::Files { csv, inferred, .. } = &mut self.input {
             *csv = options;
+            // Schemas inferred under the old options (another delimiter, say) no longer hold.
+            *inferred = InferredSchemas::default();
         }
         self
     }
@@ -256,13 +265,20 @@ impl Source {
     /// The columns and types of the input as it stands (for many files, of the first).
     pub fn schema(&self) -> Result<Schema> {
         match &self.input {
-            Input::Files { format, paths, csv } => {
+            Input::Files {
+                format,
+                paths,
+                csv,
+                inferred,
+            } => {
                 let path = paths.first().ok_or_else(|| Error::NoInput {
                     pattern: String::new(),
                 })?;
-                Ok(io::schema_of(format.scan(path, csv, None)?, path)?
-                    .as_ref()
-                    .clone())
+                Ok(
+                    io::schema_of(format.scan(path, csv, None, inferred)?, path)?
+                        .as_ref()
+                        .clone(),
+                )
             }
             Input::Sqlite { path, what } => sqlite::schema(path, what),
             Input::Postgres(read) => read.schema(),
@@ -288,8 +304,13 @@ impl Source {
         }
         let parts = self.parts()?;
         let schema = match &self.input {
-            Input::Files { format, paths, csv } => match paths.first() {
-                Some(path) => io::schema_of(format.scan(path, csv, Some(hints))?, path)?
+            Input::Files {
+                format,
+                paths,
+                csv,
+                inferred,
+            } => match paths.first() {
+                Some(path) => io::schema_of(format.scan(path, csv, Some(hints), inferred)?, path)?
                     .as_ref()
                     .clone(),
                 None => Schema::default(),
@@ -334,7 +355,9 @@ impl Source {
     /// The rows of the whole (unsharded) input.
     fn count_all_rows(&self) -> Result<u64> {
         match &self.input {
-            Input::Files { format, paths, csv } => {
+            Input::Files {
+                format, paths, csv, ..
+            } => {
                 let mut total = 0;
                 for path in paths {
                     total += format.count_rows(path, csv)?;
@@ -433,9 +456,9 @@ impl Reader {
             total += match part.len {
                 Some(len) => len,
                 None => match &self.input {
-                    Input::Files { format, paths, csv } => {
-                        format.count_rows(&paths[part.index], csv)?
-                    }
+                    Input::Files {
+                        format, paths, csv, ..
+                    } => format.count_rows(&paths[part.index], csv)?,
                     input => Source {
                         input: input.clone(),
                         shard: None,
@@ -504,12 +527,18 @@ impl Reader {
     fn start(&self, part: Part) -> Result<Stream> {
         let chunk_rows = self.chunk_rows;
         let (file, producer) = match &self.input {
-            Input::Files { format, paths, csv } => {
+            Input::Files {
+                format,
+                paths,
+                csv,
+                inferred,
+            } => {
                 let path = &paths[part.index];
                 let job = format.read(FileRead {
                     path,
                     csv,
                     hints: &self.hints,
+                    inferred,
                     part,
                     chunk_rows,
                 })?;

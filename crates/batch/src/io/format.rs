@@ -11,7 +11,9 @@ use std::str::FromStr;
 use polars::prelude::{LazyFrame, Schema};
 
 use super::csv::CsvOptions;
-use super::{Encoder, FileRead, Part, ReadHints, ReadJob, Shard, SharedFile, csv, ndjson};
+use super::{
+    Encoder, FileRead, InferredSchemas, Part, ReadHints, ReadJob, Shard, SharedFile, csv, ndjson,
+};
 use crate::error::{Error, Result};
 
 /// A data format Verdict reads and writes.
@@ -65,18 +67,19 @@ impl Format {
     }
 
     /// A lazy scan of one file. With `hints`, the feature columns of a text file get fixed
-    /// types.
+    /// types; a text file's schema is inferred once, into `inferred`.
     pub(crate) fn scan(
         self,
         path: &Path,
         csv: &CsvOptions,
         hints: Option<&ReadHints>,
+        inferred: &InferredSchemas,
     ) -> Result<LazyFrame> {
         match self {
-            Format::Csv => csv::scan(path, csv, hints),
+            Format::Csv => csv::scan(path, csv, hints, inferred),
             Format::Parquet => super::polars::scan_parquet(path),
             Format::Ipc => super::polars::scan_ipc(path),
-            Format::Ndjson => ndjson::scan(path, hints),
+            Format::Ndjson => ndjson::scan(path, hints, inferred),
             Format::Sqlite => Err(not_a_file(path)),
         }
     }
@@ -87,9 +90,8 @@ impl Format {
         match self {
             Format::Csv => csv::count_records(path, csv),
             Format::Ndjson => ndjson::count_records(path),
-            Format::Parquet | Format::Ipc => {
-                super::polars::count_rows(self.scan(path, csv, None)?, path)
-            }
+            Format::Parquet => super::polars::count_rows(super::polars::scan_parquet(path)?, path),
+            Format::Ipc => super::polars::count_rows(super::polars::scan_ipc(path)?, path),
             Format::Sqlite => Err(not_a_file(path)),
         }
     }
@@ -119,7 +121,7 @@ impl Format {
             Format::Csv => csv::read(read),
             Format::Ndjson => ndjson::read(read),
             Format::Parquet | Format::Ipc => {
-                let lf = self.scan(read.path, read.csv, Some(read.hints))?;
+                let lf = self.scan(read.path, read.csv, Some(read.hints), read.inferred)?;
                 let context = format!("cannot read {}", read.path.display());
                 let lf = super::polars::slice(lf, read.part);
                 Ok(super::polars::stream(lf, read.chunk_rows, context))

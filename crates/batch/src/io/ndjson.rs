@@ -16,22 +16,37 @@ use polars::prelude::*;
 
 use super::records::{Records, send_blocks};
 use super::{
-    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, ReadHints, ReadJob, SharedFile, feature_types,
-    schema_of,
+    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob, SharedFile,
+    schema_of, with_feature_types,
 };
 use crate::error::{Error, Result};
 
-/// A lazy scan of the NDJSON file at `path`; with `hints`, feature columns get fixed types.
-pub(super) fn scan(path: &Path, hints: Option<&ReadHints>) -> Result<LazyFrame> {
+/// A lazy scan of the NDJSON file at `path`, with the schema inferred from its first lines
+/// (once per file, kept in `inferred`); with `hints`, feature columns get fixed types.
+pub(super) fn scan(
+    path: &Path,
+    hints: Option<&ReadHints>,
+    inferred: &InferredSchemas,
+) -> Result<LazyFrame> {
     let context = || format!("cannot read {}", path.display());
     let pl_path = PlRefPath::try_from_path(path).map_err(Error::polars(context()))?;
-    let mut reader = LazyJsonLineReader::new(pl_path)
-        .with_infer_schema_length(NonZeroUsize::new(INFER_SCHEMA_ROWS));
-    if let Some(hints) = hints {
-        let inferred = schema_of(scan(path, None)?, path)?;
-        reader = reader.with_schema_overwrite(Some(Arc::new(feature_types(&inferred, hints))));
-    }
-    reader.finish().map_err(Error::polars(context()))
+    let reader = LazyJsonLineReader::new(pl_path);
+    let schema = inferred.get_or_infer(path, || {
+        let inferring = reader
+            .clone()
+            .with_infer_schema_length(NonZeroUsize::new(INFER_SCHEMA_ROWS))
+            .finish()
+            .map_err(Error::polars(context()))?;
+        schema_of(inferring, path)
+    })?;
+    let schema = match hints {
+        Some(hints) => Arc::new(with_feature_types(&schema, hints)),
+        None => schema,
+    };
+    reader
+        .with_schema(Some(schema))
+        .finish()
+        .map_err(Error::polars(context()))
 }
 
 /// The lines (records) of an NDJSON file, read with bounded memory.
@@ -45,11 +60,12 @@ pub(super) fn read(read: FileRead<'_>) -> Result<ReadJob> {
     let FileRead {
         path,
         hints,
+        inferred,
         part,
         chunk_rows,
         ..
     } = read;
-    let schema = schema_of(scan(path, Some(hints))?, path)?;
+    let schema = schema_of(scan(path, Some(hints), inferred)?, path)?;
     let path = path.to_owned();
     Ok(Box::new(move |send| {
         let records = Records::open(&path, None)?;

@@ -18,8 +18,8 @@ use polars::prelude::*;
 use self::parse::{Layout, PIECE_ROWS};
 use super::records::{Records, send_blocks};
 use super::{
-    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, ReadHints, ReadJob, SharedFile, feature_types,
-    schema_of,
+    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob, SharedFile,
+    schema_of, with_feature_types,
 };
 use crate::error::{Error, Result};
 
@@ -66,25 +66,42 @@ pub(crate) fn default_delimiter(path: &Path) -> u8 {
     }
 }
 
-/// A lazy scan of the CSV file at `path`; with `hints`, feature columns get fixed types.
-pub(super) fn scan(path: &Path, csv: &CsvOptions, hints: Option<&ReadHints>) -> Result<LazyFrame> {
+/// A lazy scan of the CSV file at `path`, with the schema inferred from its first rows (once
+/// per file, kept in `inferred`); with `hints`, feature columns get fixed types.
+pub(super) fn scan(
+    path: &Path,
+    csv: &CsvOptions,
+    hints: Option<&ReadHints>,
+    inferred: &InferredSchemas,
+) -> Result<LazyFrame> {
     let context = || format!("cannot read {}", path.display());
     let pl_path = PlRefPath::try_from_path(path).map_err(Error::polars(context()))?;
     let mut reader = LazyCsvReader::new(pl_path)
         .with_has_header(csv.has_header)
         .with_separator(csv.delimiter)
-        .with_infer_schema_length(Some(INFER_SCHEMA_ROWS))
         .with_glob(false);
     if !csv.null_values.is_empty() {
         reader = reader.with_null_values(Some(NullValues::AllColumns(
             csv.null_values.iter().map(|v| v.as_str().into()).collect(),
         )));
     }
-    if let Some(hints) = hints {
-        let inferred = schema_of(scan(path, csv, None)?, path)?;
-        reader = reader.with_dtype_overwrite(Some(Arc::new(feature_types(&inferred, hints))));
-    }
-    reader.finish().map_err(Error::polars(context()))
+    let schema = inferred.get_or_infer(path, || {
+        let inferring = reader
+            .clone()
+            .with_infer_schema_length(Some(INFER_SCHEMA_ROWS))
+            .finish()
+            .map_err(Error::polars(context()))?;
+        schema_of(inferring, path)
+    })?;
+    let schema = match hints {
+        Some(hints) => Arc::new(with_feature_types(&schema, hints)),
+        None => schema,
+    };
+    // A given schema is used as it is: polars infers nothing more.
+    reader
+        .with_schema(Some(schema))
+        .finish()
+        .map_err(Error::polars(context()))
 }
 
 /// The records (data rows) of a CSV file, read with bounded memory.
@@ -101,10 +118,11 @@ pub(super) fn read(read: FileRead<'_>) -> Result<ReadJob> {
         path,
         csv,
         hints,
+        inferred,
         part,
         chunk_rows,
     } = read;
-    let schema = schema_of(scan(path, csv, Some(hints))?, path)?;
+    let schema = schema_of(scan(path, csv, Some(hints), inferred)?, path)?;
     let path = path.to_owned();
     let csv = csv.clone();
     let numeric = hints.numeric.clone();

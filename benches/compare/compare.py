@@ -13,7 +13,10 @@ equal the library's (max absolute difference) and prints a table of rows/s and r
 With --end-to-end it also times, for the depth-8 binary models, a CSV -> predictions CSV job:
 the classic pandas + joblib script (pd.read_csv, model.predict_proba, DataFrame.to_csv) against
 `verdict predict` with its default outputs (`label`, `proba_0`, `proba_1`: more columns than
-the script writes), with peak RSS from /usr/bin/time -v.
+the script writes), with peak RSS from /usr/bin/time -v. `--end-to-end-formats csv,parquet`
+adds the Parquet -> predictions Parquet job on the same rows: pyarrow's reader, the library's
+own predictor on all cores (`inplace_predict`, `Booster.predict`) and pyarrow's writer,
+against `verdict predict` again with its default outputs.
 """
 
 import argparse
@@ -127,20 +130,47 @@ pd.DataFrame({"id": df["id"], "proba_1": proba}).to_csv(sys.argv[3], index=False
 """
 
 
+PYARROW_SCRIPT = """
+import os, sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+lib, model_file, source, target = sys.argv[1:5]
+table = pq.read_table(source)
+X = np.column_stack([table.column(f"f{i}").to_numpy() for i in range(50)])
+if lib == "xgboost":
+    import xgboost as xgb
+    booster = xgb.Booster(model_file=model_file)
+    booster.set_param({"nthread": os.cpu_count()})
+    proba = booster.inplace_predict(X)
+else:
+    import lightgbm as lgb
+    proba = lgb.Booster(model_file=model_file).predict(X, num_threads=os.cpu_count())
+pq.write_table(pa.table({"id": table.column("id"), "proba_1": proba}), target)
+"""
+
+
 def end_to_end(args, results, work):
     import joblib
     import pandas as pd
 
+    formats = args.end_to_end_formats.split(",")
     X, signal = make_data(args.rows, seed=2)
     csv = work / f"e2e_{args.rows}.csv"
-    if not csv.exists():
-        df = pd.DataFrame(X, columns=[f"f{i}" for i in range(FEATURES)])
-        df.insert(0, "id", np.arange(len(df)))
-        df.to_csv(csv, index=False)
+    parquet = work / f"e2e_{args.rows}.parquet"
+    missing = [fmt for fmt, path in (("csv", csv), ("parquet", parquet)) if fmt in formats and not path.exists()]
+    if missing:
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(FEATURES)])
+        frame.insert(0, "id", np.arange(len(frame)))
+    if "csv" in missing:
+        frame.to_csv(csv, index=False)
+    if "parquet" in missing:
+        # pandas' defaults, as a user's file would have them (pyarrow, snappy, one row group
+        # per 1,048,576 rows).
+        frame.to_parquet(parquet, index=False)
     Xtr, strain = make_data(TRAIN_ROWS, seed=1)
     y = labels("binary", strain)
     script = work / "pandas_joblib.py"
     script.write_text(PANDAS_SCRIPT)
+    arrow_script = work / "pyarrow_predict.py"
+    arrow_script.write_text(PYARROW_SCRIPT)
     for lib in ("xgboost", "lightgbm"):
         if lib == "xgboost":
             import xgboost as xgb
@@ -160,20 +190,35 @@ def end_to_end(args, results, work):
             model.get_booster().save_model(str(model_file))
         else:
             model.booster_.save_model(str(model_file))
-        py_s, py_rss = timed_command([sys.executable, str(script), str(pkl), str(csv), str(work / f"e2e_{lib}_pandas.csv")])
-        row = {"library": lib, "rows": args.rows, "pandas_seconds": py_s, "pandas_peak_rss_mib": py_rss}
-        try:
-            v_s, v_rss = timed_command([args.verdict, "predict", "--model", str(model_file), "--input", str(csv),
-                                        "--output", str(work / f"e2e_{lib}_verdict.csv"), "--passthrough", "id",
-                                        "--if-exists", "replace"])
-            ours = pd.read_csv(work / f"e2e_{lib}_verdict.csv")["proba_1"].to_numpy()
-            theirs = pd.read_csv(work / f"e2e_{lib}_pandas.csv")["proba_1"].to_numpy()
-            row.update({"verdict_seconds": v_s, "verdict_peak_rss_mib": v_rss, "speedup": py_s / v_s,
-                        "rss_ratio": v_rss / py_rss, "max_abs_diff": float(np.max(np.abs(ours - theirs)))})
-        except (RuntimeError, FileNotFoundError, KeyError) as e:
-            row["verdict_error"] = str(e)[:300]
-        results["end_to_end"].append(row)
-        print(json.dumps(row), flush=True)
+        if "csv" in formats:
+            python_job = [sys.executable, str(script), str(pkl), str(csv), str(work / f"e2e_{lib}_pandas.csv")]
+            run_end_to_end(args, results, work, lib, "csv", model_file, csv, python_job)
+        if "parquet" in formats:
+            python_job = [sys.executable, str(arrow_script), lib, str(model_file), str(parquet),
+                          str(work / f"e2e_{lib}_pyarrow.parquet")]
+            run_end_to_end(args, results, work, lib, "parquet", model_file, parquet, python_job)
+
+
+def run_end_to_end(args, results, work, lib, fmt, model_file, source, python_job):
+    """Times one end-to-end job, the Python script's and `verdict predict`'s, and compares them."""
+    import pandas as pd
+
+    read = pd.read_csv if fmt == "csv" else pd.read_parquet
+    theirs_path = Path(python_job[-1])
+    ours_path = work / f"e2e_{lib}_verdict.{fmt}"
+    py_s, py_rss = timed_command(python_job)
+    row = {"library": lib, "format": fmt, "rows": args.rows, "python_seconds": py_s, "python_peak_rss_mib": py_rss}
+    try:
+        v_s, v_rss = timed_command([args.verdict, "predict", "--model", str(model_file), "--input", str(source),
+                                    "--output", str(ours_path), "--passthrough", "id", "--if-exists", "replace"])
+        ours = read(ours_path)["proba_1"].to_numpy()
+        theirs = read(theirs_path)["proba_1"].to_numpy()
+        row.update({"verdict_seconds": v_s, "verdict_peak_rss_mib": v_rss, "speedup": py_s / v_s,
+                    "rss_ratio": v_rss / py_rss, "max_abs_diff": float(np.max(np.abs(ours - theirs)))})
+    except (RuntimeError, FileNotFoundError, KeyError) as e:
+        row["verdict_error"] = str(e)[:300]
+    results["end_to_end"].append(row)
+    print(json.dumps(row), flush=True)
 
 
 def main():
@@ -183,7 +228,9 @@ def main():
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="50k rows, depth 8 only")
-    parser.add_argument("--end-to-end", action="store_true", help="also time the CSV -> CSV job")
+    parser.add_argument("--end-to-end", action="store_true", help="also time the end-to-end jobs")
+    parser.add_argument("--end-to-end-formats", default="csv",
+                        help="which end-to-end jobs: csv (CSV -> CSV), parquet (Parquet -> Parquet), or both")
     parser.add_argument("--libs", default="xgboost,lightgbm")
     parser.add_argument("--tasks", default="binary,multiclass,regression")
     parser.add_argument("--depths", default="6,8,12")

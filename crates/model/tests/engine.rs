@@ -180,14 +180,27 @@ fn random_inputs(rng: &mut TestRng, rows: usize) -> Array2<f64> {
 fn assert_engine_matches_reference(model: &NativeModel, x: &Array2<f64>) {
     let reference = model.reference();
     for output in model.signature().outputs() {
-        let fast = model.predict(x.view(), output).unwrap();
         let slow = reference.predict(x.view(), output).unwrap();
-        for ((i, &a), &b) in fast.indexed_iter().zip(slow.iter()) {
-            assert!(
-                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
-                "{output} at {i:?}: engine {a} vs reference {b}"
-            );
+        let fast = model.predict(x.view(), output).unwrap();
+        assert_same_bits(&fast, &slow, &format!("{output}"));
+        // A block of fewer rows than a group (a single request) walks trees side by side
+        // instead of rows: the same sums.
+        for row in 0..x.nrows().min(9) {
+            let one = x.slice(ndarray::s![row..row + 1, ..]);
+            let fast = model.predict(one, output).unwrap();
+            let slow = slow.slice(ndarray::s![row..row + 1, ..]).to_owned();
+            assert_same_bits(&fast, &slow, &format!("{output}, row {row} alone"));
         }
+    }
+}
+
+fn assert_same_bits(fast: &Array2<f64>, slow: &Array2<f64>, what: &str) {
+    assert_eq!(fast.dim(), slow.dim(), "{what}");
+    for ((i, &a), &b) in fast.indexed_iter().zip(slow.iter()) {
+        assert!(
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            "{what} at {i:?}: engine {a} vs reference {b}"
+        );
     }
 }
 

@@ -23,6 +23,9 @@ const CACHE_BYTES: usize = 2 << 20;
 /// Rows that walk one tree in lock-step.
 const LANES: usize = 8;
 
+/// Trees that one row walks in lock-step when a block has fewer rows than [`LANES`].
+const TREE_LANES: usize = 8;
+
 /// Trees this deep or shallower are walked in lock-step for exactly `depth` steps; deeper
 /// (typically unbalanced) trees stop a group early once all its rows rest on leaves.
 const MAX_LOCKSTEP_DEPTH: usize = 12;
@@ -644,50 +647,180 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         read: &mut Vec<f64>,
     ) {
         read.clear();
+        let rows = view.nrows();
+        if rows < LANES {
+            return self.score_few_rows(ensemble, view, block, margins, read);
+        }
+        for t in 0..self.trees.len() {
+            self.score_tree(t, ensemble, view, block, margins, read);
+        }
+    }
+
+    /// Adds tree `t`'s values for every row of the block to the margins.
+    fn score_tree(
+        &self,
+        t: usize,
+        ensemble: &TreeEnsemble,
+        view: ArrayView2<'_, f64>,
+        block: &[T],
+        margins: &mut [A],
+        read: &mut Vec<f64>,
+    ) {
         let raw_width = self.base_score.len();
         let rows = view.nrows();
         let width = self.leaf_width;
-        for (t, info) in self.trees.iter().enumerate() {
-            let out = info.output as usize;
-            match info.walk {
-                Walk::Complete if self.zero_missing => {
-                    self.walk_complete::<true>(info, block, margins, rows, raw_width)
+        let info = &self.trees[t];
+        let out = info.output as usize;
+        match info.walk {
+            Walk::Complete if self.zero_missing => {
+                self.walk_complete::<true>(info, block, margins, rows, raw_width)
+            }
+            Walk::Complete => self.walk_complete::<false>(info, block, margins, rows, raw_width),
+            Walk::Lockstep if self.zero_missing => {
+                self.walk::<true, false>(info, block, margins, rows, raw_width)
+            }
+            Walk::Lockstep => self.walk::<false, false>(info, block, margins, rows, raw_width),
+            Walk::UntilRest if self.zero_missing => {
+                self.walk::<true, true>(info, block, margins, rows, raw_width)
+            }
+            Walk::UntilRest => self.walk::<false, true>(info, block, margins, rows, raw_width),
+            Walk::Reference => {
+                let tree = &ensemble.trees[t];
+                let rule = ensemble.split_rule;
+                let features = self.features;
+                // The block's rows as the library reads them, contiguous: filled once per
+                // block, on the first tree that needs it.
+                if read.is_empty() {
+                    for row in view.rows() {
+                        read.extend(row.iter().map(|&x| rule.read(x)));
+                    }
                 }
-                Walk::Complete => {
-                    self.walk_complete::<false>(info, block, margins, rows, raw_width)
-                }
-                Walk::Lockstep if self.zero_missing => {
-                    self.walk::<true, false>(info, block, margins, rows, raw_width)
-                }
-                Walk::Lockstep => self.walk::<false, false>(info, block, margins, rows, raw_width),
-                Walk::UntilRest if self.zero_missing => {
-                    self.walk::<true, true>(info, block, margins, rows, raw_width)
-                }
-                Walk::UntilRest => self.walk::<false, true>(info, block, margins, rows, raw_width),
-                Walk::Reference => {
-                    let tree = &ensemble.trees[t];
-                    let rule = ensemble.split_rule;
-                    let features = self.features;
-                    // The block's rows as the library reads them, contiguous: filled once per
-                    // block, on the first tree that needs it.
-                    if read.is_empty() {
-                        for row in view.rows() {
-                            read.extend(row.iter().map(|&x| rule.read(x)));
+                for (r, row) in read.chunks_exact(features).enumerate() {
+                    let value = |f: usize| row[f];
+                    let leaf = tree.leaf_for(rule, value);
+                    let at = r * raw_width + out;
+                    if width == 1 {
+                        margins[at] += A::from_f64(tree.leaf_value(leaf, 1, value));
+                    } else {
+                        let start = leaf as usize * width;
+                        for k in 0..width {
+                            margins[at + k] += A::from_f64(tree.leaf_values[start + k]);
                         }
                     }
-                    for (r, row) in read.chunks_exact(features).enumerate() {
-                        let value = |f: usize| row[f];
-                        let leaf = tree.leaf_for(rule, value);
-                        let at = r * raw_width + out;
-                        if width == 1 {
-                            margins[at] += A::from_f64(tree.leaf_value(leaf, 1, value));
+                }
+            }
+        }
+    }
+
+    /// Scores a block of fewer rows than a group (a single request, say) by walking
+    /// [`TREE_LANES`] trees at once for each row: the trees' walks are independent, so they
+    /// overlap in the processor as the rows of a group do, where one row walking one tree
+    /// after the other is a single chain of dependent loads.
+    ///
+    /// Runs of consecutive trees walked in exactly `depth` steps go together; other trees
+    /// (deep ones that stop early, reference walks) go one by one in their place, so every
+    /// row still adds the trees in order and the sums are those of the row-wise walk.
+    fn score_few_rows(
+        &self,
+        ensemble: &TreeEnsemble,
+        view: ArrayView2<'_, f64>,
+        block: &[T],
+        margins: &mut [A],
+        read: &mut Vec<f64>,
+    ) {
+        let rows = view.nrows();
+        let mut t = 0;
+        while t < self.trees.len() {
+            let run = self.trees[t..]
+                .iter()
+                .take(TREE_LANES)
+                .take_while(|info| matches!(info.walk, Walk::Complete | Walk::Lockstep))
+                .count();
+            if run == 0 {
+                self.score_tree(t, ensemble, view, block, margins, read);
+                t += 1;
+                continue;
+            }
+            let trees = &self.trees[t..t + run];
+            if self.zero_missing {
+                self.walk_trees::<true>(trees, block, margins, rows);
+            } else {
+                self.walk_trees::<false>(trees, block, margins, rows);
+            }
+            t += run;
+        }
+    }
+
+    /// Walks each of the first `rows` rows of the block's first group through up to
+    /// [`TREE_LANES`] trees (stored complete or walked in `depth` steps) in lock-step, then
+    /// adds their values in tree order.
+    #[inline(never)]
+    fn walk_trees<const ZERO_MISSING: bool>(
+        &self,
+        trees: &[TreeInfo],
+        block: &[T],
+        margins: &mut [A],
+        rows: usize,
+    ) {
+        debug_assert!(trees.len() <= TREE_LANES && rows < LANES);
+        let raw_width = self.base_score.len();
+        let width = self.leaf_width;
+        let group = &block[..self.stride * LANES];
+        let depth = trees.iter().map(|info| info.depth).max().unwrap_or(0);
+        let splits: [&[CompleteNode<T>]; TREE_LANES] =
+            std::array::from_fn(|k| match trees.get(k) {
+                Some(info) if info.walk == Walk::Complete => self.complete_tree(info).0,
+                _ => &[],
+            });
+        if trees.len() == TREE_LANES
+            && trees
+                .iter()
+                .all(|info| info.walk == Walk::Complete && info.depth == depth)
+        {
+            // The common case (XGBoost's and balanced trees): no test per step.
+            for lane in 0..rows {
+                let mut index = [0u32; TREE_LANES];
+                for _ in 0..depth {
+                    for (i, splits) in index.iter_mut().zip(&splits) {
+                        *i = Self::complete_step::<ZERO_MISSING>(splits, *i, group, lane);
+                    }
+                }
+                let internal = splits_len(&trees[0]);
+                for (&i, info) in index.iter().zip(trees) {
+                    let at = lane * raw_width + info.output as usize;
+                    let leaf = info.first_leaf as usize + i as usize - internal;
+                    add_values(margins, at, &self.leaves, leaf, width);
+                }
+            }
+            return;
+        }
+        for lane in 0..rows {
+            let mut index = [0u32; TREE_LANES];
+            for (i, info) in index.iter_mut().zip(trees) {
+                if info.walk != Walk::Complete {
+                    *i = info.root;
+                }
+            }
+            for level in 0..depth {
+                for ((i, info), splits) in index.iter_mut().zip(trees).zip(&splits) {
+                    // Trees of a run have one depth, as a rule: a branch the processor
+                    // predicts. A complete tree must not step past its leaves.
+                    if level < info.depth {
+                        *i = if info.walk == Walk::Complete {
+                            Self::complete_step::<ZERO_MISSING>(splits, *i, group, lane)
                         } else {
-                            let start = leaf as usize * width;
-                            for k in 0..width {
-                                margins[at + k] += A::from_f64(tree.leaf_values[start + k]);
-                            }
-                        }
+                            self.step::<ZERO_MISSING>(*i, group, lane)
+                        };
                     }
+                }
+            }
+            for (&i, info) in index.iter().zip(trees) {
+                let at = lane * raw_width + info.output as usize;
+                if info.walk == Walk::Complete {
+                    let leaf = info.first_leaf as usize + i as usize - splits_len(info);
+                    add_values(margins, at, &self.leaves, leaf, width);
+                } else {
+                    add_values(margins, at, &self.values, i as usize, width);
                 }
             }
         }
@@ -776,7 +909,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
 
     /// The splits and leaf values of a tree stored complete, and its number of splits.
     fn complete_tree(&self, info: &TreeInfo) -> (&[CompleteNode<T>], &[A], usize) {
-        let internal = (1usize << info.depth) - 1;
+        let internal = splits_len(info);
         let width = self.leaf_width;
         (
             &self.complete[info.root as usize..][..internal],
@@ -876,6 +1009,12 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         }
         2 * index + 1 + u32::from(go_right)
     }
+}
+
+/// The splits of a tree stored complete: `2^depth - 1`.
+#[inline(always)]
+fn splits_len(info: &TreeInfo) -> usize {
+    (1usize << info.depth) - 1
 }
 
 /// Adds the `width` values of leaf `leaf` to the margins from `at`.

@@ -646,13 +646,27 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         margins: &mut [A],
         read: &mut Vec<f64>,
     ) {
-        read.clear();
+        // Whole groups tree by tree; the rows of a last, partial group walk trees side by
+        // side. Either way each row adds the trees in order.
         let rows = view.nrows();
-        if rows < LANES {
-            return self.score_few_rows(ensemble, view, block, margins, read);
+        let full = rows / LANES * LANES;
+        if full > 0 {
+            read.clear();
+            let view = view.slice(ndarray::s![..full, ..]);
+            for t in 0..self.trees.len() {
+                self.score_tree(t, ensemble, view, block, margins, read);
+            }
         }
-        for t in 0..self.trees.len() {
-            self.score_tree(t, ensemble, view, block, margins, read);
+        if rows > full {
+            read.clear();
+            let raw_width = self.base_score.len();
+            self.score_few_rows(
+                ensemble,
+                view.slice(ndarray::s![full.., ..]),
+                &block[full * self.stride..],
+                &mut margins[full * raw_width..],
+                read,
+            );
         }
     }
 
@@ -878,8 +892,10 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         }
     }
 
-    /// [`walk`](Self::walk) for the last, partial group of a block (a single row, say): only
-    /// its live rows walk, one after the other. Kept out of line so that the lock-step loop
+    /// [`walk`](Self::walk) for the rows of a partial group through a deep tree, which stops
+    /// early and so is left out of the side-by-side walk of
+    /// [`score_few_rows`](Self::score_few_rows): only the live rows walk, one after the
+    /// other. Kept out of line so that the lock-step loop
     /// compiles as it does alone (inlined, the extra path cost full blocks 20-30%).
     #[inline(never)]
     fn walk_tail<const ZERO_MISSING: bool>(
@@ -929,6 +945,8 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         rows: usize,
         raw_width: usize,
     ) {
+        // A partial group walks trees side by side instead (`score_few_rows`).
+        debug_assert!(rows.is_multiple_of(LANES));
         let width = self.leaf_width;
         let (splits, leaves, internal) = self.complete_tree(info);
         let out = info.output as usize;
@@ -945,38 +963,10 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 }
             }
             let first = g * LANES;
-            for (lane, &i) in index.iter().enumerate().take(rows - first) {
+            for (lane, &i) in index.iter().enumerate() {
                 let at = (first + lane) * raw_width + out;
                 add_values(margins, at, leaves, i as usize - internal, width);
             }
-        }
-        if rows > full * LANES {
-            self.walk_complete_tail::<ZERO_MISSING>(info, block, margins, rows, raw_width);
-        }
-    }
-
-    /// [`walk_complete`](Self::walk_complete) for the last, partial group of a block: only
-    /// its live rows walk, one after the other, out of line like [`walk_tail`](Self::walk_tail).
-    #[inline(never)]
-    fn walk_complete_tail<const ZERO_MISSING: bool>(
-        &self,
-        info: &TreeInfo,
-        block: &[T],
-        margins: &mut [A],
-        rows: usize,
-        raw_width: usize,
-    ) {
-        let width = self.leaf_width;
-        let (splits, leaves, internal) = self.complete_tree(info);
-        let first = rows / LANES * LANES;
-        let group = &block[first * self.stride..][..self.stride * LANES];
-        for lane in 0..rows - first {
-            let mut i = 0;
-            for _ in 0..info.depth {
-                i = Self::complete_step::<ZERO_MISSING>(splits, i, group, lane);
-            }
-            let at = (first + lane) * raw_width + info.output as usize;
-            add_values(margins, at, leaves, i as usize - internal, width);
         }
     }
 

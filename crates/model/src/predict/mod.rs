@@ -14,13 +14,13 @@
 //!   tree by tree, so each tree stays in cache while a block passes through it, with the
 //!   block's features copied once into a contiguous buffer of the comparison type (`f32` for
 //!   XGBoost and scikit-learn trees, `f64` for LightGBM);
-//! - eight rows walk a tree in lock-step, so their independent walks (and cache misses)
+//! - sixteen rows walk a tree in lock-step, so their independent walks (and cache misses)
 //!   overlap; leaves point to themselves, so shallow trees are walked for exactly `depth`
-//!   steps with no data-dependent branch, and deep ones stop once all eight rows rest;
-//! - a block of fewer than eight rows (a single request) turns this around: each row walks
-//!   eight trees in lock-step, then adds their leaves in tree order, so one row is not one
-//!   long chain of dependent loads through every tree (300 trees of depth 8: 13 µs a row
-//!   before, 5 µs after);
+//!   steps with no data-dependent branch, and deep ones stop once all sixteen rows rest;
+//! - the rows of a last group of fewer than sixteen (a single request) turn this around:
+//!   each walks eight trees in lock-step, then adds their leaves in tree order, so one row is
+//!   not one long chain of dependent loads through every tree (300 trees of depth 8: 13 µs a
+//!   row before, 5 µs after);
 //! - trees with categorical splits or linear leaves fall back to the reference evaluator, tree
 //!   by tree, keeping the summation order.
 //!

@@ -20,8 +20,11 @@ const LARGE_MODEL_BLOCK_ROWS: usize = 256;
 /// The compiled size above which a model counts as large: a typical L2 cache per core.
 const CACHE_BYTES: usize = 2 << 20;
 
-/// Rows that walk one tree in lock-step.
-const LANES: usize = 8;
+/// Rows that walk one tree in lock-step: enough independent walks to hide the latency of a
+/// step's two dependent loads. (Measured, 300 trees, one thread: 16 rows scored XGBoost's
+/// trees of depth 6, 8 and 12 14%, 20% and 44% faster than 8 rows, LightGBM's 6%, 11% and
+/// 47%; 32 rows were slower than 8.)
+const LANES: usize = 16;
 
 /// Trees that one row walks in lock-step when a block has fewer rows than [`LANES`].
 const TREE_LANES: usize = 8;

@@ -453,8 +453,9 @@ fn store_error_in<'a>(
     })
 }
 
-/// The store's own words from an error text: S3's `<Code>` and `<Message>` when the text
-/// holds its XML error document, else the text's first line.
+/// The store's own words from an error text: the `<Code>` and `<Message>` of its XML error
+/// document (S3, GCS, Azure), else the HTTP status (a `HEAD` answer has no body), else
+/// nothing.
 fn store_message(text: &str) -> String {
     let tag = |name: &str| {
         let open = format!("<{name}>");
@@ -465,7 +466,11 @@ fn store_message(text: &str) -> String {
     match (tag("Code"), tag("Message")) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code,
-        _ => text.lines().next().unwrap_or_default().trim().to_owned(),
+        _ => ["403 Forbidden", "401 Unauthorized"]
+            .into_iter()
+            .find(|status| text.contains(status))
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
@@ -663,6 +668,15 @@ mod tests {
             object_error(&url, "cannot list", unreachable),
             Error::ObjectStore { .. }
         ));
+        // A HEAD request's answer has no body: the status is all there is to say.
+        let head = object_store::Error::PermissionDenied {
+            path: "k.parquet".into(),
+            source: "Client error with status 403 Forbidden: No Body".into(),
+        };
+        match object_error(&url, "cannot look up", head) {
+            Error::AccessDenied { reason, .. } => assert_eq!(reason, "403 Forbidden"),
+            other => panic!("expected AccessDenied, got {other:?}"),
+        }
         // The same problems inside the I/O error a block reader returns.
         let io = Error::Io {
             action: "cannot read",

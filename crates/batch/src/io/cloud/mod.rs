@@ -212,6 +212,12 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
 /// The client of the store that holds `url`, built by polars (credentials, region and
 /// endpoint from the environment; cached per bucket), and the object's key in it.
 pub(crate) fn store(url: &ObjectUrl) -> Result<(Arc<dyn ObjectStore>, Key)> {
+    if !cfg!(feature = "cloud") {
+        return Err(Error::InvalidOption(format!(
+            "cannot reach {url}: this build has no object storage (verdict-batch's `cloud` \
+             feature, on in the `verdict` command by default)"
+        )));
+    }
     let built = block_on(async {
         let (location, store) = build_object_store(url.pl_path(), None, false).await?;
         let store = store.to_dyn_object_store().await.into_owned();
@@ -623,6 +629,19 @@ mod tests {
                 other => panic!("{missing}: expected NoObject, got {other:?}"),
             }
         }
+    }
+
+    /// Without the `cloud` feature, polars is built without its object storage clients: a URL
+    /// is refused naming the feature, never taken for a missing file.
+    #[cfg(not(feature = "cloud"))]
+    #[test]
+    fn without_the_feature_urls_are_refused_by_name() {
+        let url = ObjectUrl::parse("s3://bucket/in/*.parquet").unwrap();
+        let message = find(&url).unwrap_err().to_string();
+        assert!(
+            message.contains("verdict-batch's `cloud` feature"),
+            "{message}"
+        );
     }
 
     fn generic(message: &str) -> object_store::Error {

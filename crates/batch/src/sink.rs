@@ -6,7 +6,7 @@
 //! target only once complete and synced; a failed or cancelled run deletes it, and the next run
 //! removes what a killed one left. An object is uploaded in parts under its own key, which
 //! the store shows only once the upload is completed at the end (a failed or cancelled run
-//! aborts it; see `io/cloud/write.rs`). That commit is this file's, through a [`Staging`]; the
+//! aborts it; see `io/cloud/write.rs`). That commit is this file's, through a `Staging`; the
 //! bytes of each format are its backend's encoder (in `io/`, chosen by [`Format`]). A SQLite or
 //! PostgreSQL table is written in one transaction, which a failed run rolls back and whose
 //! commit makes the rows visible at once (see `io/sqlite.rs` and [`crate::postgres`]).

@@ -14,8 +14,8 @@
 //!   one), finding the objects a URL names (one key, a prefix, a glob over keys), and turning
 //!   the errors of a request into the ones a user can act on (no such object, no such
 //!   bucket, credentials refused);
-//! - [`read`]: an object as a byte stream, for the block readers of the text formats;
-//! - [`write`]: an output uploaded in parts and made visible at once when complete.
+//! - `read.rs`: an object as a byte stream, for the block readers of the text formats;
+//! - `write.rs`: an output uploaded in parts and made visible at once when complete.
 //!
 //! Nothing here knows a file format: `io/format.rs` still picks the backend, which gets a
 //! [`FileRef`](super::FileRef) and opens or scans it without caring where it lives.

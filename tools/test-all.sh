@@ -6,7 +6,8 @@
 #
 # Needs the Rust toolchain and python3 (3.9 or later). It makes its own virtual environment in
 # target/venv from the pinned tools/requirements-test.txt and installs the `verdict` package
-# (crates/python) into it with pip; the services the tests need are started by the scripts it calls, and stopped on exit.
+# (crates/python) into it with pip; the services the tests need (PostgreSQL, an S3 server) are
+# started by the scripts it calls, and stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +15,36 @@ cd "$(dirname "$0")/.."
 # stopped on exit; the tests find it through VERDICT_TEST_POSTGRES_URL.
 echo "== PostgreSQL test server"
 tools/postgres.sh start >/dev/null
-trap 'tools/postgres.sh stop' EXIT
+trap 'tools/s3.sh stop; tools/postgres.sh stop' EXIT
 eval "$(tools/postgres.sh env)"
 # == end of PostgreSQL
 
+# == S3 for the object storage tests (tools/s3.sh): moto's server on loopback, from its own
+# pinned venv (target/s3-venv), stopped on exit; the tests find it through VERDICT_TEST_S3_*.
+# Without PyPI the venv cannot be made: that skips the tests loudly, and fails under CI.
+echo "== S3 test server (moto)"
+s3_up=0
+if tools/s3.sh start >/dev/null; then
+    s3_up=1
+    eval "$(tools/s3.sh env)"
+elif [ -n "${CI:-}" ]; then
+    echo "FAILED: the S3 test server did not start (tools/s3.sh start, above); CI runs the object storage tests" >&2
+    exit 1
+else
+    echo "!!!!!!!! SKIPPED: no S3 test server (tools/s3.sh start failed, above): the object storage tests will not run !!!!!!!!" >&2
+fi
+# == end of S3
+
 echo "== cargo test --workspace"
 cargo test --workspace
+
+# == object storage end to end: the `verdict` binary that cargo test built, against the S3 server.
+if [ "$s3_up" = 1 ]; then
+    echo "== object storage (pytest crates/cli/tests/object_storage, in target/s3-venv)"
+    VERDICT_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/verdict" \
+        "$VERDICT_TEST_S3_PYTHON" -m pytest crates/cli/tests/object_storage -q -p no:cacheprovider
+fi
+# == end of object storage
 
 # --- Spark (verdict.spark): pyspark 4 needs Java 17+; say so plainly rather than fail in a JVM.
 tools/check-java.sh

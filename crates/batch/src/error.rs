@@ -153,6 +153,54 @@ pub enum Error {
         /// The path, directory or glob.
         pattern: String,
     },
+    /// No object in object storage matches a URL (one key, a prefix or a glob).
+    #[error("no object matches `{url}`")]
+    NoObject {
+        /// The URL.
+        url: String,
+    },
+    /// The bucket (or container) a URL names does not exist.
+    #[error(
+        "the bucket of `{url}` does not exist (or is not visible to these credentials); check \
+         its name, and the endpoint or region if it is not the default"
+    )]
+    NoBucket {
+        /// The URL.
+        url: String,
+    },
+    /// Object storage refused a request: the credentials are missing, wrong or expired, or
+    /// lack a permission.
+    #[error(
+        "object storage refused access to `{url}`{}; check the credentials it is given \
+         (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials, \
+         GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY, ...) and their permissions",
+        in_parentheses(reason)
+    )]
+    AccessDenied {
+        /// The URL.
+        url: String,
+        /// The store's words (such as `InvalidAccessKeyId: ...`), when it gave any.
+        reason: String,
+    },
+    /// A URL whose scheme Verdict neither reads nor writes.
+    #[error(
+        "`{url}`: {scheme}:// is not supported; object storage is s3://, gs://, az:// (or \
+         abfss://) and, to read, http(s)://; a local file is a plain path"
+    )]
+    UnsupportedScheme {
+        /// The URL.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// An object storage request failed (the network, the server).
+    #[error("{context}: {source}")]
+    ObjectStore {
+        /// What was being done, on which object.
+        context: String,
+        /// The client's error.
+        source: object_store::Error,
+    },
     /// The format of a path cannot be told from its name.
     #[error(
         "cannot tell the format of `{path}` from its extension; name it with --input-format / \
@@ -310,6 +358,15 @@ impl Error {
             path,
             source,
         }
+    }
+}
+
+/// ` (text)`, or nothing for an empty text.
+fn in_parentheses(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
     }
 }
 

@@ -4,8 +4,9 @@
 //! [`DataFrame`](polars::prelude::DataFrame) in memory ([`Scorer::score_frame`]), a
 //! [`LazyFrame`](polars::prelude::LazyFrame) on polars' streaming engine
 //! ([`Scorer::score_lazy`]), or streams a [`Source`] (CSV, Parquet, Arrow IPC and NDJSON
-//! files, directories and globs of them, SQLite and PostgreSQL tables and queries) into a
-//! [`Sink`] (the same file formats, or a SQLite or PostgreSQL table) chunk by chunk
+//! files, directories and globs of them, local or in object storage: `s3://`, `gs://`,
+//! `az://`, `https://`; SQLite and PostgreSQL tables and queries) into a [`Sink`] (the same
+//! file formats, local or objects, or a SQLite or PostgreSQL table) chunk by chunk
 //! ([`Scorer::run`]). Peak memory depends on [`Options::chunk_rows`], not on the input;
 //! output appears atomically, and only if the run succeeds.
 //!
@@ -77,8 +78,9 @@ pub mod source;
 pub use cancel::Cancel;
 pub use error::{Error, Location, MissingColumn, Result};
 pub use frame::{FeatureMap, Matching, Origin};
+pub use io::cloud;
 pub use io::postgres;
 pub use polars;
 pub use score::{Event, Options, Passthrough, Plan, Scorer, Summary};
 pub use sink::{IfExists, Sink};
-pub use source::{CsvOptions, Format, Shard, Source, SqliteInput};
+pub use source::{CsvOptions, FileRef, Format, ObjectUrl, Shard, Source, SqliteInput};

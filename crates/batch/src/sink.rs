@@ -1,13 +1,15 @@
-//! Where predictions go: a CSV, Parquet, Arrow IPC or NDJSON file, or a SQLite or
-//! PostgreSQL table.
+//! Where predictions go: a CSV, Parquet, Arrow IPC or NDJSON file, on this machine or in
+//! object storage, or a SQLite or PostgreSQL table.
 //!
 //! Output is all or nothing. A file is written to a temporary file beside its target
 //! (`.NAME.XXXXXX.partial`, hidden, so nothing mistakes it for a result) and renamed over the
 //! target only once complete and synced; a failed or cancelled run deletes it, and the next run
-//! removes what a killed one left. That commit is this file's; the bytes of each format are
-//! its backend's encoder (in `io/`, chosen by [`Format`]). A SQLite or PostgreSQL table is
-//! written in one transaction, which a failed run rolls back and whose commit makes the rows
-//! visible at once (see `io/sqlite.rs` and [`crate::postgres`]).
+//! removes what a killed one left. An object is uploaded in parts under its own key, which
+//! the store shows only once the upload is completed at the end (a failed or cancelled run
+//! aborts it; see `io/cloud/write.rs`). That commit is this file's, through a `Staging`; the
+//! bytes of each format are its backend's encoder (in `io/`, chosen by [`Format`]). A SQLite or
+//! PostgreSQL table is written in one transaction, which a failed run rolls back and whose
+//! commit makes the rows visible at once (see `io/sqlite.rs` and [`crate::postgres`]).
 
 use std::fmt;
 use std::io::Write;
@@ -20,9 +22,10 @@ pub(crate) use crate::io::Writer;
 pub use crate::io::sqlite::DEFAULT_TABLE;
 
 use crate::error::{Error, Result};
+use crate::io::cloud::{self, ObjectUrl};
 use crate::io::postgres::{Database, PostgresWriter};
 use crate::io::sqlite::{self, SqliteWriter};
-use crate::io::{Encoder, Format, SharedFile};
+use crate::io::{Encoder, FileRef, Format, SharedWriter, Staging};
 use crate::partial;
 use crate::source::Source;
 
@@ -39,6 +42,10 @@ enum Target {
         path: PathBuf,
         format: Format,
     },
+    Object {
+        url: ObjectUrl,
+        format: Format,
+    },
     Sqlite {
         path: PathBuf,
         table: String,
@@ -52,9 +59,13 @@ enum Target {
 impl Sink {
     /// A file in `format`, or the format its extension says. A SQLite database
     /// (`.sqlite`, `.sqlite3`, `.db`) gets the table [`DEFAULT_TABLE`]; name another with
-    /// [`Sink::sqlite`].
+    /// [`Sink::sqlite`]. A URL (`s3://bucket/out/scores.parquet`) is an object, as
+    /// [`Sink::object`] writes it.
     pub fn path(path: impl Into<PathBuf>, format: Option<Format>) -> Result<Self> {
         let path = path.into();
+        if let Some(url) = path.to_str().filter(|text| cloud::is_url(text)) {
+            return Sink::object(url, format);
+        }
         let format = match format {
             Some(format) => format,
             None => Format::from_path(&path)
@@ -69,6 +80,35 @@ impl Sink {
         };
         Ok(Sink {
             target,
+            if_exists: IfExists::Fail,
+        })
+    }
+
+    /// An object in object storage (`s3://bucket/out/scores.parquet`, `gs://...`,
+    /// `az://...`), in `format` or the format its key's extension says (not SQLite).
+    ///
+    /// It is uploaded in parts of 8 MiB (a few at a time, so memory stays bounded) under its
+    /// own key, and appears, whole and at once, when the run completes the upload at its
+    /// end; a failed or cancelled run aborts the upload, leaving nothing. Credentials,
+    /// region and endpoint come from the environment, as for [`Source::object`].
+    pub fn object(url: &str, format: Option<Format>) -> Result<Self> {
+        let url = ObjectUrl::parse(url)?;
+        let format = match format {
+            Some(format) => format,
+            None => Format::from_path(Path::new(url.file_name())).ok_or_else(|| {
+                Error::UnknownFormat {
+                    path: url.as_path().to_owned(),
+                }
+            })?,
+        };
+        if format == Format::Sqlite {
+            return Err(Error::InvalidOption(format!(
+                "cannot write a SQLite database to object storage ({url}); write a file format \
+                 (parquet, csv, ipc, ndjson), or a local database"
+            )));
+        }
+        Ok(Sink {
+            target: Target::Object { url, format },
             if_exists: IfExists::Fail,
         })
     }
@@ -104,17 +144,25 @@ impl Sink {
     /// The output's format; `None` for a PostgreSQL table.
     pub fn format(&self) -> Option<Format> {
         match &self.target {
-            Target::File { format, .. } => Some(*format),
+            Target::File { format, .. } | Target::Object { format, .. } => Some(*format),
             Target::Sqlite { .. } => Some(Format::Sqlite),
             Target::Postgres { .. } => None,
         }
     }
 
-    /// The output file or SQLite database; `None` for a PostgreSQL table.
+    /// The output file or SQLite database; `None` for a PostgreSQL table or an object.
     pub fn output_path(&self) -> Option<&Path> {
         match &self.target {
             Target::File { path, .. } | Target::Sqlite { path, .. } => Some(path),
-            Target::Postgres { .. } => None,
+            Target::Object { .. } | Target::Postgres { .. } => None,
+        }
+    }
+
+    /// The output object; `None` for other outputs.
+    pub fn output_url(&self) -> Option<&ObjectUrl> {
+        match &self.target {
+            Target::Object { url, .. } => Some(url),
+            _ => None,
         }
     }
 
@@ -124,9 +172,22 @@ impl Sink {
         let inputs: Vec<&Path> = source
             .files()
             .iter()
-            .map(PathBuf::as_path)
+            .filter_map(|file| match file {
+                FileRef::Local(path) => Some(path.as_path()),
+                FileRef::Object(_) => None,
+            })
             .chain(source.sqlite_path())
             .collect();
+        if let Some(url) = self.output_url()
+            && source
+                .files()
+                .iter()
+                .any(|file| matches!(file, FileRef::Object(input) if input == url))
+        {
+            return Err(Error::OutputIsInput {
+                path: url.as_path().to_owned(),
+            });
+        }
         if let Some(path) = self.output_path()
             && let Ok(output) = path.canonicalize()
             && inputs
@@ -156,6 +217,7 @@ impl Sink {
                     });
                 }
             }
+            Target::Object { url, .. } => cloud::write::check_target(url, self.if_exists)?,
             Target::Sqlite { path, table } => {
                 sqlite::check_target(path, table, self.if_exists)?;
             }
@@ -169,8 +231,14 @@ impl Sink {
     /// Starts writing chunks with columns `schema`.
     pub(crate) fn open(&self, schema: &Schema) -> Result<Box<dyn Writer>> {
         match &self.target {
-            Target::File { path, format } => Ok(Box::new(FileWriter::create(
+            Target::File { path, format } => Ok(Box::new(FileWriter::local(
                 path,
+                *format,
+                schema,
+                self.if_exists,
+            )?)),
+            Target::Object { url, format } => Ok(Box::new(FileWriter::object(
+                url,
                 *format,
                 schema,
                 self.if_exists,
@@ -195,58 +263,99 @@ impl fmt::Display for Sink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.target {
             Target::File { path, .. } => write!(f, "{}", path.display()),
+            Target::Object { url, .. } => write!(f, "{url}"),
             Target::Sqlite { path, table } => write!(f, "{}, table {table}", path.display()),
             Target::Postgres { database, table } => write!(f, "{database}, table {table}"),
         }
     }
 }
 
-/// A file written beside its target and moved into place once complete.
+/// A file's bytes from its format's encoder, kept out of sight by a [`Staging`] until the
+/// whole output is written: a partial beside a local target, or an object's upload.
 struct FileWriter {
-    target: PathBuf,
-    /// Taken when the output is moved into place.
-    temp: Option<tempfile::NamedTempFile>,
-    file: SharedFile,
+    /// The path or URL, for messages.
+    target: String,
+    output: SharedWriter,
     encoder: Box<dyn Encoder>,
-    if_exists: IfExists,
+    /// Taken by the commit. Dropped without one, it leaves nothing visible.
+    staging: Option<Box<dyn Staging>>,
 }
 
 impl FileWriter {
-    fn create(target: &Path, format: Format, schema: &Schema, if_exists: IfExists) -> Result<Self> {
+    /// A local file, written to a hidden partial beside `target` and renamed over it.
+    fn local(target: &Path, format: Format, schema: &Schema, if_exists: IfExists) -> Result<Self> {
         let temp = partial::create(target)?;
         let handle = temp
             .as_file()
             .try_clone()
             .map_err(Error::io("cannot write", temp.path()))?;
-        let file = SharedFile::new(handle);
-        let encoder = format.encoder(file.clone(), target, schema)?;
-        Ok(FileWriter {
+        let output = SharedWriter::new(handle);
+        let encoder = format.encoder(output.clone(), target, schema)?;
+        let staging = Partial {
             target: target.to_owned(),
             temp: Some(temp),
-            file,
-            encoder,
             if_exists,
+        };
+        Ok(FileWriter {
+            target: target.display().to_string(),
+            output,
+            encoder,
+            staging: Some(Box::new(staging)),
+        })
+    }
+
+    /// An object, uploaded in parts under its key and made visible by completing the upload.
+    fn object(
+        url: &ObjectUrl,
+        format: Format,
+        schema: &Schema,
+        if_exists: IfExists,
+    ) -> Result<Self> {
+        let (upload, staging) = cloud::write::start(url, if_exists)?;
+        let output = SharedWriter::new(upload);
+        let encoder = format.encoder(output.clone(), Path::new(url.file_name()), schema)?;
+        Ok(FileWriter {
+            target: url.to_string(),
+            output,
+            encoder,
+            staging: Some(staging),
         })
     }
 }
 
 impl Writer for FileWriter {
     fn write(&mut self, chunk: &DataFrame) -> Result<()> {
-        self.encoder.write(chunk).map_err(Error::polars(format!(
-            "cannot write {}",
-            self.target.display()
-        )))
+        self.encoder
+            .write(chunk)
+            .map_err(Error::polars(format!("cannot write {}", self.target)))
     }
 
     fn finish(&mut self) -> Result<()> {
+        let Some(mut staging) = self.staging.take() else {
+            return Ok(());
+        };
+        let context = format!("cannot write {}", self.target);
+        self.encoder.finish().map_err(Error::polars(context))?;
+        self.output
+            .flush()
+            .map_err(Error::io("cannot write", self.target.clone()))?;
+        staging.commit()
+    }
+}
+
+/// A local output's partial: synced, then renamed over the target.
+struct Partial {
+    target: PathBuf,
+    /// Taken when the output is moved into place; dropped, it deletes the partial.
+    temp: Option<tempfile::NamedTempFile>,
+    if_exists: IfExists,
+}
+
+impl Staging for Partial {
+    fn commit(&mut self) -> Result<()> {
         let Some(temp) = self.temp.take() else {
             return Ok(());
         };
-        let context = format!("cannot write {}", self.target.display());
-        self.encoder.finish().map_err(Error::polars(context))?;
-        self.file
-            .flush()
-            .map_err(Error::io("cannot write", temp.path()))?;
         temp.as_file()
             .sync_all()
             .map_err(Error::io("cannot sync", temp.path()))?;

@@ -1,5 +1,6 @@
 //! Where rows come from: files (CSV, Parquet, Arrow IPC, NDJSON; one, a directory or a glob),
-//! a SQLite or PostgreSQL table or query, or a polars frame.
+//! on this machine or in object storage (`s3://`, `gs://`, `az://`, `https://`), a SQLite or
+//! PostgreSQL table or query, or a polars frame.
 //!
 //! A [`Source`] says what to read. [`Source::open`] plans the read (the files, the shard, the
 //! types a CSV reader must use for the model's features) and gives a [`Reader`], which hands
@@ -21,15 +22,16 @@ use std::thread::JoinHandle;
 
 use polars::prelude::*;
 
+pub use crate::io::cloud::ObjectUrl;
 pub use crate::io::csv::CsvOptions;
 pub use crate::io::sqlite::SqliteInput;
-pub use crate::io::{Format, ReadHints, Shard};
+pub use crate::io::{FileRef, Format, ReadHints, Shard};
 
 use crate::error::{Error, Result};
 use crate::frame::Origin;
 use crate::io::InferredSchemas;
 use crate::io::postgres::{self, Database, PostgresInput, PostgresRead};
-use crate::io::{self, ChunkSender, FileRead, Part, sqlite};
+use crate::io::{self, ChunkSender, FileRead, Part, cloud, sqlite};
 
 /// What to read.
 #[derive(Clone)]
@@ -42,7 +44,7 @@ pub struct Source {
 enum Input {
     Files {
         format: Format,
-        paths: Vec<PathBuf>,
+        files: Vec<FileRef>,
         csv: CsvOptions,
         inferred: InferredSchemas,
     },
@@ -70,9 +72,14 @@ impl Source {
     /// the extensions say. A directory's files are the ones with a known extension; all must
     /// have the same format. Many files are read in the order of their sorted paths.
     ///
-    /// A SQLite database needs [`Source::sqlite`], which says what to read from it.
+    /// A URL (`s3://bucket/prefix/*.parquet`, `https://...`) is object storage, read as
+    /// [`Source::object`] reads it. A SQLite database needs [`Source::sqlite`], which says
+    /// what to read from it.
     pub fn path(path: impl AsRef<Path>, format: Option<Format>) -> Result<Self> {
         let path = path.as_ref();
+        if let Some(url) = path.to_str().filter(|text| cloud::is_url(text)) {
+            return Source::object(url, format);
+        }
         let pattern = path.display().to_string();
         let mut paths = if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(Error::io("cannot list", path))?;
@@ -80,12 +87,7 @@ impl Source {
             for entry in entries {
                 let entry = entry.map_err(Error::io("cannot list", path))?;
                 let file = entry.path();
-                let hidden = entry.file_name().to_string_lossy().starts_with('.');
-                let known = format.map_or_else(
-                    || Format::from_path(&file).is_some(),
-                    |f| Format::from_path(&file).is_none_or(|g| g == f),
-                );
-                if file.is_file() && !hidden && known {
+                if file.is_file() && in_directory(&file, format) {
                     files.push(file);
                 }
             }
@@ -111,18 +113,63 @@ impl Source {
             Vec::new()
         };
         paths.sort();
-        let Some(first) = paths.first() else {
+        if paths.is_empty() {
+            return Err(Error::NoInput { pattern });
+        }
+        Source::of_files(
+            paths.into_iter().map(FileRef::Local).collect(),
+            format,
+            pattern,
+        )
+    }
+
+    /// Objects in object storage, named by a URL: one object (`s3://bucket/in/rows.parquet`),
+    /// the objects directly under a prefix, like a directory's files (`s3://bucket/in/`, or
+    /// `s3://bucket/in` when no object has that key), or a glob over keys
+    /// (`gs://bucket/in/part-*.parquet`: `*`, `?` and `[...]` stay within one level of `/`,
+    /// `**` spans levels). Also `az://container/...` (or `abfss://...`), and one file served
+    /// at an `https://` URL.
+    ///
+    /// The store's client is polars': credentials, region and endpoint come from the usual
+    /// environment variables and profile files (see `docs/batch.md`). Objects are listed
+    /// here, and then read one after the other, streamed: Parquet and Arrow IPC a row group
+    /// at a time by range requests, CSV and NDJSON through one streamed `GET`.
+    ///
+    /// No matching object is [`Error::NoObject`]; a missing bucket [`Error::NoBucket`];
+    /// refused credentials [`Error::AccessDenied`]; another scheme
+    /// [`Error::UnsupportedScheme`].
+    pub fn object(url: &str, format: Option<Format>) -> Result<Self> {
+        let url = ObjectUrl::parse(url)?;
+        let (objects, listed) = cloud::find(&url)?;
+        let files: Vec<FileRef> = objects
+            .into_iter()
+            .map(FileRef::Object)
+            .filter(|file| !listed || in_directory(file.file_name(), format))
+            .collect();
+        if files.is_empty() {
+            return Err(Error::NoObject {
+                url: url.to_string(),
+            });
+        }
+        Source::of_files(files, format, url.to_string())
+    }
+
+    /// Files of rows found by `pattern` (a path, a directory, a glob or a URL), in `format`
+    /// or the one their extensions say.
+    fn of_files(files: Vec<FileRef>, format: Option<Format>, pattern: String) -> Result<Self> {
+        let Some(first) = files.first() else {
             return Err(Error::NoInput { pattern });
         };
         let format = match format {
             Some(format) => format,
             None => {
-                let format = Format::from_path(first).ok_or_else(|| Error::UnknownFormat {
-                    path: first.clone(),
-                })?;
-                if let Some(other) = paths
+                let format =
+                    Format::from_path(first.file_name()).ok_or_else(|| Error::UnknownFormat {
+                        path: first.name().to_owned(),
+                    })?;
+                if let Some(other) = files
                     .iter()
-                    .filter_map(|p| Format::from_path(p))
+                    .filter_map(|f| Format::from_path(f.file_name()))
                     .find(|&f| f != format)
                 {
                     return Err(Error::MixedFormats {
@@ -135,25 +182,22 @@ impl Source {
             }
         };
         if format == Format::Sqlite {
+            let how = match first {
+                FileRef::Local(_) => "name a table (--input-table) or a query (--query)",
+                FileRef::Object(_) => "SQLite databases are read from local files only",
+            };
             return Err(Error::InvalidOption(format!(
-                "`{pattern}` is a SQLite database: name a table (--input-table) or a query (--query)"
+                "`{pattern}` is a SQLite database: {how}"
             )));
         }
         let csv = CsvOptions {
-            delimiter: if first
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
-            {
-                b'\t'
-            } else {
-                b','
-            },
+            delimiter: crate::io::csv::default_delimiter(first.file_name()),
             ..CsvOptions::default()
         };
         Ok(Source {
             input: Input::Files {
                 format,
-                paths,
+                files,
                 csv,
                 inferred: InferredSchemas::default(),
             },
@@ -229,10 +273,10 @@ impl Source {
         self
     }
 
-    /// The files read, for file input.
-    pub fn files(&self) -> &[PathBuf] {
+    /// The files (local, or objects) read, for file input.
+    pub fn files(&self) -> &[FileRef] {
         match &self.input {
-            Input::Files { paths, .. } => paths,
+            Input::Files { files, .. } => files,
             _ => &[],
         }
     }
@@ -248,10 +292,10 @@ impl Source {
     /// A short description for messages: the path or pattern, or the kind of frame.
     pub fn describe(&self) -> String {
         match &self.input {
-            Input::Files { paths, format, .. } if paths.len() == 1 => {
-                format!("{} ({format})", paths[0].display())
+            Input::Files { files, format, .. } if files.len() == 1 => {
+                format!("{} ({format})", files[0])
             }
-            Input::Files { paths, format, .. } => format!("{} {format} files", paths.len()),
+            Input::Files { files, format, .. } => format!("{} {format} files", files.len()),
             Input::Sqlite { path, what } => match what {
                 SqliteInput::Table(table) => format!("table `{table}` of {}", path.display()),
                 SqliteInput::Query(_) => format!("a query on {}", path.display()),
@@ -267,15 +311,15 @@ impl Source {
         match &self.input {
             Input::Files {
                 format,
-                paths,
+                files,
                 csv,
                 inferred,
             } => {
-                let path = paths.first().ok_or_else(|| Error::NoInput {
+                let file = files.first().ok_or_else(|| Error::NoInput {
                     pattern: String::new(),
                 })?;
                 Ok(
-                    io::schema_of(format.scan(path, csv, None, inferred)?, path)?
+                    io::schema_of(format.scan(file, csv, None, inferred)?, file)?
                         .as_ref()
                         .clone(),
                 )
@@ -306,11 +350,11 @@ impl Source {
         let schema = match &self.input {
             Input::Files {
                 format,
-                paths,
+                files,
                 csv,
                 inferred,
-            } => match paths.first() {
-                Some(path) => io::schema_of(format.scan(path, csv, Some(hints), inferred)?, path)?
+            } => match files.first() {
+                Some(file) => io::schema_of(format.scan(file, csv, Some(hints), inferred)?, file)?
                     .as_ref()
                     .clone(),
                 None => Schema::default(),
@@ -335,9 +379,9 @@ impl Source {
             len: None,
         };
         match (&self.input, self.shard) {
-            (Input::Files { paths, .. }, None) => Ok((0..paths.len()).map(whole).collect()),
-            (Input::Files { paths, format, .. }, Some(shard)) if paths.len() > 1 => {
-                format.share(paths, shard)
+            (Input::Files { files, .. }, None) => Ok((0..files.len()).map(whole).collect()),
+            (Input::Files { files, format, .. }, Some(shard)) if files.len() > 1 => {
+                format.share(files, shard)
             }
             (_, None) => Ok(vec![whole(0)]),
             (_, Some(shard)) => {
@@ -356,11 +400,11 @@ impl Source {
     fn count_all_rows(&self) -> Result<u64> {
         match &self.input {
             Input::Files {
-                format, paths, csv, ..
+                format, files, csv, ..
             } => {
                 let mut total = 0;
-                for path in paths {
-                    total += format.count_rows(path, csv)?;
+                for file in files {
+                    total += format.count_rows(file, csv)?;
                 }
                 Ok(total)
             }
@@ -372,6 +416,20 @@ impl Source {
             }
         }
     }
+}
+
+/// Whether a file listed in a directory (or under a prefix of object storage) is one to
+/// read: a visible name with a known extension (of `format`, when it is given; an unknown
+/// extension passes when the format is named).
+fn in_directory(file: &Path, format: Option<Format>) -> bool {
+    let hidden = file
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+    let known = format.map_or_else(
+        || Format::from_path(file).is_some(),
+        |f| Format::from_path(file).is_none_or(|g| g == f),
+    );
+    !hidden && known
 }
 
 /// Reads an opened [`Source`] chunk by chunk.
@@ -457,8 +515,8 @@ impl Reader {
                 Some(len) => len,
                 None => match &self.input {
                     Input::Files {
-                        format, paths, csv, ..
-                    } => format.count_rows(&paths[part.index], csv)?,
+                        format, files, csv, ..
+                    } => format.count_rows(&files[part.index], csv)?,
                     input => Source {
                         input: input.clone(),
                         shard: None,
@@ -529,20 +587,20 @@ impl Reader {
         let (file, producer) = match &self.input {
             Input::Files {
                 format,
-                paths,
+                files,
                 csv,
                 inferred,
             } => {
-                let path = &paths[part.index];
+                let file = &files[part.index];
                 let job = format.read(FileRead {
-                    path,
+                    file,
                     csv,
                     hints: &self.hints,
                     inferred,
                     part,
                     chunk_rows,
                 })?;
-                (Some(path.clone()), Producer::spawn(job))
+                (Some(file.name().to_owned()), Producer::spawn(job))
             }
             Input::Lazy(lf) => {
                 let lf = crate::io::polars::slice(lf.as_ref().clone(), part);

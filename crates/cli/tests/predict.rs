@@ -188,6 +188,53 @@ fn a_missing_feature_fails_with_one_actionable_line() {
     assert!(!output.exists());
 }
 
+/// URLs that are not object storage, and outputs object storage cannot take, fail with one
+/// line naming the problem, before any request (the end-to-end object storage tests, against
+/// an S3 server, are in tests/object_storage/).
+#[test]
+fn urls_object_storage_cannot_serve_fail_by_name() {
+    let (dir, model, input) = setup();
+    let local = dir.path().join("out.parquet");
+    let local = local.to_str().unwrap();
+    let cases: [(&str, &str, &[&str], &str); 4] = [
+        (
+            "ftp://host/rows.csv",
+            local,
+            &[],
+            "verdict: `ftp://host/rows.csv`: ftp:// is not supported; object storage is s3://, \
+             gs://, az:// (or abfss://) and, to read, http(s)://; a local file is a plain path\n",
+        ),
+        (
+            &input,
+            "s3://bucket/scores.sqlite",
+            &[],
+            "verdict: cannot write a SQLite database to object storage (s3://bucket/scores.sqlite); \
+             write a file format (parquet, csv, ipc, ndjson), or a local database\n",
+        ),
+        (
+            &input,
+            "https://example.org/scores.parquet",
+            &[],
+            "verdict: cannot write https://example.org/scores.parquet: an HTTP server is \
+             read-only here; write to s3://, gs:// or az://\n",
+        ),
+        (
+            &input,
+            "s3://bucket/scores.parquet",
+            &["--if-exists", "append"],
+            "verdict: cannot append to the object s3://bucket/scores.parquet; objects are \
+             replaced whole (--if-exists replace)\n",
+        ),
+    ];
+    for (input, output, extra, expected) in cases {
+        let mut args = vec!["predict", "-m", &model, "-i", input, "-o", output];
+        args.extend_from_slice(extra);
+        let run = verdict(&args);
+        assert_eq!(run.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&run.stderr), expected, "{args:?}");
+    }
+}
+
 #[test]
 fn shards_split_the_rows() {
     let (dir, model, input) = setup();

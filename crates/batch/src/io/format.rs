@@ -5,14 +5,15 @@
 //! backend file and one new variant here.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use polars::prelude::{LazyFrame, Schema};
 
 use super::csv::CsvOptions;
 use super::{
-    Encoder, FileRead, InferredSchemas, Part, ReadHints, ReadJob, Shard, SharedFile, csv, ndjson,
+    Encoder, FileRead, FileRef, InferredSchemas, Part, ReadHints, ReadJob, Shard, SharedWriter,
+    csv, ndjson,
 };
 use crate::error::{Error, Result};
 
@@ -70,39 +71,39 @@ impl Format {
     /// types; a text file's schema is inferred once, into `inferred`.
     pub(crate) fn scan(
         self,
-        path: &Path,
+        file: &FileRef,
         csv: &CsvOptions,
         hints: Option<&ReadHints>,
         inferred: &InferredSchemas,
     ) -> Result<LazyFrame> {
-        match self {
-            Format::Csv => csv::scan(path, csv, hints, inferred),
-            Format::Parquet => super::polars::scan_parquet(path),
-            Format::Ipc => super::polars::scan_ipc(path),
-            Format::Ndjson => ndjson::scan(path, hints, inferred),
-            Format::Sqlite => Err(not_a_file(path)),
-        }
+        file.refine(match self {
+            Format::Csv => csv::scan(file, csv, hints, inferred),
+            Format::Parquet => super::polars::scan_parquet(file),
+            Format::Ipc => super::polars::scan_ipc(file),
+            Format::Ndjson => ndjson::scan(file, hints, inferred),
+            Format::Sqlite => Err(not_a_file(file.name())),
+        })
     }
 
     /// The rows of one file: CSV and NDJSON records are counted with bounded memory, the
     /// other formats by polars (Parquet and IPC from their metadata).
-    pub(crate) fn count_rows(self, path: &Path, csv: &CsvOptions) -> Result<u64> {
-        match self {
-            Format::Csv => csv::count_records(path, csv),
-            Format::Ndjson => ndjson::count_records(path),
-            Format::Parquet => super::polars::count_rows(super::polars::scan_parquet(path)?, path),
-            Format::Ipc => super::polars::count_rows(super::polars::scan_ipc(path)?, path),
-            Format::Sqlite => Err(not_a_file(path)),
-        }
+    pub(crate) fn count_rows(self, file: &FileRef, csv: &CsvOptions) -> Result<u64> {
+        file.refine(match self {
+            Format::Csv => csv::count_records(file, csv),
+            Format::Ndjson => ndjson::count_records(file),
+            Format::Parquet => super::polars::count_rows(super::polars::scan_parquet(file)?, file),
+            Format::Ipc => super::polars::count_rows(super::polars::scan_ipc(file)?, file),
+            Format::Sqlite => Err(not_a_file(file.name())),
+        })
     }
 
     /// The parts of many files that are `shard`'s: whole files, or for Parquet the row
     /// groups, which share the rows out more evenly.
-    pub(crate) fn share(self, paths: &[PathBuf], shard: Shard) -> Result<Vec<Part>> {
+    pub(crate) fn share(self, files: &[FileRef], shard: Shard) -> Result<Vec<Part>> {
         match self {
-            Format::Parquet => super::polars::row_group_parts(paths, shard),
+            Format::Parquet => super::polars::row_group_parts(files, shard),
             _ => {
-                let (start, end) = shard.range(paths.len() as u64);
+                let (start, end) = shard.range(files.len() as u64);
                 Ok((start as usize..end as usize)
                     .map(|index| Part {
                         index,
@@ -116,32 +117,39 @@ impl Format {
 
     /// Starts reading a part of a file, in chunks with the types its hints ask for. What can
     /// fail before the first row (the schema) fails here.
+    ///
+    /// The job refines its errors as [`FileRef::refine`] does, so that an object that goes
+    /// missing or a credential that expires mid-read says so.
     pub(crate) fn read(self, read: FileRead<'_>) -> Result<ReadJob> {
-        match self {
+        let file = read.file;
+        let job = file.refine(match self {
             Format::Csv => csv::read(read),
             Format::Ndjson => ndjson::read(read),
             Format::Parquet | Format::Ipc => {
-                let lf = self.scan(read.path, read.csv, Some(read.hints), read.inferred)?;
-                let context = format!("cannot read {}", read.path.display());
+                let lf = self.scan(file, read.csv, Some(read.hints), read.inferred)?;
+                let context = format!("cannot read {file}");
                 let lf = super::polars::slice(lf, read.part);
                 Ok(super::polars::stream(lf, read.chunk_rows, context))
             }
-            Format::Sqlite => Err(not_a_file(read.path)),
-        }
+            Format::Sqlite => Err(not_a_file(file.name())),
+        })?;
+        let file = file.clone();
+        Ok(Box::new(move |send| file.refine(job(send))))
     }
 
-    /// The encoder that writes chunks of `schema` into `file`, which becomes `target`.
+    /// The encoder that writes chunks of `schema` into `output`, which becomes `target` (a
+    /// path or an object's URL, whose extension a CSV encoder reads: tabs for `.tsv`).
     pub(crate) fn encoder(
         self,
-        file: SharedFile,
+        output: SharedWriter,
         target: &Path,
         schema: &Schema,
     ) -> Result<Box<dyn Encoder>> {
         match self {
-            Format::Csv => csv::encoder(file, target, schema),
-            Format::Parquet => super::polars::parquet_encoder(file, target, schema),
-            Format::Ipc => super::polars::ipc_encoder(file, target, schema),
-            Format::Ndjson => Ok(ndjson::encoder(file)),
+            Format::Csv => csv::encoder(output, target, schema),
+            Format::Parquet => super::polars::parquet_encoder(output, target, schema),
+            Format::Ipc => super::polars::ipc_encoder(output, target, schema),
+            Format::Ndjson => Ok(ndjson::encoder(output)),
             Format::Sqlite => Err(Error::InvalidOption(
                 "a SQLite output is a table, not a file".to_owned(),
             )),

@@ -5,6 +5,8 @@
 //! - [`csv`]: CSV files, read in blocks of whole records and parsed on all cores;
 //! - [`ndjson`]: NDJSON files, read in blocks of whole lines;
 //! - `polars`: Parquet and Arrow IPC files, and lazy frames, on polars' streaming engine;
+//! - [`cloud`]: object storage (S3, Google Cloud Storage, Azure, HTTP): where a file of
+//!   rows is an object, read and written through polars' own cloud I/O;
 //! - [`sqlite`]: a SQLite table or query, and a SQLite table written in one transaction;
 //! - [`postgres`]: PostgreSQL through binary `COPY`, both ways;
 //! - [`records`]: cutting a text file into blocks of whole records (CSV and NDJSON).
@@ -13,8 +15,13 @@
 //! [`Sink`](crate::Sink), so that backends never import from the planner above them: a
 //! reader is a [`ReadJob`] that fills a [`ChunkSender`] with the chunks of a [`Part`]
 //! (`source.rs` runs it on a thread of its own); a file writer is an [`Encoder`] writing into
-//! a [`SharedFile`] (`sink.rs` owns the file and commits it atomically); a database writer is
-//! a whole [`Writer`], since its transaction is its commit.
+//! a [`SharedWriter`], whose bytes a [`Staging`] keeps out of sight until it commits them
+//! (`sink.rs` stages a local file as a hidden partial, [`cloud`] an object as a multipart
+//! upload); a database writer is a whole [`Writer`], since its transaction is its commit.
+//!
+//! A file backend reads a [`FileRef`]: a local path or an object's URL. It opens it as a
+//! byte stream ([`FileRef::open`]) or hands it to a polars scan ([`FileRef::pl_path`]), and
+//! never asks which.
 //!
 //! Adding a file format means one new file here and one new variant of [`Format`], whose
 //! methods name the new backend in each of their `match`es.
@@ -22,17 +29,20 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 
-use ::polars::prelude::{DataFrame, DataType, LazyFrame, PolarsResult, Schema, SchemaRef};
+use ::polars::prelude::{
+    DataFrame, DataType, LazyFrame, PlRefPath, PolarsResult, Schema, SchemaRef,
+};
 
 use crate::error::{Error, Result};
 
+pub mod cloud;
 pub(crate) mod csv;
 pub(crate) mod format;
 pub(crate) mod ndjson;
@@ -52,11 +62,84 @@ pub(crate) type ChunkSender = SyncSender<Result<DataFrame>>;
 /// job should stop and return `Ok`.
 pub(crate) type ReadJob = Box<dyn FnOnce(&ChunkSender) -> Result<()> + Send>;
 
+/// A file of rows: a path on this machine, or an object in object storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileRef {
+    /// A local file.
+    Local(PathBuf),
+    /// An object, by its URL (`s3://bucket/key`).
+    Object(cloud::ObjectUrl),
+}
+
+/// Bytes read from a file at a time.
+const READ_BUFFER: usize = 1 << 20;
+
+impl FileRef {
+    /// The path, or the object's URL as a path: what messages and [`Origin`](crate::Origin)s
+    /// name.
+    pub fn name(&self) -> &Path {
+        match self {
+            FileRef::Local(path) => path,
+            FileRef::Object(url) => url.as_path(),
+        }
+    }
+
+    /// The file's name without its directory or prefix, for its extension.
+    pub(crate) fn file_name(&self) -> &Path {
+        match self {
+            FileRef::Local(path) => path,
+            FileRef::Object(url) => Path::new(url.file_name()),
+        }
+    }
+
+    /// The path a polars scan reads: local, or a URL polars reads through its cloud I/O.
+    pub(crate) fn pl_path(&self) -> Result<PlRefPath> {
+        match self {
+            FileRef::Local(path) => PlRefPath::try_from_path(path)
+                .map_err(Error::polars(format!("cannot read {}", path.display()))),
+            FileRef::Object(url) => Ok(url.pl_path()),
+        }
+    }
+
+    /// The file's bytes, from the start, through a buffer: a local file is read as it is,
+    /// an object is streamed (one `GET`, never held whole).
+    pub(crate) fn open(&self) -> Result<Box<dyn BufRead + Send>> {
+        Ok(match self {
+            FileRef::Local(path) => {
+                let file = File::open(path).map_err(Error::io("cannot open", path))?;
+                Box::new(BufReader::with_capacity(READ_BUFFER, file))
+            }
+            FileRef::Object(url) => Box::new(BufReader::with_capacity(
+                READ_BUFFER,
+                cloud::read::ObjectReader::open(url)?,
+            )),
+        })
+    }
+
+    /// The error of an operation on this file, as the user can act on it: for an object, a
+    /// missing object or bucket and refused credentials become errors that say so.
+    pub(crate) fn refine<T>(&self, result: Result<T>) -> Result<T> {
+        match self {
+            FileRef::Local(_) => result,
+            FileRef::Object(url) => result.map_err(|error| cloud::refine(url, error)),
+        }
+    }
+}
+
+impl fmt::Display for FileRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileRef::Local(path) => write!(f, "{}", path.display()),
+            FileRef::Object(url) => write!(f, "{url}"),
+        }
+    }
+}
+
 /// What a file backend needs to read one part of one file.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FileRead<'a> {
     /// The file.
-    pub(crate) path: &'a Path,
+    pub(crate) file: &'a FileRef,
     /// How to parse it, if it is CSV.
     pub(crate) csv: &'a csv::CsvOptions,
     /// Which columns are read as numbers, which as text.
@@ -214,44 +297,53 @@ impl<W> Encoder for Batched<W> {
     }
 }
 
-/// A buffered file that the polars writer and the sink both hold, so that the buffer can be
-/// flushed, with its error seen, after the polars writer is done. (Polars' batched writers
-/// do not give their writer back.)
-#[derive(Clone)]
-pub(crate) struct SharedFile(Arc<Mutex<BufWriter<File>>>);
+/// Where an output's bytes wait until the run succeeds, and how they are made the output at
+/// once: a hidden partial file renamed over its target (`sink.rs`), or a multipart upload
+/// completed at its key ([`cloud`]). Dropped without a commit, it leaves nothing visible.
+pub(crate) trait Staging {
+    /// Makes the bytes written (and flushed) the output.
+    fn commit(&mut self) -> Result<()>;
+}
 
-impl SharedFile {
-    /// Buffers writes to `file`.
-    pub(crate) fn new(file: File) -> Self {
-        SharedFile(Arc::new(Mutex::new(BufWriter::with_capacity(
+/// The buffered output that the polars writer and the sink both hold, so that the buffer
+/// can be flushed, with its error seen, after the polars writer is done. (Polars' batched
+/// writers do not give their writer back.)
+#[derive(Clone)]
+pub(crate) struct SharedWriter(Arc<Mutex<BufWriter<Box<dyn Write + Send>>>>);
+
+impl SharedWriter {
+    /// Buffers writes to `output` (a partial file, an upload).
+    pub(crate) fn new(output: impl Write + Send + 'static) -> Self {
+        let output: Box<dyn Write + Send> = Box::new(output);
+        SharedWriter(Arc::new(Mutex::new(BufWriter::with_capacity(
             1 << 20,
-            file,
+            output,
         ))))
     }
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+        f: impl FnOnce(&mut BufWriter<Box<dyn Write + Send>>) -> std::io::Result<T>,
     ) -> std::io::Result<T> {
-        let mut file = self
+        let mut output = self
             .0
             .lock()
             .map_err(|_| std::io::Error::other("a writer thread panicked"))?;
-        f(&mut file)
+        f(&mut output)
     }
 }
 
-impl Write for SharedFile {
+impl Write for SharedWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.with(|file| file.write(buf))
+        self.with(|output| output.write(buf))
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.with(|file| file.write_all(buf))
+        self.with(|output| output.write_all(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.with(|file| file.flush())
+        self.with(|output| output.flush())
     }
 }
 
@@ -321,13 +413,13 @@ pub(crate) fn with_feature_types(inferred: &Schema, hints: &ReadHints) -> Schema
     schema
 }
 
-/// The columns and types of the file at `path` that `lf` scans.
-pub(crate) fn schema_of(lf: LazyFrame, path: &Path) -> Result<SchemaRef> {
+/// The columns and types of the file that `lf` scans.
+pub(crate) fn schema_of(lf: LazyFrame, file: &FileRef) -> Result<SchemaRef> {
     let mut lf = lf;
-    lf.collect_schema().map_err(Error::polars(format!(
-        "cannot read the schema of {}",
-        path.display()
-    )))
+    file.refine(
+        lf.collect_schema()
+            .map_err(Error::polars(format!("cannot read the schema of {file}"))),
+    )
 }
 
 /// Quotes a SQL identifier (SQLite and PostgreSQL quote alike).

@@ -16,28 +16,28 @@ use polars::prelude::*;
 
 use super::records::{Records, send_blocks};
 use super::{
-    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob, SharedFile,
-    schema_of, with_feature_types,
+    Batched, Encoder, FileRead, FileRef, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob,
+    SharedWriter, schema_of, with_feature_types,
 };
 use crate::error::{Error, Result};
 
-/// A lazy scan of the NDJSON file at `path`, with the schema inferred from its first lines
-/// (once per file, kept in `inferred`); with `hints`, feature columns get fixed types.
+/// A lazy scan of the NDJSON file `file`, with the schema inferred from its first lines
+/// (once per file, kept in `inferred`; of an object, polars fetches only those lines); with
+/// `hints`, feature columns get fixed types.
 pub(super) fn scan(
-    path: &Path,
+    file: &FileRef,
     hints: Option<&ReadHints>,
     inferred: &InferredSchemas,
 ) -> Result<LazyFrame> {
-    let context = || format!("cannot read {}", path.display());
-    let pl_path = PlRefPath::try_from_path(path).map_err(Error::polars(context()))?;
-    let reader = LazyJsonLineReader::new(pl_path);
-    let schema = inferred.get_or_infer(path, || {
+    let context = || format!("cannot read {file}");
+    let reader = LazyJsonLineReader::new(file.pl_path()?);
+    let schema = inferred.get_or_infer(file.name(), || {
         let inferring = reader
             .clone()
             .with_infer_schema_length(NonZeroUsize::new(INFER_SCHEMA_ROWS))
             .finish()
             .map_err(Error::polars(context()))?;
-        schema_of(inferring, path)
+        schema_of(inferring, file)
     })?;
     let schema = match hints {
         Some(hints) => Arc::new(with_feature_types(&schema, hints)),
@@ -50,35 +50,36 @@ pub(super) fn scan(
 }
 
 /// The lines (records) of an NDJSON file, read with bounded memory.
-pub(super) fn count_records(path: &Path) -> Result<u64> {
-    Records::open(path, None)?.count(path)
+pub(super) fn count_records(file: &FileRef) -> Result<u64> {
+    Records::open(file, None)?.count(file.name())
 }
 
 /// Reads a part of an NDJSON file, `chunk_rows` lines at a time, into frames of the file's
 /// schema as its hints type it.
 pub(super) fn read(read: FileRead<'_>) -> Result<ReadJob> {
     let FileRead {
-        path,
+        file,
         hints,
         inferred,
         part,
         chunk_rows,
         ..
     } = read;
-    let schema = schema_of(scan(path, Some(hints), inferred)?, path)?;
-    let path = path.to_owned();
+    let schema = schema_of(scan(file, Some(hints), inferred)?, file)?;
+    let file = file.clone();
     Ok(Box::new(move |send| {
-        let records = Records::open(&path, None)?;
+        let records = Records::open(&file, None)?;
+        let path = file.name();
         // One piece per block: polars parses a block on its own threads.
         let piece_rows = chunk_rows.get() as u64;
         send_blocks(
             records,
-            &path,
+            path,
             part,
             chunk_rows,
             piece_rows,
             send,
-            |block, _, _| parse(block, &schema, &path),
+            |block, _, _| parse(block, &schema, path),
         )
     }))
 }
@@ -92,8 +93,8 @@ fn parse(block: &[u8], schema: &SchemaRef, path: &Path) -> Result<DataFrame> {
 }
 
 /// An NDJSON encoder: one JSON object a line.
-pub(super) fn encoder(file: SharedFile) -> Box<dyn Encoder> {
-    let writer = polars::io::json::BatchedWriter::new(file);
+pub(super) fn encoder(output: SharedWriter) -> Box<dyn Encoder> {
+    let writer = polars::io::json::BatchedWriter::new(output);
     // Every line is written with its chunk: there is nothing to finish.
     Batched::boxed(writer, polars::io::json::BatchedWriter::write_batch, |_| {
         Ok(())

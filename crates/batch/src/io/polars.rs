@@ -3,36 +3,42 @@
 //!
 //! These formats carry their own schema and row counts, so nothing here parses values:
 //! polars reads them as they are, and a shard of many Parquet files is a run of their row
-//! groups.
+//! groups. An object in object storage is scanned the same way, by polars' cloud I/O: the
+//! footer first, then a row group at a time through range requests, so memory follows the
+//! row groups and the chunk size, not the object.
 
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::io::ipc;
+use polars::io::parquet::read::{ParquetObjectStore, ParquetReader};
 use polars::io::parquet::write as parquet;
 use polars::prelude::*;
 
-use super::{Batched, Encoder, Part, ReadJob, Shard, SharedFile};
+use super::cloud::block_on;
+use super::{Batched, Encoder, FileRef, Part, ReadJob, Shard, SharedWriter};
 use crate::error::{Error, Result};
 
-/// A lazy scan of the Parquet file at `path`.
-pub(super) fn scan_parquet(path: &Path) -> Result<LazyFrame> {
-    let context = || format!("cannot read {}", path.display());
-    let pl_path = PlRefPath::try_from_path(path).map_err(Error::polars(context()))?;
-    LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()).map_err(Error::polars(context()))
+/// A lazy scan of the Parquet file `file`.
+pub(super) fn scan_parquet(file: &FileRef) -> Result<LazyFrame> {
+    let args = ScanArgsParquet {
+        // The files are listed already: a `[` in a name is part of the name.
+        glob: false,
+        ..ScanArgsParquet::default()
+    };
+    LazyFrame::scan_parquet(file.pl_path()?, args)
+        .map_err(Error::polars(format!("cannot read {file}")))
 }
 
-/// A lazy scan of the Arrow IPC file at `path`.
-pub(super) fn scan_ipc(path: &Path) -> Result<LazyFrame> {
-    let context = || format!("cannot read {}", path.display());
-    let pl_path = PlRefPath::try_from_path(path).map_err(Error::polars(context()))?;
-    LazyFrame::scan_ipc(pl_path, Default::default(), Default::default())
-        .map_err(Error::polars(context()))
+/// A lazy scan of the Arrow IPC file `file`.
+pub(super) fn scan_ipc(file: &FileRef) -> Result<LazyFrame> {
+    LazyFrame::scan_ipc(file.pl_path()?, Default::default(), Default::default())
+        .map_err(Error::polars(format!("cannot read {file}")))
 }
 
-/// The rows of the file at `path` that `lf` scans.
-pub(super) fn count_rows(lf: LazyFrame, path: &Path) -> Result<u64> {
-    count(lf, &format!("cannot count the rows of {}", path.display()))
+/// The rows of the file that `lf` scans.
+pub(super) fn count_rows(lf: LazyFrame, file: &FileRef) -> Result<u64> {
+    count(lf, &format!("cannot count the rows of {file}"))
 }
 
 /// The rows `lf` yields (polars answers from the metadata where it can).
@@ -55,18 +61,11 @@ fn first_count(counted: &DataFrame) -> PolarsResult<u64> {
 
 /// Shares out the row groups of many Parquet files and turns each file's share into a row
 /// range (the row groups of a shard are contiguous, so each file's are too).
-pub(super) fn row_group_parts(paths: &[PathBuf], shard: Shard) -> Result<Vec<Part>> {
+pub(super) fn row_group_parts(files: &[FileRef], shard: Shard) -> Result<Vec<Part>> {
     let mut groups = Vec::new();
-    for (index, path) in paths.iter().enumerate() {
-        let file = std::fs::File::open(path).map_err(Error::io("cannot open", path))?;
-        let mut reader = polars::io::parquet::read::ParquetReader::new(file);
-        let metadata = reader.get_metadata().map_err(Error::polars(format!(
-            "cannot read the Parquet metadata of {}",
-            path.display()
-        )))?;
+    for (index, file) in files.iter().enumerate() {
         let mut offset = 0u64;
-        for group in &metadata.row_groups {
-            let rows = group.num_rows() as u64;
+        for rows in file.refine(row_group_rows(file))? {
             groups.push((index, offset, rows));
             offset += rows;
         }
@@ -86,6 +85,31 @@ pub(super) fn row_group_parts(paths: &[PathBuf], shard: Shard) -> Result<Vec<Par
         }
     }
     Ok(parts)
+}
+
+/// The rows of each row group of a Parquet file, from its footer (of an object, fetched by
+/// a range request).
+fn row_group_rows(file: &FileRef) -> Result<Vec<u64>> {
+    let context = || format!("cannot read the Parquet metadata of {file}");
+    let metadata = match file {
+        FileRef::Local(path) => {
+            let handle = std::fs::File::open(path).map_err(Error::io("cannot open", path))?;
+            ParquetReader::new(handle)
+                .get_metadata()
+                .cloned()
+                .map_err(Error::polars(context()))?
+        }
+        FileRef::Object(url) => block_on(async {
+            let mut reader = ParquetObjectStore::from_uri(url.pl_path(), None, None).await?;
+            reader.get_metadata().await.cloned()
+        })
+        .map_err(Error::polars(context()))?,
+    };
+    Ok(metadata
+        .row_groups
+        .iter()
+        .map(|group| group.num_rows() as u64)
+        .collect())
 }
 
 /// The rows of `part` of what `lf` yields.
@@ -114,15 +138,15 @@ pub(crate) fn stream(lf: LazyFrame, chunk_rows: NonZeroUsize, context: String) -
 
 /// A Parquet encoder of chunks of `schema`.
 pub(super) fn parquet_encoder(
-    file: SharedFile,
+    output: SharedWriter,
     target: &Path,
     schema: &Schema,
 ) -> Result<Box<dyn Encoder>> {
-    let writer = ParquetWriter::new(file)
+    let writer = ParquetWriter::new(output)
         .batched(schema)
         .map_err(Error::polars(format!("cannot write {}", target.display())))?;
     // The size `finish` returns is of no use here.
-    let finish = |writer: &mut parquet::BatchedWriter<SharedFile>| writer.finish().map(drop);
+    let finish = |writer: &mut parquet::BatchedWriter<SharedWriter>| writer.finish().map(drop);
     Ok(Batched::boxed(
         writer,
         parquet::BatchedWriter::write_batch,
@@ -132,13 +156,13 @@ pub(super) fn parquet_encoder(
 
 /// An Arrow IPC encoder of chunks of `schema`.
 pub(super) fn ipc_encoder(
-    file: SharedFile,
+    output: SharedWriter,
     target: &Path,
     schema: &Schema,
 ) -> Result<Box<dyn Encoder>> {
     let arrow_schema = schema.to_arrow(CompatLevel::newest());
     let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow_schema.iter_values());
-    let writer = IpcWriter::new(file)
+    let writer = IpcWriter::new(output)
         .batched(schema, fields)
         .map_err(Error::polars(format!("cannot write {}", target.display())))?;
     let (write, finish) = (ipc::BatchedWriter::write_batch, ipc::BatchedWriter::finish);

@@ -4,19 +4,16 @@
 //!
 //! polars' scans of these formats memory-map the whole file, and every page they have read
 //! stays resident until the scan ends, so a run's peak RSS grew with the file. Here a thread
-//! reads the file through a small buffer and hands on blocks of `chunk_rows` records.
+//! reads the file through a small buffer (an object: its response body as it arrives) and
+//! hands on blocks of `chunk_rows` records.
 
 use polars::prelude::DataFrame;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead};
 use std::num::NonZeroUsize;
 use std::path::Path;
 
-use super::{ChunkSender, Part};
+use super::{ChunkSender, FileRef, Part};
 use crate::error::{Error, Result};
-
-/// Bytes read from the file at a time.
-const READ_BUFFER: usize = 1 << 20;
 
 /// Cuts a byte stream into records: a record ends at a newline (outside quotes, when there is
 /// a quote character), or at the end of the input if it has bytes there.
@@ -32,14 +29,10 @@ pub(super) struct Records<R> {
     opened_at: u64,
 }
 
-impl Records<BufReader<File>> {
-    /// Reads the file at `path`.
-    pub(super) fn open(path: &Path, quote: Option<u8>) -> Result<Self> {
-        let file = File::open(path).map_err(Error::io("cannot open", path))?;
-        Ok(Records::new(
-            BufReader::with_capacity(READ_BUFFER, file),
-            quote,
-        ))
+impl Records<Box<dyn BufRead + Send>> {
+    /// Reads the file (or object) `file`.
+    pub(super) fn open(file: &FileRef, quote: Option<u8>) -> Result<Self> {
+        Ok(Records::new(file.open()?, quote))
     }
 }
 
@@ -191,6 +184,8 @@ pub(super) fn send_blocks<R: BufRead>(
 
 #[cfg(test)]
 mod tests {
+    use std::io::BufReader;
+
     use super::*;
 
     fn cut(input: &str, n: u64) -> Vec<String> {

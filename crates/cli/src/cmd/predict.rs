@@ -1,5 +1,5 @@
-//! `verdict predict`: score a file, a directory of files, or a SQLite or PostgreSQL table into
-//! a file or a SQLite or PostgreSQL table.
+//! `verdict predict`: score a file, a directory of files (local or in object storage), or a
+//! SQLite or PostgreSQL table into a file, an object, or a SQLite or PostgreSQL table.
 
 use std::fmt::Write;
 use std::io::IsTerminal;
@@ -21,10 +21,14 @@ use verdict_model::{Output, SourceFormat};
 /// Score every row of a dataset with a model and save the predictions.
 ///
 /// The input is a CSV, Parquet, Arrow IPC or NDJSON file, a directory or glob of such files,
-/// or a table (--input-table) or query (--query) of a SQLite database or of PostgreSQL
-/// (postgresql://USER@HOST:PORT/DB). The output is a CSV, Parquet, Arrow IPC or NDJSON file,
-/// or a table of a SQLite database or of PostgreSQL (--table, default `predictions`).
-/// Formats come from the extensions unless --input-format / --output-format say them.
+/// local or in object storage (s3://BUCKET/PREFIX/*.parquet, gs://, az://, https://), or a
+/// table (--input-table) or query (--query) of a SQLite database or of PostgreSQL
+/// (postgresql://USER@HOST:PORT/DB). The output is a CSV, Parquet, Arrow IPC or NDJSON file
+/// or object (s3://BUCKET/KEY, gs://, az://), or a table of a SQLite database or of
+/// PostgreSQL (--table, default `predictions`). Formats come from the extensions unless
+/// --input-format / --output-format say them. Object storage credentials come from the
+/// usual environment (AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT_URL, ~/.aws/credentials,
+/// GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_NAME, ...).
 ///
 /// Features are matched by name, in any column order. Predictions are named `prediction`
 /// (regression), `label` and `proba_<class>` (classification), `raw`/`raw_<k>` (margins).
@@ -35,6 +39,7 @@ use verdict_model::{Output, SourceFormat};
   verdict predict --model model.vdm --input 'data/*.parquet' --output out.sqlite --table scores --if-exists replace
   verdict predict --model model.vdm --input app.db --query 'SELECT * FROM users ORDER BY id' --output users.csv
   verdict predict --model model.vdm --input data/ --output part-3.parquet --shard 3/8
+  verdict predict --model model.vdm --input 's3://lake/events/*.parquet' --output s3://lake/scores/today.parquet
   verdict predict --model model.vdm --input postgresql://scorer@db/warehouse --input-table users \\
       --passthrough id --output postgresql://scorer@db/warehouse --table user_scores --if-exists replace")]
 pub(crate) struct Args {
@@ -45,11 +50,13 @@ pub(crate) struct Args {
     /// The model's format, when detection is not wanted.
     #[arg(long, value_name = "FORMAT", value_parser = super::parse_source_format)]
     from: Option<SourceFormat>,
-    /// The rows to score: a file, a directory, a glob (quoted), a SQLite database or a
+    /// The rows to score: a file, a directory, a glob (quoted), an object storage URL
+    /// (s3://, gs://, az://, https://; a key, a prefix or a glob), a SQLite database or a
     /// PostgreSQL URL (the password from the URL, PGPASSWORD or ~/.pgpass; TLS per sslmode).
     #[arg(long, short)]
     input: PathBuf,
-    /// Where the predictions go: a file, a SQLite database or a PostgreSQL URL (with --table).
+    /// Where the predictions go: a file, an object (s3://BUCKET/KEY, gs://, az://), a SQLite
+    /// database or a PostgreSQL URL (with --table).
     #[arg(long, short)]
     output: PathBuf,
     /// Input columns to copy into the output, before the predictions (repeat, or separate
@@ -229,6 +236,13 @@ fn postgres_url(path: &std::path::Path) -> Option<&str> {
     path.to_str().filter(|s| postgres::is_url(s))
 }
 
+/// Whether the input or output is a URL other than PostgreSQL's: object storage (or a
+/// scheme that the batch library refuses by name).
+fn object_url(path: &std::path::Path) -> bool {
+    path.to_str()
+        .is_some_and(|s| verdict_batch::cloud::is_url(s) && !postgres::is_url(s))
+}
+
 fn source(args: &Args) -> anyhow::Result<Source> {
     let format = args.input_format.or_else(|| Format::from_path(&args.input));
     if args.shard_key.is_some() && postgres_url(&args.input).is_none() {
@@ -247,7 +261,7 @@ fn source(args: &Args) -> anyhow::Result<Source> {
             Some(key) => source.with_shard_key(key),
             None => source,
         }
-    } else if format == Some(Format::Sqlite) {
+    } else if format == Some(Format::Sqlite) && !object_url(&args.input) {
         let what = match (&args.input_table, &args.query) {
             (Some(table), _) => SqliteInput::Table(table.clone()),
             (None, Some(query)) => SqliteInput::Query(query.clone()),
@@ -303,6 +317,15 @@ fn sink(args: &Args) -> anyhow::Result<Sink> {
             .as_deref()
             .unwrap_or(verdict_batch::sink::DEFAULT_TABLE);
         return Ok(Sink::postgres(Database::parse(url)?, table).with_if_exists(if_exists));
+    }
+    if object_url(&args.output) {
+        if args.table.is_some() {
+            anyhow::bail!(
+                "--table names the table of a SQLite or PostgreSQL output, and {} is an object",
+                args.output.display()
+            );
+        }
+        return Ok(Sink::path(&args.output, format)?.with_if_exists(if_exists));
     }
     let sink = match (format, &args.table) {
         (Some(Format::Sqlite), Some(table)) => Sink::sqlite(&args.output, table),

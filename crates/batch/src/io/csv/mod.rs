@@ -5,10 +5,10 @@
 //! A thread cuts the file into blocks of `chunk_rows` records (a newline outside quotes; see
 //! [`records`](super::records)) and parses each block on all cores ([`parse`]). polars' lazy
 //! scan is used only for what it does well once: the header and the types of the columns
-//! that are not features, inferred from the first [`INFER_SCHEMA_ROWS`] records.
+//! that are not features, inferred from the first [`INFER_SCHEMA_ROWS`] records (of an
+//! object, polars fetches only the bytes those records take).
 
-use std::fs::File;
-use std::io::BufReader;
+use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ use polars::prelude::*;
 use self::parse::{Layout, PIECE_ROWS};
 use super::records::{Records, send_blocks};
 use super::{
-    Batched, Encoder, FileRead, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob, SharedFile,
-    schema_of, with_feature_types,
+    Batched, Encoder, FileRead, FileRef, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob,
+    SharedWriter, schema_of, with_feature_types,
 };
 use crate::error::{Error, Result};
 
@@ -66,17 +66,16 @@ pub(crate) fn default_delimiter(path: &Path) -> u8 {
     }
 }
 
-/// A lazy scan of the CSV file at `path`, with the schema inferred from its first rows (once
+/// A lazy scan of the CSV file `file`, with the schema inferred from its first rows (once
 /// per file, kept in `inferred`); with `hints`, feature columns get fixed types.
 pub(super) fn scan(
-    path: &Path,
+    file: &FileRef,
     csv: &CsvOptions,
     hints: Option<&ReadHints>,
     inferred: &InferredSchemas,
 ) -> Result<LazyFrame> {
-    let context = || format!("cannot read {}", path.display());
-    let pl_path = PlRefPath::try_from_path(path).map_err(Error::polars(context()))?;
-    let mut reader = LazyCsvReader::new(pl_path)
+    let context = || format!("cannot read {file}");
+    let mut reader = LazyCsvReader::new(file.pl_path()?)
         .with_has_header(csv.has_header)
         .with_separator(csv.delimiter)
         .with_glob(false);
@@ -85,13 +84,13 @@ pub(super) fn scan(
             csv.null_values.iter().map(|v| v.as_str().into()).collect(),
         )));
     }
-    let schema = inferred.get_or_infer(path, || {
+    let schema = inferred.get_or_infer(file.name(), || {
         let inferring = reader
             .clone()
             .with_infer_schema_length(Some(INFER_SCHEMA_ROWS))
             .finish()
             .map_err(Error::polars(context()))?;
-        schema_of(inferring, path)
+        schema_of(inferring, file)
     })?;
     let schema = match hints {
         Some(hints) => Arc::new(with_feature_types(&schema, hints)),
@@ -105,8 +104,8 @@ pub(super) fn scan(
 }
 
 /// The records (data rows) of a CSV file, read with bounded memory.
-pub(super) fn count_records(path: &Path, csv: &CsvOptions) -> Result<u64> {
-    open_records(path, csv)?.count(path)
+pub(super) fn count_records(file: &FileRef, csv: &CsvOptions) -> Result<u64> {
+    open_records(file, csv)?.count(file.name())
 }
 
 /// Reads a part of a CSV file, `chunk_rows` records at a time, into frames of every column
@@ -115,39 +114,40 @@ pub(super) fn count_records(path: &Path, csv: &CsvOptions) -> Result<u64> {
 /// The numeric features are parsed straight into `f64`.
 pub(super) fn read(read: FileRead<'_>) -> Result<ReadJob> {
     let FileRead {
-        path,
+        file,
         csv,
         hints,
         inferred,
         part,
         chunk_rows,
     } = read;
-    let schema = schema_of(scan(path, csv, Some(hints), inferred)?, path)?;
-    let path = path.to_owned();
+    let schema = schema_of(scan(file, csv, Some(hints), inferred)?, file)?;
+    let file = file.clone();
     let csv = csv.clone();
     let numeric = hints.numeric.clone();
     Ok(Box::new(move |send| {
         let layout = Layout::new(schema, &numeric, &csv);
-        let records = open_records(&path, &csv)?;
+        let records = open_records(&file, &csv)?;
+        let path = file.name();
         send_blocks(
             records,
-            &path,
+            path,
             part,
             chunk_rows,
             PIECE_ROWS,
             send,
-            |block, pieces, first_row| layout.parse(block, pieces, first_row, &path),
+            |block, pieces, first_row| layout.parse(block, pieces, first_row, path),
         )
     }))
 }
 
-/// The records of the CSV file at `path`, past its header line when it has one.
-fn open_records(path: &Path, csv: &CsvOptions) -> Result<Records<BufReader<File>>> {
-    let mut records = Records::open(path, Some(QUOTE))?;
+/// The records of the CSV file `file`, past its header line when it has one.
+fn open_records(file: &FileRef, csv: &CsvOptions) -> Result<Records<Box<dyn BufRead + Send>>> {
+    let mut records = Records::open(file, Some(QUOTE))?;
     if csv.has_header {
         records
             .skip(1)
-            .map_err(Error::io("cannot read the header of", path))?;
+            .map_err(Error::io("cannot read the header of", file.name()))?;
     }
     Ok(records)
 }
@@ -155,11 +155,11 @@ fn open_records(path: &Path, csv: &CsvOptions) -> Result<Records<BufReader<File>
 /// A CSV encoder of chunks of `schema`, with a header, tab-separated when `target` is a
 /// `.tsv` file.
 pub(super) fn encoder(
-    file: SharedFile,
+    output: SharedWriter,
     target: &Path,
     schema: &Schema,
 ) -> Result<Box<dyn Encoder>> {
-    let writer = CsvWriter::new(file)
+    let writer = CsvWriter::new(output)
         .include_header(true)
         .with_separator(default_delimiter(target))
         .batched(schema)

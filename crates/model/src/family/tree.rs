@@ -67,7 +67,7 @@ impl SplitRule {
     /// The value a categorical split looks up (not `NaN`), before it is truncated to a code
     /// and negative codes are rejected.
     #[inline]
-    fn category_value(self, x: f64) -> f64 {
+    pub(crate) fn category_value(self, x: f64) -> f64 {
         match self {
             // XGBoost takes the code from its f32 input: 0.99999999999 is category 1.
             SplitRule::LessThanF32 => f64::from(x as f32),
@@ -297,7 +297,7 @@ pub(crate) enum Step {
 
 /// True when the category code of `x` (not `NaN`) is in the bitset.
 #[inline]
-fn category_in_set(words: &[u32], x: f64) -> bool {
+pub(crate) fn category_in_set(words: &[u32], x: f64) -> bool {
     // Truncation toward zero, as both XGBoost and LightGBM cast; out-of-range and negative
     // codes are simply not members.
     if !(0.0..(words.len() * 32) as f64).contains(&x) {

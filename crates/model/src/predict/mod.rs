@@ -21,8 +21,13 @@
 //!   each walks eight trees in lock-step, then adds their leaves in tree order, so one row is
 //!   not one long chain of dependent loads through every tree (300 trees of depth 8: 13 µs a
 //!   row before, 5 µs after);
-//! - trees with categorical splits or linear leaves fall back to the reference evaluator, tree
-//!   by tree, keeping the summation order.
+//! - a categorical split (XGBoost's and LightGBM's) is a node of the same array with a flag:
+//!   its step looks the row's category up in the node's bitset exactly as the reference
+//!   does, so trees with categorical splits stay in the engine (walked by nodes, never stored
+//!   complete);
+//! - trees with linear leaves, and categorical splits under scikit-learn's `f32` rule (whose
+//!   block holds `f32(x)`, not the `x` the category is read from), fall back to the
+//!   reference evaluator, tree by tree, keeping the summation order.
 //!
 //! Oblivious trees (CatBoost's) have an engine of their own, [`oblivious`]: each feature is
 //! binarised once per row against all its borders, and a leaf index is a bit per level.

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use ndarray::ArrayView2;
 
 use crate::family::link::Precision;
-use crate::family::tree::{Missing, Node, SplitRule, Tree, TreeEnsemble};
+use crate::family::tree::{Missing, Node, SplitRule, Tree, TreeEnsemble, category_in_set};
 
 /// Rows scored together, tree by tree: small enough for the block's features and margins to
 /// stay in L1/L2 cache, large enough to amortise walking the tree array.
@@ -44,6 +44,12 @@ const MAX_COMPLETE_PADDING: usize = 4;
 /// of `FastNode::feature` is the column.
 const ZERO_IS_MISSING: u32 = 1 << 31;
 
+/// This node tests membership in a set of categories ([`CategorySplit`]), not a threshold.
+const CATEGORICAL: u32 = 1 << 30;
+
+/// The flags a node's `feature` may carry above its column.
+const NODE_FLAGS: u32 = ZERO_IS_MISSING | CATEGORICAL;
+
 /// LightGBM's `kZeroThreshold`, as in the reference.
 const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
 
@@ -53,6 +59,7 @@ trait Value: Copy + PartialOrd + Send + Sync + 'static + std::ops::Neg<Output = 
     const INFINITY: Self;
     const NEG_INFINITY: Self;
     fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
     fn next_down(self) -> Self;
     fn is_zero_missing(self) -> bool;
 }
@@ -64,6 +71,10 @@ impl Value for f32 {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
     }
     fn next_down(self) -> Self {
         f32::next_down(self)
@@ -81,6 +92,10 @@ impl Value for f64 {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
     }
     fn next_down(self) -> Self {
         f64::next_down(self)
@@ -135,6 +150,17 @@ struct FastNode<T> {
     /// The column of the row buffer, possibly with [`ZERO_IS_MISSING`].
     feature: u32,
     left: u32,
+}
+
+/// What a categorical node tests, beside its [`FastNode`] (which holds the column, with
+/// [`CATEGORICAL`], and the left child): the reference's test, step for step.
+#[derive(Debug, Clone, Copy, Default)]
+struct CategorySplit {
+    /// The set's bitset in [`Engine::category_words`].
+    words_start: u32,
+    words_len: u32,
+    set_goes_left: bool,
+    default_left: bool,
 }
 
 /// A numeric split rewritten into the canonical test, with its children in the order the
@@ -210,6 +236,10 @@ struct Engine<T, A, const STRICT: bool> {
     rule: SplitRule,
     /// Some node treats zero as missing (LightGBM's missing type `Zero`).
     zero_missing: bool,
+    /// For categorical nodes, their test, indexed like `nodes`; empty when there are none.
+    category_splits: Vec<CategorySplit>,
+    /// The bitsets of every categorical node, all trees' together.
+    category_words: Vec<u32>,
     /// Rows per block.
     block_rows: usize,
 }
@@ -342,6 +372,8 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 .collect(),
             rule: ensemble.split_rule,
             zero_missing: false,
+            category_splits: Vec::new(),
+            category_words: Vec::new(),
             block_rows: BLOCK_ROWS,
         };
         for tree in &ensemble.trees {
@@ -358,7 +390,14 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 continue;
             }
             let padded = 2usize << depth.min(MAX_COMPLETE_DEPTH);
-            if depth <= MAX_COMPLETE_DEPTH && padded <= MAX_COMPLETE_PADDING * tree.nodes.len() {
+            let categorical = tree
+                .nodes
+                .iter()
+                .any(|node| matches!(node, Node::Categorical { .. }));
+            if depth <= MAX_COMPLETE_DEPTH
+                && padded <= MAX_COMPLETE_PADDING * tree.nodes.len()
+                && !categorical
+            {
                 let (root, first_leaf) = (engine.complete.len(), engine.leaves.len() / leaf_width);
                 if engine
                     .lay_out_complete(tree, ensemble.split_rule, &threshold)
@@ -376,12 +415,15 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 continue;
             }
             let root = engine.nodes.len();
+            let words = engine.category_words.len();
             let walk = if engine
                 .lay_out(tree, ensemble.split_rule, &threshold)
                 .is_none()
             {
                 engine.nodes.truncate(root);
                 engine.values.truncate(root * leaf_width);
+                engine.category_splits.truncate(root);
+                engine.category_words.truncate(words);
                 Walk::Reference
             } else if depth <= MAX_LOCKSTEP_DEPTH {
                 Walk::Lockstep
@@ -396,9 +438,11 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         engine
     }
 
-    /// Appends `tree` breadth-first, siblings side by side, every split in canonical form.
-    /// Returns `None` for a tree the canonical form cannot express (categorical splits, a
-    /// threshold at negative infinity), which then keeps the reference walk.
+    /// Appends `tree` breadth-first, siblings side by side, every numeric split in canonical
+    /// form and every categorical split as the reference tests it. Returns `None` for a tree
+    /// the layout cannot express (a threshold at negative infinity; categorical splits under
+    /// a rule whose category codes are not in the block, [`SplitRule::LessEqualF32Input`]),
+    /// which then keeps the reference walk.
     fn lay_out(
         &mut self,
         tree: &Tree,
@@ -437,7 +481,45 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                     queue.push_back((split.first as usize, children));
                     queue.push_back((split.second as usize, children + 1));
                 }
-                Node::Categorical { .. } => return None,
+                &Node::Categorical {
+                    feature,
+                    words_start,
+                    words_len,
+                    set_goes_left,
+                    default_left,
+                    left,
+                    right,
+                } => {
+                    // The block holds `f32(x)` for this rule, and its categories are read
+                    // from `x` itself.
+                    if rule == SplitRule::LessEqualF32Input {
+                        return None;
+                    }
+                    let children = self.nodes.len();
+                    self.push_placeholder();
+                    self.push_placeholder();
+                    self.nodes[at] = FastNode {
+                        threshold: T::ZERO,
+                        feature: feature | CATEGORICAL,
+                        left: children as u32,
+                    };
+                    if self.category_splits.len() < self.nodes.len() {
+                        self.category_splits
+                            .resize(self.nodes.len(), CategorySplit::default());
+                    }
+                    let words = tree
+                        .category_words
+                        .get(words_start as usize..(words_start + words_len) as usize)?;
+                    self.category_splits[at] = CategorySplit {
+                        words_start: self.category_words.len() as u32,
+                        words_len,
+                        set_goes_left,
+                        default_left,
+                    };
+                    self.category_words.extend_from_slice(words);
+                    queue.push_back((left as usize, children));
+                    queue.push_back((right as usize, children + 1));
+                }
             }
         }
         Some(())
@@ -555,37 +637,63 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             feature: 0,
             left: 0,
         });
+        if !self.category_splits.is_empty() {
+            self.category_splits.push(CategorySplit::default());
+        }
         self.values
             .extend(std::iter::repeat_n(A::ZERO, self.leaf_width));
     }
 
-    /// One step from node `index` for row `lane` of a group. `ZERO_MISSING` is false when no
-    /// node of the ensemble treats zero as missing, which leaves the step a load, a compare
-    /// and an add.
+    /// Whether some node carries a flag ([`NODE_FLAGS`]): then steps test for them, else a
+    /// step is a load, a compare and an add.
+    fn flagged(&self) -> bool {
+        self.zero_missing || !self.category_splits.is_empty()
+    }
+
+    /// One step from node `index` for row `lane` of a group. `FLAGGED` is false when no node
+    /// of the ensemble carries a flag ([`flagged`](Self::flagged)), which leaves the step a
+    /// load, a compare and an add.
     #[inline(always)]
-    fn step<const ZERO_MISSING: bool>(&self, index: u32, group: &[T], lane: usize) -> u32 {
+    fn step<const FLAGGED: bool>(&self, index: u32, group: &[T], lane: usize) -> u32 {
         debug_assert!((index as usize) < self.nodes.len());
         debug_assert!(group.len() == self.stride * LANES && lane < LANES);
         // SAFETY: `index` is the root of a laid-out tree or a child written by `lay_out`, all
         // of which are positions in `nodes`. A node's column is a validated feature, that
         // feature's negated copy, or the zero column: all below `stride`, so
-        // `column * LANES + lane` is inside the group. Only the ZERO_IS_MISSING bit can be set
-        // above the column, and it is masked off.
+        // `column * LANES + lane` is inside the group. Only flag bits can be set above the
+        // column, and they are masked off.
         let node = unsafe { *self.nodes.get_unchecked(index as usize) };
-        let column = if ZERO_MISSING {
-            node.feature & !ZERO_IS_MISSING
+        let column = if FLAGGED {
+            node.feature & !NODE_FLAGS
         } else {
             node.feature
         };
         let x = unsafe { *group.get_unchecked(column as usize * LANES + lane) };
+        if FLAGGED && node.feature & CATEGORICAL != 0 {
+            return node.left + u32::from(!self.category_goes_left(index, x));
+        }
         // False for NaN: missing values go right, where compilation put their default child.
         // The negated comparison is the point: it is true for NaN.
         #[allow(clippy::neg_cmp_op_on_partial_ord)]
         let mut go_right = !(x <= node.threshold);
-        if ZERO_MISSING {
+        if FLAGGED {
             go_right |= node.feature & ZERO_IS_MISSING != 0 && x.is_zero_missing();
         }
         node.left + u32::from(go_right)
+    }
+
+    /// Whether `x` goes left at categorical node `index`: the reference's test
+    /// ([`Tree::step`]) on the value the block holds, which for the rules laid out with
+    /// categories is the value the reference reads its category from.
+    #[inline]
+    fn category_goes_left(&self, index: u32, x: T) -> bool {
+        let split = self.category_splits[index as usize];
+        let x = x.to_f64();
+        if x.is_nan() {
+            return split.default_left;
+        }
+        let words = &self.category_words[split.words_start as usize..][..split.words_len as usize];
+        category_in_set(words, self.rule.category_value(x)) == split.set_goes_left
     }
 
     fn raw_margins(
@@ -689,15 +797,16 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         let info = &self.trees[t];
         let out = info.output as usize;
         match info.walk {
+            // Trees stored complete have no categorical splits: only zero-as-missing flags.
             Walk::Complete if self.zero_missing => {
                 self.walk_complete::<true>(info, block, margins, rows, raw_width)
             }
             Walk::Complete => self.walk_complete::<false>(info, block, margins, rows, raw_width),
-            Walk::Lockstep if self.zero_missing => {
+            Walk::Lockstep if self.flagged() => {
                 self.walk::<true, false>(info, block, margins, rows, raw_width)
             }
             Walk::Lockstep => self.walk::<false, false>(info, block, margins, rows, raw_width),
-            Walk::UntilRest if self.zero_missing => {
+            Walk::UntilRest if self.flagged() => {
                 self.walk::<true, true>(info, block, margins, rows, raw_width)
             }
             Walk::UntilRest => self.walk::<false, true>(info, block, margins, rows, raw_width),
@@ -759,7 +868,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 continue;
             }
             let trees = &self.trees[t..t + run];
-            if self.zero_missing {
+            if self.flagged() {
                 self.walk_trees::<true>(trees, block, margins, rows);
             } else {
                 self.walk_trees::<false>(trees, block, margins, rows);
@@ -772,7 +881,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
     /// [`TREE_LANES`] trees (stored complete or walked in `depth` steps) in lock-step, then
     /// adds their values in tree order.
     #[inline(never)]
-    fn walk_trees<const ZERO_MISSING: bool>(
+    fn walk_trees<const FLAGGED: bool>(
         &self,
         trees: &[TreeInfo],
         block: &[T],
@@ -799,7 +908,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 let mut index = [0u32; TREE_LANES];
                 for _ in 0..depth {
                     for (i, splits) in index.iter_mut().zip(&splits) {
-                        *i = Self::complete_step::<ZERO_MISSING>(splits, *i, group, lane);
+                        *i = Self::complete_step::<FLAGGED>(splits, *i, group, lane);
                     }
                 }
                 let internal = splits_len(&trees[0]);
@@ -824,9 +933,9 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                     // predicts. A complete tree must not step past its leaves.
                     if level < info.depth {
                         *i = if info.walk == Walk::Complete {
-                            Self::complete_step::<ZERO_MISSING>(splits, *i, group, lane)
+                            Self::complete_step::<FLAGGED>(splits, *i, group, lane)
                         } else {
-                            self.step::<ZERO_MISSING>(*i, group, lane)
+                            self.step::<FLAGGED>(*i, group, lane)
                         };
                     }
                 }
@@ -852,7 +961,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
     /// test. Lock-step matters even for deep trees: a row-by-row walk was six times slower at
     /// depth 12.
     #[inline]
-    fn walk<const ZERO_MISSING: bool, const STOP_AT_REST: bool>(
+    fn walk<const FLAGGED: bool, const STOP_AT_REST: bool>(
         &self,
         info: &TreeInfo,
         block: &[T],
@@ -871,7 +980,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             for _ in 0..info.depth {
                 let mut moved = false;
                 for (lane, i) in index.iter_mut().enumerate() {
-                    let next = self.step::<ZERO_MISSING>(*i, group, lane);
+                    let next = self.step::<FLAGGED>(*i, group, lane);
                     moved |= next != *i;
                     *i = next;
                 }
@@ -891,7 +1000,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             }
         }
         if rows > full * LANES {
-            self.walk_tail::<ZERO_MISSING>(info, block, margins, rows, raw_width);
+            self.walk_tail::<FLAGGED>(info, block, margins, rows, raw_width);
         }
     }
 
@@ -901,7 +1010,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
     /// other. Kept out of line so that the lock-step loop
     /// compiles as it does alone (inlined, the extra path cost full blocks 20-30%).
     #[inline(never)]
-    fn walk_tail<const ZERO_MISSING: bool>(
+    fn walk_tail<const FLAGGED: bool>(
         &self,
         info: &TreeInfo,
         block: &[T],
@@ -915,7 +1024,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         for lane in 0..rows - first {
             let mut i = info.root;
             for _ in 0..info.depth {
-                let next = self.step::<ZERO_MISSING>(i, group, lane);
+                let next = self.step::<FLAGGED>(i, group, lane);
                 if next == i {
                     break;
                 }
@@ -940,7 +1049,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
     /// Walks the `LANES` rows of each group through a tree stored complete, in lock-step,
     /// for exactly `depth` steps.
     #[inline]
-    fn walk_complete<const ZERO_MISSING: bool>(
+    fn walk_complete<const FLAGGED: bool>(
         &self,
         info: &TreeInfo,
         block: &[T],
@@ -962,7 +1071,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             let mut index = [0u32; LANES];
             for _ in 0..info.depth {
                 for (lane, i) in index.iter_mut().enumerate() {
-                    *i = Self::complete_step::<ZERO_MISSING>(splits, *i, group, lane);
+                    *i = Self::complete_step::<FLAGGED>(splits, *i, group, lane);
                 }
             }
             let first = g * LANES;
@@ -975,7 +1084,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
 
     /// One step from split `index` of a tree stored complete, for row `lane` of a group.
     #[inline(always)]
-    fn complete_step<const ZERO_MISSING: bool>(
+    fn complete_step<const FLAGGED: bool>(
         splits: &[CompleteNode<T>],
         index: u32,
         group: &[T],
@@ -989,7 +1098,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         // below the group's `stride`), so `offset + lane` is inside the group once the
         // ZERO_IS_MISSING bit is masked off.
         let split = unsafe { *splits.get_unchecked(index as usize) };
-        let offset = if ZERO_MISSING {
+        let offset = if FLAGGED {
             split.offset & !ZERO_IS_MISSING
         } else {
             split.offset
@@ -997,7 +1106,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         let x = unsafe { *group.get_unchecked(offset as usize + lane) };
         #[allow(clippy::neg_cmp_op_on_partial_ord)]
         let mut go_right = !(x <= split.threshold);
-        if ZERO_MISSING {
+        if FLAGGED {
             go_right |= split.offset & ZERO_IS_MISSING != 0 && x.is_zero_missing();
         }
         2 * index + 1 + u32::from(go_right)

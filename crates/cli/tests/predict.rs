@@ -305,7 +305,15 @@ fn stop_midway(dir: &Path, output: &str, signal: &str) -> std::process::ExitStat
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while listing(dir).len() <= 2 {
+    // Midway means writing: a partial that exists but is still empty may be one the run has
+    // created and not yet locked, which a later run rightly leaves alone for a while.
+    let writing = || {
+        std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
+            entry.file_name().to_string_lossy().ends_with(".partial")
+                && entry.metadata().is_ok_and(|m| m.len() > 0)
+        })
+    };
+    while !writing() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run ended before it could be stopped"

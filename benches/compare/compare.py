@@ -10,6 +10,9 @@ For each library, task (binary, multiclass, regression) and depth (6, 8, 12), it
 at 1 thread and at all cores, the best of --repeat runs. It checks that Verdict's predictions
 equal the library's (max absolute difference) and prints a table of rows/s and ratios.
 
+`--tasks categorical` adds a LightGBM binary classifier whose first 5 features are categorical
+(codes 0 to 29; XGBoost is not in this task).
+
 With --end-to-end it also times, for the depth-8 binary models, a CSV -> predictions CSV job:
 the classic pandas + joblib script (pd.read_csv, model.predict_proba, DataFrame.to_csv) against
 `verdict predict` with its default outputs (`label`, `proba_0`, `proba_1`: more columns than
@@ -44,8 +47,20 @@ def make_data(rows, seed):
     return X, signal
 
 
+CATEGORICAL = 5
+"""The first features of the `categorical` task: category codes 0 to 29 (NaN stays missing)."""
+
+
+def with_categories(X):
+    """X with its first CATEGORICAL columns turned into category codes, for the `categorical` task."""
+    X = X.copy()
+    codes = np.floor(np.abs(X[:, :CATEGORICAL]) * 10) % 30
+    X[:, :CATEGORICAL] = codes
+    return X
+
+
 def labels(task, signal):
-    if task == "binary":
+    if task in ("binary", "categorical"):
         return (signal > 0).astype(int)
     if task == "multiclass":
         return np.digitize(signal, np.quantile(signal, [0.33, 0.66]))
@@ -65,12 +80,13 @@ def train(lib, task, depth, X, y, path):
         return booster
     import lightgbm as lgb
 
-    objective = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[task]
+    objective = {"binary": "binary", "categorical": "binary", "multiclass": "multiclass", "regression": "regression"}[task]
     params = {"objective": objective, "max_depth": depth, "num_leaves": min(2 ** depth, 255), "learning_rate": 0.1,
               "verbose": -1, "seed": 0, "min_data_in_leaf": 5}
     if task == "multiclass":
         params["num_class"] = 3
-    booster = lgb.train(params, lgb.Dataset(X, y), TREES)
+    categorical = list(range(CATEGORICAL)) if task == "categorical" else "auto"
+    booster = lgb.train(params, lgb.Dataset(X, y, categorical_feature=categorical), TREES)
     booster.save_model(str(path))
     return booster
 
@@ -103,7 +119,7 @@ def verdict_bench(verdict, model, npy, threads, repeat, save):
 
 def compare_predictions(lib, task, ours, theirs):
     theirs = np.asarray(theirs, dtype=np.float64)
-    if task == "binary":
+    if task in ("binary", "categorical"):
         ours = ours[:, 1]
     elif task == "regression":
         ours = ours[:, 0]
@@ -232,7 +248,8 @@ def main():
     parser.add_argument("--end-to-end-formats", default="csv",
                         help="which end-to-end jobs: csv (CSV -> CSV), parquet (Parquet -> Parquet), or both")
     parser.add_argument("--libs", default="xgboost,lightgbm")
-    parser.add_argument("--tasks", default="binary,multiclass,regression")
+    parser.add_argument("--tasks", default="binary,multiclass,regression",
+                        help="also `categorical`: LightGBM binary with 5 categorical features (codes 0-29)")
     parser.add_argument("--depths", default="6,8,12")
     args = parser.parse_args()
     if args.quick:
@@ -257,14 +274,23 @@ def main():
     print(header, flush=True)
     for lib in args.libs.split(","):
         for task in args.tasks.split(","):
+            if task == "categorical" and lib != "lightgbm":
+                print(f"{lib:9} {task:10} (LightGBM only)", flush=True)
+                continue
+            Xtr_task, Xte_task, npy_task = Xtr, Xte, npy
+            if task == "categorical":
+                Xtr_task, Xte_task = with_categories(Xtr), with_categories(Xte)
+                npy_task = work / f"Xcat_{args.rows}.npy"
+                if not npy_task.exists():
+                    np.save(npy_task, Xte_task)
             for depth in map(int, args.depths.split(",")):
                 ext = "json" if lib == "xgboost" else "txt"
                 model_path = work / f"{lib}_{task}_d{depth}.{ext}"
-                booster = train(lib, task, depth, Xtr, labels(task, strain), model_path)
+                booster = train(lib, task, depth, Xtr_task, labels(task, strain), model_path)
                 for threads in sorted({1, cores}):
-                    lib_s, theirs = best_of(args.repeat, lambda: library_predict(lib, booster, Xte, threads))
+                    lib_s, theirs = best_of(args.repeat, lambda: library_predict(lib, booster, Xte_task, threads))
                     save = work / "verdict_pred.npy"
-                    ours = verdict_bench(args.verdict, model_path, npy, threads, args.repeat, save)
+                    ours = verdict_bench(args.verdict, model_path, npy_task, threads, args.repeat, save)
                     diff = compare_predictions(lib, task, np.load(save), theirs)
                     row = {"library": lib, "task": task, "depth": depth, "threads": threads,
                            "library_rows_per_second": args.rows / lib_s, "verdict_rows_per_second": ours["rows_per_second"],

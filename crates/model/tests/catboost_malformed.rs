@@ -135,6 +135,15 @@ fn feature_indices_must_be_unique_and_in_range() {
     model["features_info"]["float_features"][1]["flat_feature_index"] = json!(1u64 << 40);
     let (location, _) = malformed(&model);
     assert_eq!(location, "features_info.float_features");
+    // Below the absolute limit, but millions of columns the file never lists: refused before
+    // anything is allocated for them (found by the catboost_cbm fuzz target, out of memory).
+    let mut model = fixture("rmse");
+    model["features_info"]["float_features"][1]["flat_feature_index"] = json!(16_000_000);
+    assert_malformed(
+        &model,
+        "features_info.float_features",
+        "a flat_feature_index of 16000000 is too large",
+    );
     let mut model = fixture("rmse");
     model["features_info"]["float_features"][2]["nan_value_treatment"] = json!("Sideways");
     assert_malformed(

@@ -31,6 +31,12 @@ use super::schema::{self, LeafValue, Model, TreeNode};
 /// feature names.
 const MAX_FEATURES: usize = 1 << 24;
 
+/// The most columns a model may have beyond the features it lists (columns of the training
+/// pool it does not list, such as ignored ones): far more than a real pool leaves out, and
+/// few enough that a corrupt index cannot make an import of a few kilobytes allocate
+/// gigabytes (the fuzzer's find: one index of 16 million, 1.2 GB of columns).
+const MAX_UNLISTED_COLUMNS: usize = 1 << 16;
+
 /// The most raw outputs (classes) accepted.
 const MAX_OUTPUTS: usize = 1 << 16;
 
@@ -271,10 +277,16 @@ fn features(info: &schema::FeaturesInfo, forbidden: bool) -> Result<Columns, Imp
         )
         .max()
         .unwrap_or(0);
-    if columns > MAX_FEATURES {
+    // Every column costs memory (a name, a signature entry) whether the file lists a
+    // feature for it or not, so the columns the file does not list are bounded too.
+    let listed = info.float_features.len() + info.categorical_features.len();
+    if columns > MAX_FEATURES || columns > listed + MAX_UNLISTED_COLUMNS {
         return Err(malformed(
             "features_info.float_features",
-            format!("a flat_feature_index of {} is too large", columns - 1),
+            format!(
+                "a flat_feature_index of {} is too large for a model that lists {listed} features",
+                columns - 1
+            ),
         ));
     }
     let mut names: Vec<Option<String>> = vec![None; columns];

@@ -364,24 +364,37 @@ pub(crate) const INFER_SCHEMA_ROWS: usize = 10_000;
 pub(crate) struct InferredSchemas(Arc<Mutex<HashMap<PathBuf, SchemaRef>>>);
 
 impl InferredSchemas {
-    /// The schema of `path`, inferred by `infer` the first time it is asked for.
-    pub(crate) fn get_or_infer(
+    /// The schema `path` is read with: inferred by `infer` the first time it is asked for,
+    /// then with the feature columns typed by `hints` ([`with_feature_types`]) when given.
+    pub(crate) fn schema(
         &self,
         path: &Path,
+        hints: Option<&ReadHints>,
         infer: impl FnOnce() -> Result<SchemaRef>,
     ) -> Result<SchemaRef> {
-        let known = |schemas: &Self| {
-            let schemas = schemas.0.lock().unwrap_or_else(|e| e.into_inner());
-            schemas.get(path).cloned()
+        let known = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned();
+        let inferred = match known {
+            Some(schema) => schema,
+            None => {
+                // Inferred outside the lock: two threads may both infer a new file, which is
+                // harmless.
+                let schema = infer()?;
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.to_owned(), schema.clone());
+                schema
+            }
         };
-        if let Some(schema) = known(self) {
-            return Ok(schema);
-        }
-        // Inferred outside the lock: two threads may both infer a new file, which is harmless.
-        let schema = infer()?;
-        let mut schemas = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        schemas.insert(path.to_owned(), schema.clone());
-        Ok(schema)
+        Ok(match hints {
+            Some(hints) => Arc::new(with_feature_types(&inferred, hints)),
+            None => inferred,
+        })
     }
 }
 
@@ -398,7 +411,7 @@ pub struct ReadHints {
 /// The schema a text file (CSV, NDJSON) is read with: the `inferred` one, with the feature
 /// columns typed by `hints`: numbers as `f64` (so that an integer column that turns decimal
 /// after the first rows still parses), category names as text.
-pub(crate) fn with_feature_types(inferred: &Schema, hints: &ReadHints) -> Schema {
+fn with_feature_types(inferred: &Schema, hints: &ReadHints) -> Schema {
     let mut schema = inferred.clone();
     for (names, dtype) in [
         (&hints.numeric, DataType::Float64),

@@ -10,14 +10,13 @@
 use std::io::Cursor;
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::Arc;
 
 use polars::prelude::*;
 
 use super::records::{Records, send_blocks};
 use super::{
     Batched, Encoder, FileRead, FileRef, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob,
-    SharedWriter, schema_of, with_feature_types,
+    SharedWriter, schema_of,
 };
 use crate::error::{Error, Result};
 
@@ -31,7 +30,7 @@ pub(super) fn scan(
 ) -> Result<LazyFrame> {
     let context = || format!("cannot read {file}");
     let reader = LazyJsonLineReader::new(file.pl_path()?);
-    let schema = inferred.get_or_infer(file.name(), || {
+    let schema = inferred.schema(file.name(), hints, || {
         let inferring = reader
             .clone()
             .with_infer_schema_length(NonZeroUsize::new(INFER_SCHEMA_ROWS))
@@ -39,10 +38,6 @@ pub(super) fn scan(
             .map_err(Error::polars(context()))?;
         schema_of(inferring, file)
     })?;
-    let schema = match hints {
-        Some(hints) => Arc::new(with_feature_types(&schema, hints)),
-        None => schema,
-    };
     reader
         .with_schema(Some(schema))
         .finish()

@@ -67,7 +67,7 @@ impl SplitRule {
     /// The value a categorical split looks up (not `NaN`), before it is truncated to a code
     /// and negative codes are rejected.
     #[inline]
-    pub(crate) fn category_value(self, x: f64) -> f64 {
+    fn category_value(self, x: f64) -> f64 {
         match self {
             // XGBoost takes the code from its f32 input: 0.99999999999 is category 1.
             SplitRule::LessThanF32 => f64::from(x as f32),
@@ -228,15 +228,14 @@ impl Tree {
                 left,
                 right,
             } => {
+                let words = &self.category_words
+                    [*words_start as usize..(*words_start + *words_len) as usize];
                 let x = row(*feature as usize);
-                let go_left = if x.is_nan() {
-                    *default_left
+                if category_goes_left(rule, words, *set_goes_left, *default_left, x) {
+                    *left
                 } else {
-                    let words = &self.category_words
-                        [*words_start as usize..(*words_start + *words_len) as usize];
-                    category_in_set(words, rule.category_value(x)) == *set_goes_left
-                };
-                if go_left { *left } else { *right }
+                    *right
+                }
             }
         };
         Step::Child(child)
@@ -295,9 +294,27 @@ pub(crate) enum Step {
     Leaf(u32),
 }
 
+/// Whether `x` goes left at a categorical split whose set is `words`: `NaN` to the default
+/// child, members to the set's side, every other value to the other. The one rule of the
+/// reference evaluator and the compiled engine.
+#[inline]
+pub(crate) fn category_goes_left(
+    rule: SplitRule,
+    words: &[u32],
+    set_goes_left: bool,
+    default_left: bool,
+    x: f64,
+) -> bool {
+    if x.is_nan() {
+        default_left
+    } else {
+        category_in_set(words, rule.category_value(x)) == set_goes_left
+    }
+}
+
 /// True when the category code of `x` (not `NaN`) is in the bitset.
 #[inline]
-pub(crate) fn category_in_set(words: &[u32], x: f64) -> bool {
+fn category_in_set(words: &[u32], x: f64) -> bool {
     // Truncation toward zero, as both XGBoost and LightGBM cast; out-of-range and negative
     // codes are simply not members.
     if !(0.0..(words.len() * 32) as f64).contains(&x) {

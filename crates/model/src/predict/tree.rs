@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use ndarray::ArrayView2;
 
 use crate::family::link::Precision;
-use crate::family::tree::{Missing, Node, SplitRule, Tree, TreeEnsemble, category_in_set};
+use crate::family::tree::{Missing, Node, SplitRule, Tree, TreeEnsemble, category_goes_left};
 
 /// Rows scored together, tree by tree: small enough for the block's features and margins to
 /// stay in L1/L2 cache, large enough to amortise walking the tree array.
@@ -688,12 +688,14 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
     #[inline]
     fn category_goes_left(&self, index: u32, x: T) -> bool {
         let split = self.category_splits[index as usize];
-        let x = x.to_f64();
-        if x.is_nan() {
-            return split.default_left;
-        }
         let words = &self.category_words[split.words_start as usize..][..split.words_len as usize];
-        category_in_set(words, self.rule.category_value(x)) == split.set_goes_left
+        category_goes_left(
+            self.rule,
+            words,
+            split.set_goes_left,
+            split.default_left,
+            x.to_f64(),
+        )
     }
 
     fn raw_margins(
@@ -904,6 +906,7 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 .all(|info| info.walk == Walk::Complete && info.depth == depth)
         {
             // The common case (XGBoost's and balanced trees): no test per step.
+            let internal = splits_len(&trees[0]);
             for lane in 0..rows {
                 let mut index = [0u32; TREE_LANES];
                 for _ in 0..depth {
@@ -911,7 +914,6 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                         *i = Self::complete_step::<FLAGGED>(splits, *i, group, lane);
                     }
                 }
-                let internal = splits_len(&trees[0]);
                 for (&i, info) in index.iter().zip(trees) {
                     let at = lane * raw_width + info.output as usize;
                     let leaf = info.first_leaf as usize + i as usize - internal;

@@ -10,7 +10,6 @@
 
 use std::io::BufRead;
 use std::path::Path;
-use std::sync::Arc;
 
 use polars::io::csv::write::BatchedWriter;
 use polars::prelude::*;
@@ -19,7 +18,7 @@ use self::parse::{Layout, PIECE_ROWS};
 use super::records::{Records, send_blocks};
 use super::{
     Batched, Encoder, FileRead, FileRef, INFER_SCHEMA_ROWS, InferredSchemas, ReadHints, ReadJob,
-    SharedWriter, schema_of, with_feature_types,
+    SharedWriter, schema_of,
 };
 use crate::error::{Error, Result};
 
@@ -84,7 +83,7 @@ pub(super) fn scan(
             csv.null_values.iter().map(|v| v.as_str().into()).collect(),
         )));
     }
-    let schema = inferred.get_or_infer(file.name(), || {
+    let schema = inferred.schema(file.name(), hints, || {
         let inferring = reader
             .clone()
             .with_infer_schema_length(Some(INFER_SCHEMA_ROWS))
@@ -92,10 +91,6 @@ pub(super) fn scan(
             .map_err(Error::polars(context()))?;
         schema_of(inferring, file)
     })?;
-    let schema = match hints {
-        Some(hints) => Arc::new(with_feature_types(&schema, hints)),
-        None => schema,
-    };
     // A given schema is used as it is: polars infers nothing more.
     reader
         .with_schema(Some(schema))

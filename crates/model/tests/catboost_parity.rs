@@ -306,6 +306,8 @@ fn categorical_features_score_as_in_catboost() {
         "cat_ctr_regression",
         "cat_ctr_multiclass",
         "cat_int",
+        "cat_depthwise",
+        "cat_lossguide",
     ] {
         let case = check(name);
         let signature = case.model.model.signature();
@@ -318,6 +320,20 @@ fn categorical_features_score_as_in_catboost() {
             .map(|f| f.name.as_str())
             .collect();
         assert_eq!(hashed, expected, "{name}: the categorical features");
+    }
+}
+
+#[test]
+fn categorical_features_in_non_symmetric_trees_feed_the_general_engine() {
+    for name in ["cat_depthwise", "cat_lossguide"] {
+        let case = load(name, "model.cbm");
+        let Family::Pipeline(pipeline) = case.model.model.family() else {
+            panic!("{name}: not a pipeline");
+        };
+        assert!(
+            matches!(pipeline.model.as_ref(), Family::Trees(_)),
+            "{name}: the trees after the step"
+        );
     }
 }
 

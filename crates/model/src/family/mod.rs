@@ -215,12 +215,40 @@ fn contiguous<'a>(row: ArrayView1<'a, f64>, buffer: &'a mut Vec<f64>) -> &'a [f6
     }
 }
 
-/// A CatBoost model with categorical features: its one step and its oblivious trees.
-fn catboost_categorical(pipeline: &Pipeline) -> Option<(&ctr::Categorical, &ObliviousEnsemble)> {
+/// A CatBoost model with categorical features: its one step and its trees (oblivious or
+/// not).
+fn catboost_categorical(pipeline: &Pipeline) -> Option<(&ctr::Categorical, &Family)> {
     match (pipeline.steps.as_slice(), pipeline.model.as_ref()) {
-        ([Step::CatBoostCategorical(step)], Family::Oblivious(ensemble)) => Some((step, ensemble)),
+        ([Step::CatBoostCategorical(step)], trees @ (Family::Oblivious(_) | Family::Trees(_))) => {
+            Some((step, trees))
+        }
         _ => None,
     }
+}
+
+/// The columns of CatBoost's categorical step for every row of `features`, in `columns`
+/// (`rows x` the step's width, row-major).
+fn step_columns<'a>(
+    step: &ctr::Categorical,
+    features: ArrayView2<'_, f64>,
+    columns: &'a mut Vec<f64>,
+    row: &mut Vec<f64>,
+) -> Result<ArrayView2<'a, f64>, PredictError> {
+    let width = step.output_width();
+    columns.clear();
+    columns.resize(features.nrows() * width, 0.0);
+    for (index, (input, out)) in features
+        .rows()
+        .into_iter()
+        .zip(columns.chunks_exact_mut(width))
+        .enumerate()
+    {
+        step.apply(contiguous(input, row), out, index)?;
+    }
+    Ok(
+        ArrayView2::from_shape((features.nrows(), width), &columns[..])
+            .expect("the columns buffer holds rows x width values"),
+    )
 }
 
 /// The sizes of a model, for model cards and logs.
@@ -336,16 +364,17 @@ impl NativeModel {
                 found: signature.raw_width,
             });
         }
-        let compiled = match &family {
-            Family::Trees(ensemble) => CompiledTrees::compile(ensemble).map(Arc::new),
+        // The engines compile the trees themselves, or a CatBoost pipeline's trees.
+        let trees = match &family {
+            Family::Pipeline(pipeline) => catboost_categorical(pipeline).map(|(_, trees)| trees),
+            family => Some(family),
+        };
+        let compiled = match trees {
+            Some(Family::Trees(ensemble)) => CompiledTrees::compile(ensemble).map(Arc::new),
             _ => None,
         };
-        let oblivious = match &family {
-            Family::Oblivious(ensemble) => CompiledOblivious::compile(ensemble).map(Arc::new),
-            Family::Pipeline(pipeline) => match catboost_categorical(pipeline) {
-                Some((_, ensemble)) => CompiledOblivious::compile(ensemble).map(Arc::new),
-                None => None,
-            },
+        let oblivious = match trees {
+            Some(Family::Oblivious(ensemble)) => CompiledOblivious::compile(ensemble).map(Arc::new),
             _ => None,
         };
         let explainer = Explainer::new(&family).map(Arc::new);
@@ -391,23 +420,13 @@ impl NativeModel {
                 feature: self.signature.features[input as usize].name.clone(),
             });
         }
-        if let (Some(compiled), Family::Pipeline(pipeline)) = (&self.oblivious, &self.family)
-            && let Some((step, ensemble)) = catboost_categorical(pipeline)
+        // A CatBoost pipeline: the step row by row into columns, then the compiled engine of
+        // its trees over the chunk.
+        if let Family::Pipeline(pipeline) = &self.family
+            && let Some((step, Family::Oblivious(ensemble))) = catboost_categorical(pipeline)
+            && let Some(compiled) = &self.oblivious
         {
-            // The step row by row into columns, then the oblivious engine over the chunk.
-            let width = step.output_width();
-            scratch.columns.clear();
-            scratch.columns.resize(features.nrows() * width, 0.0);
-            for (index, (row, out)) in features
-                .rows()
-                .into_iter()
-                .zip(scratch.columns.chunks_exact_mut(width))
-                .enumerate()
-            {
-                step.apply(contiguous(row, &mut scratch.row), out, index)?;
-            }
-            let columns = ArrayView2::from_shape((features.nrows(), width), &scratch.columns)
-                .expect("the columns buffer holds rows x width values");
+            let columns = step_columns(step, features, &mut scratch.columns, &mut scratch.row)?;
             return compiled
                 .raw_margins(ensemble, columns, &mut scratch.raw)
                 .map_err(|(row, column)| PredictError::ForbiddenMissing {
@@ -419,6 +438,14 @@ impl NativeModel {
                         .and_then(|&input| self.signature.features.get(input as usize))
                         .map_or_else(|| format!("#{column}"), |f| f.name.clone()),
                 });
+        }
+        if let Family::Pipeline(pipeline) = &self.family
+            && let Some((step, Family::Trees(ensemble))) = catboost_categorical(pipeline)
+            && let Some(compiled) = &self.compiled
+        {
+            let columns = step_columns(step, features, &mut scratch.columns, &mut scratch.row)?;
+            compiled.raw_margins(ensemble, columns, &mut scratch.raw);
+            return Ok(());
         }
         for (index, (row, raw)) in features
             .rows()

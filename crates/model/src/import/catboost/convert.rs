@@ -7,6 +7,9 @@
 //! - Non-symmetric trees (`Depthwise`, `Lossguide`) become a [`TreeEnsemble`] for the general
 //!   engine: a value goes left when `(x as f32) <= border` ([`SplitRule::LessEqualF32Input`]),
 //!   a missing value goes right only under `AsTrue`, and the bias is the base score.
+//! - Categorical features add a step before either kind of tree (the `categorical` module's
+//!   plan): it computes their one-hot and CTR columns after the float features, and the
+//!   splits on them read those columns. The model becomes a [`Pipeline`].
 //! - The loss function gives the task and the link.
 
 use std::collections::BTreeMap;
@@ -143,52 +146,47 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
     }
     let task = task(model, kind, outputs)?;
 
-    if !cat_columns.is_empty() {
-        let Some(trees) = &model.oblivious_trees else {
-            return Err(unsupported(
-                "categorical features in non-symmetric trees (grow_policy Depthwise or \
-                 Lossguide); Verdict reads them in symmetric trees",
-            ));
-        };
+    // With categorical features a step computes their one-hot and CTR columns after the
+    // float features, and the trees read the step's columns: float feature k is column k.
+    let plan = if cat_columns.is_empty() {
+        None
+    } else {
         let float_nan: Vec<NanTreatment> =
             float_columns.iter().map(|&c| nan_treatment[c]).collect();
         let cat_names = cat_columns
             .iter()
             .map(|&c| features[c].name.clone())
             .collect();
-        let plan = categorical::plan(model, &float_columns, &float_nan, &cat_columns, cat_names)?;
-        // After the step, float feature k is column k.
-        let identity: Vec<usize> = (0..float_columns.len()).collect();
-        let ensemble = ObliviousEnsemble {
-            num_features: plan.step.output_width(),
-            nan_treatment: plan.nan_treatment.clone(),
-            leaf_width: outputs,
-            trees: trees
-                .iter()
-                .enumerate()
-                .map(|(t, tree)| oblivious_tree(t, tree, &identity, Some(&plan), outputs))
-                .collect::<Result<_, _>>()?,
-            scale,
-            bias,
-            link,
-        };
-        let family = Family::Pipeline(Pipeline {
-            num_features: features.len(),
-            steps: vec![Step::CatBoostCategorical(plan.step)],
-            model: Box::new(Family::Oblivious(ensemble)),
-        });
-        return finish(model, name, &loss.kind, features, positional, task, family);
-    }
+        Some(categorical::plan(
+            model,
+            &float_columns,
+            &float_nan,
+            &cat_columns,
+            cat_names,
+        )?)
+    };
+    let (columns, nan_treatment, num_features) = match &plan {
+        Some(plan) => (
+            (0..float_columns.len()).collect(),
+            plan.nan_treatment.clone(),
+            plan.step.output_width(),
+        ),
+        None => (float_columns, nan_treatment, features.len()),
+    };
+    let splits = Splits {
+        columns: &columns,
+        categorical: plan.as_ref(),
+    };
 
-    let family = match (&model.oblivious_trees, &model.trees) {
+    let trees = match (&model.oblivious_trees, &model.trees) {
         (Some(trees), None) => Family::Oblivious(ObliviousEnsemble {
-            num_features: features.len(),
+            num_features,
             nan_treatment,
             leaf_width: outputs,
             trees: trees
                 .iter()
                 .enumerate()
-                .map(|(t, tree)| oblivious_tree(t, tree, &float_columns, None, outputs))
+                .map(|(t, tree)| oblivious_tree(t, tree, &splits, outputs))
                 .collect::<Result<_, _>>()?,
             scale,
             bias,
@@ -201,7 +199,7 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
                 )));
             }
             Family::Trees(TreeEnsemble {
-                num_features: features.len(),
+                num_features,
                 split_rule: SplitRule::LessEqualF32Input,
                 precision: Precision::Double,
                 leaf_width: outputs,
@@ -211,7 +209,7 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
                 trees: trees
                     .iter()
                     .enumerate()
-                    .map(|(t, tree)| general_tree(t, tree, &float_columns, &nan_treatment, outputs))
+                    .map(|(t, tree)| general_tree(t, tree, &splits, &nan_treatment, outputs))
                     .collect::<Result<_, _>>()?,
             })
         }
@@ -219,6 +217,14 @@ pub(super) fn convert(model: &Model, name: &str) -> Result<ModelFile, ImportErro
             return Err(malformed("", "both `oblivious_trees` and `trees`"));
         }
         (None, None) => return Err(malformed("", "neither `oblivious_trees` nor `trees`")),
+    };
+    let family = match plan {
+        Some(plan) => Family::Pipeline(Pipeline {
+            num_features: features.len(),
+            steps: vec![Step::CatBoostCategorical(plan.step)],
+            model: Box::new(trees),
+        }),
+        None => trees,
     };
     finish(model, name, &loss.kind, features, positional, task, family)
 }
@@ -234,9 +240,10 @@ fn finish(
     family: Family,
 ) -> Result<ModelFile, ImportError> {
     let description = match &family {
-        Family::Pipeline(_) => {
-            format!("CatBoost {loss} model, oblivious trees with categorical features")
-        }
+        Family::Pipeline(pipeline) => format!(
+            "CatBoost {loss} model, {} with categorical features",
+            pipeline.model.name()
+        ),
         family => format!("CatBoost {loss} model, {}", family.name()),
     };
     let mut signature = Signature::new(features, task);
@@ -448,6 +455,27 @@ fn class_labels(model: &Model) -> Result<Option<Vec<ClassLabel>>, ImportError> {
         .map(Some)
 }
 
+/// Where the trees' splits read: the column of each float feature, and the categorical
+/// plan's one-hot and CTR columns when the model has categorical features.
+struct Splits<'a> {
+    columns: &'a [usize],
+    categorical: Option<&'a categorical::Plan>,
+}
+
+impl Splits<'_> {
+    /// The column a split reads and its border.
+    fn resolve(&self, location: &str, split: &schema::Split) -> Result<(usize, f32), ImportError> {
+        match self
+            .categorical
+            .map(|p| p.split(location, split))
+            .transpose()?
+        {
+            Some(Some(found)) => Ok(found),
+            Some(None) | None => float_split(location, split, self.columns),
+        }
+    }
+}
+
 /// The input column and border of a float split.
 fn float_split(
     location: &str,
@@ -482,8 +510,7 @@ fn float_split(
 fn oblivious_tree(
     t: usize,
     tree: &schema::ObliviousTree,
-    float_columns: &[usize],
-    categorical: Option<&categorical::Plan>,
+    splits: &Splits<'_>,
     outputs: usize,
 ) -> Result<ObliviousTree, ImportError> {
     let depth = tree.splits.len();
@@ -501,12 +528,8 @@ fn oblivious_tree(
         .iter()
         .enumerate()
         .map(|(l, split)| {
-            let location = format!("oblivious_trees[{t}].splits[{l}]");
-            let (column, border) = match categorical.map(|p| p.split(&location, split)) {
-                Some(Err(e)) => return Err(e),
-                Some(Ok(Some(found))) => found,
-                Some(Ok(None)) | None => float_split(&location, split, float_columns)?,
-            };
+            let (column, border) =
+                splits.resolve(&format!("oblivious_trees[{t}].splits[{l}]"), split)?;
             Ok(ObliviousSplit {
                 feature: column as u32,
                 border,
@@ -533,7 +556,7 @@ fn oblivious_tree(
 fn general_tree(
     t: usize,
     root: &TreeNode,
-    float_columns: &[usize],
+    splits: &Splits<'_>,
     nan_treatment: &[NanTreatment],
     outputs: usize,
 ) -> Result<Tree, ImportError> {
@@ -546,7 +569,7 @@ fn general_tree(
         next += 1;
         match (&node.split, &node.left, &node.right, &node.value) {
             (Some(split), Some(left), Some(right), None) => {
-                let (column, border) = float_split(&format!("{path}.split"), split, float_columns)?;
+                let (column, border) = splits.resolve(&format!("{path}.split"), split)?;
                 let first = queue.len() as u32;
                 queue.push((left, format!("{path}.left")));
                 queue.push((right, format!("{path}.right")));

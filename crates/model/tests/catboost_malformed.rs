@@ -197,8 +197,8 @@ fn unknown_losses_and_features_are_refused_by_name() {
     let what = unsupported(&model);
     assert!(what.contains("`YetiRank`"), "{what}");
     let mut model = fixture("rmse");
-    model["model_info"]["params"]["loss_function"]["type"] = json!("RMSEWithUncertainty");
-    assert!(unsupported(&model).contains("RMSEWithUncertainty"));
+    model["model_info"]["params"]["loss_function"]["type"] = json!("MultiRMSE");
+    assert!(unsupported(&model).contains("MultiRMSE"));
     let mut model = fixture("rmse");
     model["oblivious_trees"][0]["splits"][0]["split_type"] = json!("OneHotFeature");
     let what = unsupported(&model);

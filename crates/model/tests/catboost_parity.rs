@@ -20,7 +20,7 @@ use serde_json::Value;
 use verdict_model::family::Family;
 use verdict_model::{
     ClassLabel, Codec, FeatureKind, Model, ModelFile, Output, PredictError, Signature,
-    SourceFormat, import, matching,
+    SourceFormat, Task, import, matching,
 };
 
 /// The relative tolerance of every comparison.
@@ -213,6 +213,20 @@ fn regressors() {
         "deep",
     ] {
         assert!(is_oblivious(&check(name)), "{name}");
+    }
+}
+
+#[test]
+fn rmse_with_uncertainty_predicts_the_mean_and_the_variance() {
+    for name in ["rmse_uncertainty", "rmse_uncertainty_depthwise"] {
+        let case = check(name);
+        assert_eq!(
+            case.model.model.signature().task,
+            Task::MultiOutput {
+                targets: vec!["mean".into(), "variance".into()]
+            },
+            "{name}"
+        );
     }
 }
 

@@ -45,6 +45,9 @@ pub enum Link {
     Log1pExp,
     /// `1` if `x > 0`, else `0` (XGBoost's `binary:hinge`).
     Hinge,
+    /// Two margins, a mean and the log of a standard deviation, to the mean and the variance:
+    /// `[x0, exp(2 * x1)]` (CatBoost's `RMSEWithUncertainty`).
+    MeanAndVariance,
     /// `1 / (1 + exp(-scale * x))` in `f64`, like [`Sigmoid`](Link::Sigmoid), but a binary
     /// classifier's label is decided on the margin rather than the probability: positive when
     /// `x > 0`, or when `x >= 0` if `positive_at_zero` (scikit-learn).
@@ -91,6 +94,11 @@ impl Link {
             (Link::SignedSquare, _) => map(values, |x| x.signum() * x * x),
             (Link::Log1pExp, _) => map(values, |x| x.exp().ln_1p()),
             (Link::Hinge, _) => map(values, |x| if x > 0.0 { 1.0 } else { 0.0 }),
+            (Link::MeanAndVariance, _) => {
+                if let [_, log_deviation] = values {
+                    *log_deviation = (2.0 * *log_deviation).exp();
+                }
+            }
             (Link::MarginSigmoid { scale, .. }, _) => {
                 map(values, |x| 1.0 / (1.0 + (-scale * x).exp()));
             }
@@ -117,7 +125,7 @@ impl Link {
             Link::Sigmoid { scale } | Link::MarginSigmoid { scale, .. } => scale > 0.0,
             Link::Identity | Link::Softmax | Link::NormalizedSigmoid | Link::Exp => true,
             Link::SignedSquare | Link::Log1pExp => true,
-            Link::Hinge => false,
+            Link::Hinge | Link::MeanAndVariance => false,
         }
     }
 }

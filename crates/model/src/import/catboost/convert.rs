@@ -77,10 +77,13 @@ fn objective(
         }
         // `predict` is `exp(margin)`, CatBoost's `Exponent` prediction type.
         "Poisson" | "Tweedie" => (Objective::Regression, Link::Exp),
+        // Two outputs, the mean and the log of the standard deviation; `predict` gives the
+        // mean and the variance.
+        "RMSEWithUncertainty" => (Objective::Uncertainty, Link::MeanAndVariance),
         other => {
             return Err(unsupported(format!(
                 "loss function `{other}` (supported: Logloss, CrossEntropy, MultiClass, RMSE, \
-                 MAE, Quantile, Poisson, Tweedie)"
+                 MAE, Quantile, Poisson, Tweedie, RMSEWithUncertainty)"
             )));
         }
     })
@@ -91,6 +94,8 @@ enum Objective {
     Binary,
     Multiclass,
     Regression,
+    /// A mean and its uncertainty (`RMSEWithUncertainty`).
+    Uncertainty,
 }
 
 /// Refuses a model with features of a kind Verdict does not read (text, embeddings), naming
@@ -397,6 +402,17 @@ fn task(model: &Model, kind: Objective, outputs: usize) -> Result<Task, ImportEr
             return Err(malformed(
                 "scale_and_bias",
                 format!("{outputs} bias values for a single-output loss"),
+            ));
+        }
+        Objective::Uncertainty if outputs == 2 => {
+            return Ok(Task::MultiOutput {
+                targets: vec!["mean".into(), "variance".into()],
+            });
+        }
+        Objective::Uncertainty => {
+            return Err(malformed(
+                "scale_and_bias",
+                format!("{outputs} bias values for RMSEWithUncertainty, which has 2"),
             ));
         }
         Objective::Binary if outputs != 1 => {

@@ -2,7 +2,9 @@
 //!
 //! `tests/fixtures/vdm/v<N>/` holds, for every format version `N` so far, one Verdict model
 //! file per family (XGBoost trees, categorical splits and gblinear; LightGBM categorical and
-//! linear-leaf trees; a scikit-learn tree and two pipelines), converted once from parity
+//! linear-leaf trees; a scikit-learn tree and two pipelines; CatBoost oblivious trees, their
+//! categorical pipeline, and non-symmetric trees with categories and with
+//! `RMSEWithUncertainty`'s link), converted once from parity
 //! fixtures by `tools/fixtures/gen_golden_vdm.sh` while `N` was the newest version. Each must
 //! still
 //!

@@ -45,9 +45,6 @@ pub enum Link {
     Log1pExp,
     /// `1` if `x > 0`, else `0` (XGBoost's `binary:hinge`).
     Hinge,
-    /// Two margins, a mean and the log of a standard deviation, to the mean and the variance:
-    /// `[x0, exp(2 * x1)]` (CatBoost's `RMSEWithUncertainty`).
-    MeanAndVariance,
     /// `1 / (1 + exp(-scale * x))` in `f64`, like [`Sigmoid`](Link::Sigmoid), but a binary
     /// classifier's label is decided on the margin rather than the probability: positive when
     /// `x > 0`, or when `x >= 0` if `positive_at_zero` (scikit-learn).
@@ -60,6 +57,10 @@ pub enum Link {
         /// True when a margin of exactly `0` is the positive class.
         positive_at_zero: bool,
     },
+    // New variants go last: a saved model stores its link by position (docs/format.md).
+    /// Two margins, a mean and the log of a standard deviation, to the mean and the variance:
+    /// `[x0, exp(2 * x1)]` (CatBoost's `RMSEWithUncertainty`).
+    MeanAndVariance,
 }
 
 impl Link {

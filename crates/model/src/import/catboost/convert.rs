@@ -628,7 +628,8 @@ fn general_tree(
         leaf_values,
         category_words: Vec::new(),
         linear: None,
-        // CatBoost's JSON export holds no per-node weights: its trees cannot be explained.
+        // CatBoost's JSON export weighs only the leaves (`weight`), and covers are not yet
+        // built from them: these trees cannot be explained.
         cover: Vec::new(),
     })
 }

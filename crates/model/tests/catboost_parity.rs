@@ -375,6 +375,43 @@ fn a_missing_category_is_refused_with_its_row_and_feature() {
 }
 
 #[test]
+fn the_engine_refuses_a_row_with_missing_categories_as_the_reference_does() {
+    // With two categories missing, the error names the one the reference reads first.
+    for name in [
+        "cat_one_hot",
+        "cat_ctr_binary",
+        "cat_ctr_multiclass",
+        "cat_int",
+        "cat_depthwise",
+        "cat_lossguide",
+    ] {
+        let case = load(name, "model.cbm");
+        let model = &case.model.model;
+        let reference = model.reference();
+        let clean = inputs(&case.data["inputs"], model.signature());
+        let categorical: Vec<usize> = model
+            .signature()
+            .features
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.kind == FeatureKind::HashedCategory)
+            .map(|(i, _)| i)
+            .collect();
+        for &a in &categorical {
+            for &b in &categorical {
+                let mut rows = clean.clone();
+                rows[(7, a)] = f64::NAN;
+                rows[(7, b)] = f64::NAN;
+                rows[(9, a)] = f64::NAN;
+                let engine = model.predict(rows.view(), Output::Raw).unwrap_err();
+                let slow = reference.predict(rows.view(), Output::Raw).unwrap_err();
+                assert_eq!(engine, slow, "{name}: features {a} and {b} missing");
+            }
+        }
+    }
+}
+
+#[test]
 fn text_features_are_refused_by_name() {
     // CatBoost writes a model with text features only as .cbm.
     let case = fixtures().join("text_refused");

@@ -227,24 +227,18 @@ fn catboost_categorical(pipeline: &Pipeline) -> Option<(&ctr::Categorical, &Fami
 }
 
 /// The columns of CatBoost's categorical step for every row of `features`, in `columns`
-/// (`rows x` the step's width, row-major).
+/// (`rows x` the step's width, row-major), its tables looked up through `index`.
 fn step_columns<'a>(
     step: &ctr::Categorical,
+    index: &ctr::CtrIndex,
     features: ArrayView2<'_, f64>,
     columns: &'a mut Vec<f64>,
-    row: &mut Vec<f64>,
+    hashes: &mut Vec<u32>,
 ) -> Result<ArrayView2<'a, f64>, PredictError> {
     let width = step.output_width();
     columns.clear();
     columns.resize(features.nrows() * width, 0.0);
-    for (index, (input, out)) in features
-        .rows()
-        .into_iter()
-        .zip(columns.chunks_exact_mut(width))
-        .enumerate()
-    {
-        step.apply(contiguous(input, row), out, index)?;
-    }
+    step.apply_rows(index, features, columns, hashes)?;
     Ok(
         ArrayView2::from_shape((features.nrows(), width), &columns[..])
             .expect("the columns buffer holds rows x width values"),
@@ -274,6 +268,8 @@ struct Scratch {
     row: Vec<f64>,
     /// A chunk's rows after a CatBoost categorical step, for the oblivious engine.
     columns: Vec<f64>,
+    /// A chunk's category hashes, for that step.
+    hashes: Vec<u32>,
     raw: Vec<f64>,
     scores: Vec<f64>,
     out_row: Vec<f64>,
@@ -301,6 +297,8 @@ pub struct NativeModel {
     compiled: Option<Arc<CompiledTrees>>,
     /// The fast engine of oblivious (CatBoost) trees.
     oblivious: Option<Arc<CompiledOblivious>>,
+    /// Hash indexes of a CatBoost categorical step's CTR tables, for the engines' path.
+    ctr_index: Option<Arc<ctr::CtrIndex>>,
     /// What the `contribs` output needs, when the family can be explained.
     explainer: Option<Arc<Explainer>>,
 }
@@ -377,6 +375,12 @@ impl NativeModel {
             Some(Family::Oblivious(ensemble)) => CompiledOblivious::compile(ensemble).map(Arc::new),
             _ => None,
         };
+        let ctr_index = match &family {
+            Family::Pipeline(pipeline) => {
+                catboost_categorical(pipeline).map(|(step, _)| Arc::new(ctr::CtrIndex::new(step)))
+            }
+            _ => None,
+        };
         let explainer = Explainer::new(&family).map(Arc::new);
         signature.contributions = explainer.is_some();
         Ok(NativeModel {
@@ -384,6 +388,7 @@ impl NativeModel {
             family,
             compiled,
             oblivious,
+            ctr_index,
             explainer,
         })
     }
@@ -394,6 +399,7 @@ impl NativeModel {
         NativeModel {
             compiled: None,
             oblivious: None,
+            ctr_index: None,
             ..self.clone()
         }
     }
@@ -424,9 +430,15 @@ impl NativeModel {
         // its trees over the chunk.
         if let Family::Pipeline(pipeline) = &self.family
             && let Some((step, Family::Oblivious(ensemble))) = catboost_categorical(pipeline)
-            && let Some(compiled) = &self.oblivious
+            && let (Some(compiled), Some(index)) = (&self.oblivious, &self.ctr_index)
         {
-            let columns = step_columns(step, features, &mut scratch.columns, &mut scratch.row)?;
+            let columns = step_columns(
+                step,
+                index,
+                features,
+                &mut scratch.columns,
+                &mut scratch.hashes,
+            )?;
             return compiled
                 .raw_margins(ensemble, columns, &mut scratch.raw)
                 .map_err(|(row, column)| PredictError::ForbiddenMissing {
@@ -441,9 +453,15 @@ impl NativeModel {
         }
         if let Family::Pipeline(pipeline) = &self.family
             && let Some((step, Family::Trees(ensemble))) = catboost_categorical(pipeline)
-            && let Some(compiled) = &self.compiled
+            && let (Some(compiled), Some(index)) = (&self.compiled, &self.ctr_index)
         {
-            let columns = step_columns(step, features, &mut scratch.columns, &mut scratch.row)?;
+            let columns = step_columns(
+                step,
+                index,
+                features,
+                &mut scratch.columns,
+                &mut scratch.hashes,
+            )?;
             compiled.raw_margins(ensemble, columns, &mut scratch.raw);
             return Ok(());
         }

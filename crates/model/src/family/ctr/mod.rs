@@ -16,6 +16,9 @@
 //! their sources.
 
 mod hash;
+mod index;
+
+pub(crate) use index::CtrIndex;
 
 use serde::{Deserialize, Serialize};
 
@@ -256,48 +259,76 @@ impl Categorical {
         out: &mut [f64],
         row: usize,
     ) -> Result<(), PredictError> {
+        let ctrs = self.apply_plain(input, out, row)?;
+        let hash = |category: u32| self.category(input, category, row);
+        let float = |feature: u32| input[self.floats[feature as usize] as usize];
+        for (o, ctr) in ctrs.iter_mut().zip(&self.ctrs) {
+            let table = &self.tables[ctr.table as usize];
+            let key = self.key(&table.combination, float, hash)?;
+            *o = f64::from(ctr.value(table, table.find(key)));
+        }
+        Ok(())
+    }
+
+    /// Writes a row's float and one-hot columns, and returns its CTR columns, still to fill.
+    fn apply_plain<'a>(
+        &self,
+        input: &[f64],
+        out: &'a mut [f64],
+        row: usize,
+    ) -> Result<&'a mut [f64], PredictError> {
         let (floats, rest) = out.split_at_mut(self.floats.len());
         let (one_hot, ctrs) = rest.split_at_mut(self.one_hot.len());
         for (o, &column) in floats.iter_mut().zip(&self.floats) {
             *o = input[column as usize];
         }
-        let hash = |category: u32| -> Result<u32, PredictError> {
-            let x = input[self.categories[category as usize] as usize];
-            // The front ends give a hash, a whole number below 2^32; anything else (NaN, a
-            // missing value) is not a category.
-            if x >= 0.0 && x <= f64::from(u32::MAX) && x.fract() == 0.0 {
-                Ok(x as u32)
-            } else {
-                Err(PredictError::MissingCategory {
-                    row,
-                    feature: self.category_names[category as usize].clone(),
-                })
-            }
-        };
         for (o, &(category, value)) in one_hot.iter_mut().zip(&self.one_hot) {
-            *o = f64::from(u8::from(hash(category)? as i32 == value));
+            *o = f64::from(u8::from(
+                self.category(input, category, row)? as i32 == value,
+            ));
         }
-        for (o, ctr) in ctrs.iter_mut().zip(&self.ctrs) {
-            let table = &self.tables[ctr.table as usize];
-            let key = self.key(&table.combination, input, &hash)?;
-            *o = f64::from(ctr.value(table, key));
+        Ok(ctrs)
+    }
+
+    /// The hash of categorical feature `category` in a row. The front ends give a hash, a
+    /// whole number below 2^32; anything else (NaN, a missing value) is not a category.
+    #[inline]
+    fn category(&self, input: &[f64], category: u32, row: usize) -> Result<u32, PredictError> {
+        self.category_of(
+            input[self.categories[category as usize] as usize],
+            category,
+            row,
+        )
+    }
+
+    /// [`category`](Self::category) from the input value `x` of the feature.
+    #[inline]
+    fn category_of(&self, x: f64, category: u32, row: usize) -> Result<u32, PredictError> {
+        if x >= 0.0 && x <= f64::from(u32::MAX) && x.fract() == 0.0 {
+            Ok(x as u32)
+        } else {
+            Err(PredictError::MissingCategory {
+                row,
+                feature: self.category_names[category as usize].clone(),
+            })
         }
-        Ok(())
     }
 
     /// The key of a row's combination (`CalcHashes` in CatBoost's `ctr_provider.h`).
+    /// `float(k)` is float feature `k`'s value and `hash(c)` categorical feature `c`'s hash.
+    #[inline]
     fn key(
         &self,
         combination: &Combination,
-        input: &[f64],
-        hash: &impl Fn(u32) -> Result<u32, PredictError>,
+        float: impl Fn(u32) -> f64,
+        hash: impl Fn(u32) -> Result<u32, PredictError>,
     ) -> Result<u64, PredictError> {
         let mut key = 0u64;
         for &category in &combination.categories {
             key = hash::combine(key, hash::cat_hash_for_key(hash(category)?));
         }
         for &(feature, border) in &combination.float_splits {
-            let x = input[self.floats[feature as usize] as usize];
+            let x = float(feature);
             let bit = if x.is_nan() {
                 self.float_nan[feature as usize] == NanTreatment::AsTrue
             } else {
@@ -313,15 +344,28 @@ impl Categorical {
     }
 }
 
-impl Ctr {
-    /// The CTR value for `key` (`TModelCtr::Calc`): every operation in `f32`, as CatBoost.
-    fn value(&self, table: &CtrTable, key: u64) -> f32 {
-        let stride = table.stride as usize;
-        let found = table
-            .keys
+impl CtrTable {
+    /// The statistics of `key`, if training saw it.
+    fn find(&self, key: u64) -> Option<&[f32]> {
+        self.keys
             .binary_search(&key)
             .ok()
-            .map(|i| &table.stats[i * stride..(i + 1) * stride]);
+            .map(|position| self.statistics(position))
+    }
+
+    /// The statistics of the key at `position`.
+    #[inline]
+    fn statistics(&self, position: usize) -> &[f32] {
+        let stride = self.stride as usize;
+        &self.stats[position * stride..][..stride]
+    }
+}
+
+impl Ctr {
+    /// The CTR value from its table's statistics for a row's key, `None` when training never
+    /// saw the key (`TModelCtr::Calc`): every operation in `f32`, as CatBoost.
+    fn value(&self, table: &CtrTable, found: Option<&[f32]>) -> f32 {
+        let stride = table.stride as usize;
         // Counts are whole numbers; their sums are exact in `f32` below 2^24, as CatBoost's
         // integer sums converted to `f32` are.
         let sum = |counts: &[f32]| counts.iter().map(|&c| f64::from(c)).sum::<f64>() as f32;

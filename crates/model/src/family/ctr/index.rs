@@ -20,6 +20,9 @@ pub(crate) struct CtrIndex {
     /// The categorical features a row's columns read, in the order the reference first
     /// reads them: checked in this order, a missing one fails as in the reference.
     checks: Vec<u32>,
+    /// Every distinct float split of the combinations (a float feature and a border): each
+    /// row's bits are computed once, not once per table.
+    float_splits: Vec<(u32, f32)>,
 }
 
 /// One table's hash index and its CTRs.
@@ -29,6 +32,8 @@ struct TableIndex {
     table: u32,
     /// The CTRs that read it, by index.
     ctrs: Vec<u32>,
+    /// Each of its combination's float splits, by index in [`CtrIndex::float_splits`].
+    float_bits: Vec<u32>,
     /// `64 - log2(slots.len())`: a key's slot is the top bits of its mixed value.
     shift: u32,
     /// `(key, position in the table)`; [`EMPTY`] marks a free slot.
@@ -48,6 +53,7 @@ impl TableIndex {
         let mut index = TableIndex {
             table,
             ctrs: Vec::new(),
+            float_bits: Vec::new(),
             shift: 64 - slots.trailing_zeros(),
             slots: vec![(0, EMPTY); slots],
         };
@@ -117,7 +123,23 @@ impl CtrIndex {
                 checks.push(category);
             }
         }
-        CtrIndex { tables, checks }
+        let mut float_splits: Vec<(u32, f32)> = Vec::new();
+        for indexed in &mut tables {
+            let combination = &step.tables[indexed.table as usize].combination;
+            for &(feature, border) in &combination.float_splits {
+                let same = |&(f, b): &(u32, f32)| f == feature && b.to_bits() == border.to_bits();
+                let at = float_splits.iter().position(same).unwrap_or_else(|| {
+                    float_splits.push((feature, border));
+                    float_splits.len() - 1
+                });
+                indexed.float_bits.push(at as u32);
+            }
+        }
+        CtrIndex {
+            tables,
+            checks,
+            float_splits,
+        }
     }
 }
 
@@ -154,8 +176,10 @@ impl Categorical {
         hashes: &mut Vec<u32>,
     ) -> Result<(), PredictError> {
         let width = self.output_width();
-        // A row's hashes; at least one slot, so that every row has its chunk.
-        let stride = self.categories.len().max(1);
+        // A row's hashes, then its float splits' bits; at least one slot, so that every row
+        // has its chunk.
+        let splits = index.float_splits.len();
+        let stride = (self.categories.len() + splits).max(1);
         hashes.clear();
         hashes.resize(features.nrows() * stride, 0);
         for (row, ((input, out), hashes)) in features
@@ -177,6 +201,11 @@ impl Categorical {
             for (o, &(category, value)) in rest.iter_mut().zip(&self.one_hot) {
                 *o = f64::from(u8::from(hashes[category as usize] as i32 == value));
             }
+            let bits = &mut hashes[self.categories.len()..];
+            for (bit, &(feature, border)) in bits.iter_mut().zip(&index.float_splits) {
+                let x = floats[feature as usize];
+                *bit = u32::from(self.float_bit(feature, border, x));
+            }
         }
         let ctr_start = self.floats.len() + self.one_hot.len();
         let mut keys = [0u64; PROBE_ROWS];
@@ -189,12 +218,12 @@ impl Categorical {
                 // The keys first, each row's slot fetched in turn.
                 for (r, key) in keys[..rows].iter_mut().enumerate() {
                     let row = first + r;
-                    let floats = &out[row * width..][..self.floats.len()];
                     let hashes = &hashes[row * stride..][..stride];
+                    let bits = &hashes[self.categories.len()..];
                     // Every category was checked above: this cannot fail.
                     *key = self.key(
                         &table.combination,
-                        |feature| floats[feature as usize],
+                        |split| bits[indexed.float_bits[split] as usize] != 0,
                         |category| Ok(hashes[category as usize]),
                     )?;
                     prefetch(indexed.slots[indexed.slot(*key)..].as_ptr());

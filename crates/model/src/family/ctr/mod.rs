@@ -261,10 +261,17 @@ impl Categorical {
     ) -> Result<(), PredictError> {
         let ctrs = self.apply_plain(input, out, row)?;
         let hash = |category: u32| self.category(input, category, row);
-        let float = |feature: u32| input[self.floats[feature as usize] as usize];
         for (o, ctr) in ctrs.iter_mut().zip(&self.ctrs) {
             let table = &self.tables[ctr.table as usize];
-            let key = self.key(&table.combination, float, hash)?;
+            let float_bit = |split: usize| {
+                let (feature, border) = table.combination.float_splits[split];
+                self.float_bit(
+                    feature,
+                    border,
+                    input[self.floats[feature as usize] as usize],
+                )
+            };
+            let key = self.key(&table.combination, float_bit, hash)?;
             *o = f64::from(ctr.value(table, table.find(key)));
         }
         Ok(())
@@ -315,32 +322,40 @@ impl Categorical {
     }
 
     /// The key of a row's combination (`CalcHashes` in CatBoost's `ctr_provider.h`).
-    /// `float(k)` is float feature `k`'s value and `hash(c)` categorical feature `c`'s hash.
+    /// `float_bit(i)` is the bit of the combination's float split `i`, and `hash(c)`
+    /// categorical feature `c`'s hash.
     #[inline]
     fn key(
         &self,
         combination: &Combination,
-        float: impl Fn(u32) -> f64,
+        float_bit: impl Fn(usize) -> bool,
         hash: impl Fn(u32) -> Result<u32, PredictError>,
     ) -> Result<u64, PredictError> {
         let mut key = 0u64;
         for &category in &combination.categories {
             key = hash::combine(key, hash::cat_hash_for_key(hash(category)?));
         }
-        for &(feature, border) in &combination.float_splits {
-            let x = float(feature);
-            let bit = if x.is_nan() {
-                self.float_nan[feature as usize] == NanTreatment::AsTrue
-            } else {
-                (x as f32) > border
-            };
-            key = hash::combine(key, u64::from(bit));
+        for split in 0..combination.float_splits.len() {
+            key = hash::combine(key, u64::from(float_bit(split)));
         }
         for &(category, value) in &combination.one_hot_splits {
             let bit = hash(category)? as i32 == value;
             key = hash::combine(key, u64::from(bit));
         }
         Ok(key)
+    }
+}
+
+impl Categorical {
+    /// The bit of a combination's split of float feature `feature` at `border` for the
+    /// value `x`: `(x as f32) > border`, a missing value per the feature's treatment.
+    #[inline]
+    fn float_bit(&self, feature: u32, border: f32, x: f64) -> bool {
+        if x.is_nan() {
+            self.float_nan[feature as usize] == NanTreatment::AsTrue
+        } else {
+            (x as f32) > border
+        }
     }
 }
 

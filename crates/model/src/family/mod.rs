@@ -268,7 +268,7 @@ struct Scratch {
     row: Vec<f64>,
     /// A chunk's rows after a CatBoost categorical step, for the oblivious engine.
     columns: Vec<f64>,
-    /// A chunk's category hashes, for that step.
+    /// A chunk's category hashes and float-split bits, for that step.
     hashes: Vec<u32>,
     raw: Vec<f64>,
     scores: Vec<f64>,

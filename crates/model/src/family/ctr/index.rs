@@ -167,7 +167,8 @@ impl Categorical {
     ///
     /// It goes table by table rather than row by row: a model with combinations has hundreds
     /// of tables, most too large for the cache, so the keys of a run of rows are computed and
-    /// their slots fetched before the first is probed. `hashes` is scratch space.
+    /// their slots fetched before the first is probed. `hashes` is scratch space, for each
+    /// row's category hashes and the bits of its float splits.
     pub(crate) fn apply_rows(
         &self,
         index: &CtrIndex,

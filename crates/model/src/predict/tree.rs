@@ -26,8 +26,11 @@ const CACHE_BYTES: usize = 2 << 20;
 /// 47%; 32 rows were slower than 8.)
 const LANES: usize = 16;
 
-/// Trees that one row walks in lock-step when a block has fewer rows than [`LANES`].
-const TREE_LANES: usize = 8;
+/// Trees that one row walks in lock-step when a block has fewer rows than [`LANES`]. (Measured,
+/// one row through 300 trees of depth 8: sixteen trees took 2% less time than eight with
+/// XGBoost's, 10-12% less with LightGBM's, where each step waits on a cache miss; twelve were
+/// slower than eight.)
+const TREE_LANES: usize = 16;
 
 /// Trees this deep or shallower are walked in lock-step for exactly `depth` steps; deeper
 /// (typically unbalanced) trees stop a group early once all its rows rest on leaves.

@@ -23,7 +23,6 @@ script checks that the probabilities agree (max absolute difference) before it r
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import catboost as cb
@@ -31,6 +30,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import verdict
+
+from compare import best_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CATEGORIES = {"tier": 4, "region": 60, "shop": 1_000, "user": 20_000}
@@ -53,15 +54,6 @@ def make_data(rows, seed):
         logit = logit + effects.normal(scale=0.7, size=levels)[codes]
     y = (logit + rng.normal(scale=0.5, size=rows) > 0).astype(int)
     return pd.DataFrame(frame), y
-
-
-def best_of(repeat, run):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def main():

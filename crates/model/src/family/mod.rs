@@ -297,7 +297,8 @@ pub struct NativeModel {
     compiled: Option<Arc<CompiledTrees>>,
     /// The fast engine of oblivious (CatBoost) trees.
     oblivious: Option<Arc<CompiledOblivious>>,
-    /// Hash indexes of a CatBoost categorical step's CTR tables, for the engines' path.
+    /// Hash indexes of a CatBoost categorical step's CTR tables, for the engines' path: there
+    /// only when an engine compiled the step's trees.
     ctr_index: Option<Arc<ctr::CtrIndex>>,
     /// What the `contribs` output needs, when the family can be explained.
     explainer: Option<Arc<Explainer>>,
@@ -375,8 +376,10 @@ impl NativeModel {
             Some(Family::Oblivious(ensemble)) => CompiledOblivious::compile(ensemble).map(Arc::new),
             _ => None,
         };
+        // Only the engines' path reads the step's tables through an index.
+        let engine = compiled.is_some() || oblivious.is_some();
         let ctr_index = match &family {
-            Family::Pipeline(pipeline) => {
+            Family::Pipeline(pipeline) if engine => {
                 catboost_categorical(pipeline).map(|(step, _)| Arc::new(ctr::CtrIndex::new(step)))
             }
             _ => None,
@@ -412,25 +415,25 @@ impl NativeModel {
     ) -> Result<(), PredictError> {
         let raw_width = self.signature.raw_width;
         scratch.raw.resize(features.nrows() * raw_width, 0.0);
-        if let (Some(compiled), Family::Trees(ensemble)) = (&self.compiled, &self.family) {
-            compiled.raw_margins(ensemble, features, &mut scratch.raw);
-            return Ok(());
+        let input_name = |input: u32| self.signature.features[input as usize].name.clone();
+        if let Some(result) =
+            self.compiled_margins(&self.family, features, &mut scratch.raw, input_name)
+        {
+            return result;
         }
         if let Family::Oblivious(ensemble) = &self.family {
-            let result = match &self.oblivious {
-                Some(compiled) => compiled.raw_margins(ensemble, features, &mut scratch.raw),
-                None => ensemble.raw_rows(features, &mut scratch.raw),
-            };
-            return result.map_err(|(row, input)| PredictError::ForbiddenMissing {
-                row,
-                feature: self.signature.features[input as usize].name.clone(),
-            });
+            return ensemble
+                .raw_rows(features, &mut scratch.raw)
+                .map_err(|(row, input)| PredictError::ForbiddenMissing {
+                    row,
+                    feature: input_name(input),
+                });
         }
         // A CatBoost pipeline: the step row by row into columns, then the compiled engine of
         // its trees over the chunk.
         if let Family::Pipeline(pipeline) = &self.family
-            && let Some((step, Family::Oblivious(ensemble))) = catboost_categorical(pipeline)
-            && let (Some(compiled), Some(index)) = (&self.oblivious, &self.ctr_index)
+            && let Some((step, trees)) = catboost_categorical(pipeline)
+            && let Some(index) = &self.ctr_index
         {
             let columns = step_columns(
                 step,
@@ -439,31 +442,18 @@ impl NativeModel {
                 &mut scratch.columns,
                 &mut scratch.hashes,
             )?;
-            return compiled
-                .raw_margins(ensemble, columns, &mut scratch.raw)
-                .map_err(|(row, column)| PredictError::ForbiddenMissing {
-                    row,
-                    // Only float columns refuse a missing value; column k is float feature k.
-                    feature: step
-                        .floats
-                        .get(column as usize)
-                        .and_then(|&input| self.signature.features.get(input as usize))
-                        .map_or_else(|| format!("#{column}"), |f| f.name.clone()),
-                });
-        }
-        if let Family::Pipeline(pipeline) = &self.family
-            && let Some((step, Family::Trees(ensemble))) = catboost_categorical(pipeline)
-            && let (Some(compiled), Some(index)) = (&self.compiled, &self.ctr_index)
-        {
-            let columns = step_columns(
-                step,
-                index,
-                features,
-                &mut scratch.columns,
-                &mut scratch.hashes,
-            )?;
-            compiled.raw_margins(ensemble, columns, &mut scratch.raw);
-            return Ok(());
+            // Only float columns refuse a missing value; column k is float feature k.
+            let column_name = |column: u32| {
+                step.floats
+                    .get(column as usize)
+                    .and_then(|&input| self.signature.features.get(input as usize))
+                    .map_or_else(|| format!("#{column}"), |f| f.name.clone())
+            };
+            if let Some(result) =
+                self.compiled_margins(trees, columns, &mut scratch.raw, column_name)
+            {
+                return result;
+            }
         }
         for (index, (row, raw)) in features
             .rows()
@@ -475,6 +465,33 @@ impl NativeModel {
             self.family.raw_row(row, index, raw, &mut scratch.buffers)?;
         }
         Ok(())
+    }
+
+    /// The margins of `features` from the compiled engine of `trees` (the family itself, or a
+    /// CatBoost pipeline's trees) into `raw`; `None` when no engine compiled them.
+    /// `input_name` names the column of a missing value the model forbids.
+    fn compiled_margins(
+        &self,
+        trees: &Family,
+        features: ArrayView2<'_, f64>,
+        raw: &mut [f64],
+        input_name: impl Fn(u32) -> String,
+    ) -> Option<Result<(), PredictError>> {
+        match (trees, &self.compiled, &self.oblivious) {
+            (Family::Trees(ensemble), Some(compiled), _) => {
+                compiled.raw_margins(ensemble, features, raw);
+                Some(Ok(()))
+            }
+            (Family::Oblivious(ensemble), _, Some(compiled)) => Some(
+                compiled
+                    .raw_margins(ensemble, features, raw)
+                    .map_err(|(row, input)| PredictError::ForbiddenMissing {
+                        row,
+                        feature: input_name(input),
+                    }),
+            ),
+            _ => None,
+        }
     }
 
     /// The family.

@@ -191,21 +191,15 @@ impl Categorical {
             .enumerate()
         {
             let input = |column: u32| input[column as usize];
+            self.apply_plain(input, out, row)?;
             for &category in &index.checks {
-                hashes[category as usize] =
-                    self.category_of(input(self.categories[category as usize]), category, row)?;
-            }
-            let (floats, rest) = out.split_at_mut(self.floats.len());
-            for (o, &column) in floats.iter_mut().zip(&self.floats) {
-                *o = input(column);
-            }
-            for (o, &(category, value)) in rest.iter_mut().zip(&self.one_hot) {
-                *o = f64::from(u8::from(hashes[category as usize] as i32 == value));
+                let x = input(self.categories[category as usize]);
+                hashes[category as usize] = self.category_of(x, category, row)?;
             }
             let bits = &mut hashes[self.categories.len()..];
             for (bit, &(feature, border)) in bits.iter_mut().zip(&index.float_splits) {
-                let x = floats[feature as usize];
-                *bit = u32::from(self.float_bit(feature, border, x));
+                // Output column k is float feature k.
+                *bit = u32::from(self.float_bit(feature, border, out[feature as usize]));
             }
         }
         let ctr_start = self.floats.len() + self.one_hot.len();

@@ -259,7 +259,7 @@ impl Categorical {
         out: &mut [f64],
         row: usize,
     ) -> Result<(), PredictError> {
-        let ctrs = self.apply_plain(input, out, row)?;
+        let ctrs = self.apply_plain(|column| input[column as usize], out, row)?;
         let hash = |category: u32| self.category(input, category, row);
         for (o, ctr) in ctrs.iter_mut().zip(&self.ctrs) {
             let table = &self.tables[ctr.table as usize];
@@ -278,21 +278,22 @@ impl Categorical {
     }
 
     /// Writes a row's float and one-hot columns, and returns its CTR columns, still to fill.
+    /// `input(c)` is the row's value in input column `c`.
     fn apply_plain<'a>(
         &self,
-        input: &[f64],
+        input: impl Fn(u32) -> f64,
         out: &'a mut [f64],
         row: usize,
     ) -> Result<&'a mut [f64], PredictError> {
         let (floats, rest) = out.split_at_mut(self.floats.len());
         let (one_hot, ctrs) = rest.split_at_mut(self.one_hot.len());
         for (o, &column) in floats.iter_mut().zip(&self.floats) {
-            *o = input[column as usize];
+            *o = input(column);
         }
         for (o, &(category, value)) in one_hot.iter_mut().zip(&self.one_hot) {
-            *o = f64::from(u8::from(
-                self.category(input, category, row)? as i32 == value,
-            ));
+            let hash =
+                self.category_of(input(self.categories[category as usize]), category, row)?;
+            *o = f64::from(u8::from(hash as i32 == value));
         }
         Ok(ctrs)
     }

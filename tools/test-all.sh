@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # stopped on exit; the tests find it through VERDICT_TEST_POSTGRES_URL.
 echo "== PostgreSQL test server"
 tools/postgres.sh start >/dev/null
-trap 'tools/s3.sh stop; tools/postgres.sh stop' EXIT
+trap 'tools/azurite.sh stop; tools/s3.sh stop; tools/postgres.sh stop' EXIT
 eval "$(tools/postgres.sh env)"
 # == end of PostgreSQL
 
@@ -35,10 +35,26 @@ else
 fi
 # == end of S3
 
+# == Azure Blob Storage for the same tests (tools/azurite.sh): Azurite on loopback, installed
+# with npm into target/azurite, stopped on exit; the tests find it through
+# VERDICT_TEST_AZURE_ENDPOINT. Without Node.js or the npm registry it cannot start: that skips
+# the Azure tests loudly, and fails under CI.
+echo "== Azure Blob Storage test server (Azurite)"
+if tools/azurite.sh start >/dev/null; then
+    eval "$(tools/azurite.sh env)"
+elif [ -n "${CI:-}" ]; then
+    echo "FAILED: the Azure test server did not start (tools/azurite.sh start, above); CI runs the Azure tests" >&2
+    exit 1
+else
+    echo "!!!!!!!! SKIPPED: no Azure test server (tools/azurite.sh start failed, above): the Azure tests will not run !!!!!!!!" >&2
+fi
+# == end of Azure
+
 echo "== cargo test --workspace"
 cargo test --workspace
 
-# == object storage end to end: the `verdict` binary that cargo test built, against the S3 server.
+# == object storage end to end: the `verdict` binary that cargo test built, against the S3
+# server, Azurite and a web server the tests run themselves.
 if [ "$s3_up" = 1 ]; then
     echo "== object storage (pytest crates/cli/tests/object_storage, in target/s3-venv)"
     VERDICT_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/verdict" \

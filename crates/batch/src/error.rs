@@ -171,9 +171,7 @@ pub enum Error {
     /// Object storage refused a request: the credentials are missing, wrong or expired, or
     /// lack a permission.
     #[error(
-        "object storage refused access to `{url}`{}; check the credentials it is given \
-         (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws/credentials, \
-         GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY, ...) and their permissions",
+        "object storage refused access to `{url}`{}; check {credentials} and their permissions",
         in_parentheses(reason)
     )]
     AccessDenied {
@@ -181,6 +179,18 @@ pub enum Error {
         url: String,
         /// The store's words (such as `InvalidAccessKeyId: ...`), when it gave any.
         reason: String,
+        /// Where the store's credentials come from, for the user to check.
+        credentials: &'static str,
+    },
+    /// A web server that does not answer range requests: reading an object (its footer, its
+    /// row groups, its blocks) asks for parts of it.
+    #[error(
+        "the server of `{url}` does not answer range requests (HTTP `Range`), which reading \
+         an object needs; serve the file from one that does, or copy it to a local file first"
+    )]
+    NoRangeRequests {
+        /// The URL.
+        url: String,
     },
     /// A URL whose scheme Verdict neither reads nor writes.
     #[error(

@@ -137,7 +137,8 @@ impl Source {
     ///
     /// No matching object is [`Error::NoObject`]; a missing bucket [`Error::NoBucket`];
     /// refused credentials [`Error::AccessDenied`]; another scheme
-    /// [`Error::UnsupportedScheme`].
+    /// [`Error::UnsupportedScheme`]. Reading from a web server that ignores range requests
+    /// fails with [`Error::NoRangeRequests`].
     pub fn object(url: &str, format: Option<Format>) -> Result<Self> {
         let url = ObjectUrl::parse(url)?;
         let (objects, listed) = cloud::find(&url)?;

@@ -26,7 +26,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import boto3
 import pyarrow as pa
@@ -34,11 +33,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-ROOT = Path(__file__).resolve().parents[4]
-CASE = ROOT / "tests" / "fixtures" / "xgboost" / "binary_logistic"
-MODEL = CASE / "model.json"
-# The parity tests' bound for probabilities (crates/model/tests/xgboost_parity.rs).
-TOLERANCE = 1e-6
+from common import MODEL, assert_close_to_xgboost, fixture_rows, run_verdict, verdict_bin
+
 EMPTY_HOME = tempfile.mkdtemp(prefix="verdict-s3-home-")
 
 
@@ -79,13 +75,6 @@ def bucket(s3):
     return name
 
 
-def verdict_bin():
-    if os.environ.get("VERDICT_BIN"):
-        return os.environ["VERDICT_BIN"]
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return str(target / "debug" / "verdict")
-
-
 def aws_env(server, **overrides):
     """The environment `verdict` finds the server and its credentials in, as a user's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -103,25 +92,7 @@ def aws_env(server, **overrides):
 
 
 def predict(server, *args, env=None):
-    return subprocess.run(
-        [verdict_bin(), "predict", "--model", str(MODEL), *args],
-        env=env or aws_env(server),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def fixture_rows():
-    """The fixture's rows as a table: `id`, then the 30 features (missing values as nulls),
-    and XGBoost's own probability of class 1 for each row."""
-    data = json.loads((CASE / "data.json").read_text())
-    names = data["feature_names"]
-    columns = {"id": pa.array(range(len(data["inputs"])), pa.int64())}
-    for j, name in enumerate(names):
-        columns[name] = pa.array([row[j] for row in data["inputs"]], pa.float64())
-    expected = [row[0] for row in data["outputs"]["predict"]]
-    return pa.table(columns), expected
+    return run_verdict(env or aws_env(server), *args)
 
 
 def put_parquet(s3, bucket, key, table):
@@ -142,13 +113,6 @@ def keys(s3, bucket, prefix=""):
 def uploads(s3, bucket):
     """Multipart uploads started and neither completed nor aborted."""
     return s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-
-
-def assert_close_to_xgboost(scored, expected_by_id):
-    ids = scored.column("id").to_pylist()
-    got = scored.column("proba_1").to_pylist()
-    worst = max(abs(g - expected_by_id[i]) for i, g in zip(ids, got))
-    assert worst <= TOLERANCE, f"proba_1 differs from XGBoost's by {worst}"
 
 
 def test_a_parquet_glob_over_objects_scores_as_the_same_local_files(server, s3, bucket, tmp_path):

@@ -52,6 +52,26 @@ pub enum Service {
 }
 
 impl Service {
+    /// Where this service's credentials come from, as a user is told to check them.
+    fn credentials(self) -> &'static str {
+        match self {
+            Service::S3 => {
+                "the credentials it is given (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+                 AWS_PROFILE and ~/.aws/credentials)"
+            }
+            Service::Gcs => {
+                "the credentials it is given (GOOGLE_APPLICATION_CREDENTIALS or \
+                 GOOGLE_SERVICE_ACCOUNT)"
+            }
+            Service::Azure => {
+                "the credentials it is given (AZURE_STORAGE_ACCOUNT_NAME with \
+                 AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN, or a service principal's \
+                 AZURE_STORAGE_CLIENT_ID and AZURE_STORAGE_CLIENT_SECRET)"
+            }
+            Service::Http => "the URL (a signed URL expires) and the server's access rules",
+        }
+    }
+
     /// The service of a URL scheme, if Verdict reads it.
     fn from_scheme(scheme: &str) -> Option<Service> {
         Some(match scheme.to_ascii_lowercase().as_str() {
@@ -382,6 +402,8 @@ enum Problem {
     NoBucket,
     /// The store refused the credentials, or they lack a permission.
     Denied(String),
+    /// A web server refused to send part of an object.
+    NoRanges,
     /// Anything else: the error stays as it is.
     Other,
 }
@@ -392,6 +414,9 @@ const NO_BUCKET_CODES: [&str; 3] = [
     "ContainerNotFound",
     "The specified bucket does not exist",
 ];
+
+/// What `object_store` says when a web server answers a range request with the whole file.
+const NO_RANGES: &str = "Range request not supported";
 
 /// The error codes and statuses of refused credentials or permissions (S3, GCS and Azure
 /// codes; the HTTP statuses as `object_store` prints them).
@@ -437,6 +462,9 @@ fn problem(error: &(dyn std::error::Error + 'static)) -> Problem {
     if !found_store_error && !text.contains("object-store error") {
         return Problem::Other;
     }
+    if text.contains(NO_RANGES) {
+        return Problem::NoRanges;
+    }
     if NO_BUCKET_CODES.iter().any(|code| text.contains(code)) {
         return Problem::NoBucket;
     }
@@ -459,15 +487,16 @@ fn store_error_in<'a>(
     })
 }
 
-/// The store's own words from an error text: the `<Code>` and `<Message>` of its XML error
-/// document (S3, GCS, Azure), else the HTTP status (a `HEAD` answer has no body), else
-/// nothing.
+/// The store's own words from an error text: the `<Code>` and the first line of the
+/// `<Message>` of its XML error document (S3, GCS, Azure; Azure's further lines are a request
+/// id and a time), else the HTTP status (a `HEAD` answer has no body), else nothing.
 fn store_message(text: &str) -> String {
     let tag = |name: &str| {
         let open = format!("<{name}>");
         let start = text.find(&open)? + open.len();
         let end = text[start..].find(&format!("</{name}>"))?;
-        Some(text[start..start + end].trim().to_owned())
+        let words = text[start..start + end].trim();
+        Some(words.lines().next().unwrap_or_default().trim().to_owned())
     };
     match (tag("Code"), tag("Message")) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
@@ -499,6 +528,10 @@ pub(crate) fn refine(url: &ObjectUrl, error: Error) -> Error {
         Problem::Denied(reason) => Error::AccessDenied {
             url: url.to_string(),
             reason,
+            credentials: url.service().credentials(),
+        },
+        Problem::NoRanges => Error::NoRangeRequests {
+            url: url.to_string(),
         },
         Problem::Other => error,
     }
@@ -682,6 +715,30 @@ mod tests {
             ),
             other => panic!("expected AccessDenied, got {other:?}"),
         }
+        // Azure's message goes on with a request id and a time: only its first line is said.
+        let azure = generic(
+            "Server returned non-2xx status code: 403 Forbidden: <Error><Code>\
+             AuthorizationFailure</Code><Message>Server failed to authenticate the request.\n\
+             RequestId:f42c97c3\nTime:2026-12-07T02:59:27.111Z</Message></Error>",
+        );
+        let az_url = ObjectUrl::parse("az://container/k.parquet").unwrap();
+        let message = object_error(&az_url, "cannot list", azure).to_string();
+        assert!(
+            message.starts_with(
+                "object storage refused access to `az://container/k.parquet` \
+                 (AuthorizationFailure: Server failed to authenticate the request.); check the \
+                 credentials it is given (AZURE_STORAGE_ACCOUNT_NAME with"
+            ),
+            "{message}"
+        );
+        let whole_file = object_store::Error::NotSupported {
+            source: "Range request not supported by example.org".into(),
+        };
+        let http_url = ObjectUrl::parse("https://example.org/k.parquet").unwrap();
+        assert!(matches!(
+            object_error(&http_url, "cannot read", whole_file),
+            Error::NoRangeRequests { .. }
+        ));
         let unreachable = generic("error sending request: connection refused");
         assert!(matches!(
             object_error(&url, "cannot list", unreachable),

@@ -21,6 +21,8 @@ root="$PWD"
 install_dir="$root/target/azurite"
 state_dir="$install_dir/run"
 state="$state_dir/state"
+# shellcheck source=tools/lib/loopback-server.sh
+source tools/lib/loopback-server.sh
 
 install() {
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -39,40 +41,17 @@ install() {
     fi
 }
 
-running() {
-    [[ -n "${pid:-}" ]] && kill -0 "$pid" 2>/dev/null
-}
-
 start() {
-    if [[ -f "$state" ]]; then
-        # shellcheck disable=SC1090
-        source "$state"
-        if running; then
-            echo "$endpoint"
-            return
-        fi
-        stop
-    fi
+    already_running && return
     install
     mkdir -p "$state_dir"
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    port="$(free_port)"
     endpoint="http://127.0.0.1:$port"
     nohup "$install_dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
         --inMemoryPersistence --disableTelemetry --skipApiVersionCheck \
         >"$state_dir/server.log" 2>&1 </dev/null &
     pid=$!
-    if ! python3 - "$port" <<'PY'
-import socket, sys, time
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-PY
-    then
+    if ! wait_for_port "$port"; then
         echo "tools/azurite.sh: the server did not start on $endpoint:" >&2
         cat "$state_dir/server.log" >&2
         kill "$pid" 2>/dev/null || true
@@ -80,20 +59,6 @@ PY
     fi
     printf 'pid=%q\nendpoint=%q\n' "$pid" "$endpoint" >"$state"
     echo "$endpoint"
-}
-
-stop() {
-    [[ -f "$state" ]] || return 0
-    # shellcheck disable=SC1090
-    source "$state"
-    if running; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            running || break
-            sleep 0.1
-        done
-    fi
-    rm -f "$state"
 }
 
 case "${1:-}" in

@@ -23,6 +23,8 @@ venv="$root/target/s3-venv"
 state_dir="$root/target/s3"
 state="$state_dir/state"
 python="${PYTHON:-python3}"
+# shellcheck source=tools/lib/loopback-server.sh
+source tools/lib/loopback-server.sh
 
 make_venv() {
     if [[ ! -x "$venv/bin/python" ]]; then
@@ -38,40 +40,16 @@ make_venv() {
     fi
 }
 
-running() {
-    [[ -n "${pid:-}" ]] && kill -0 "$pid" 2>/dev/null
-}
-
 start() {
-    if [[ -f "$state" ]]; then
-        # shellcheck disable=SC1090
-        source "$state"
-        if running; then
-            echo "$endpoint"
-            return
-        fi
-        stop
-    fi
+    already_running && return
     make_venv
     mkdir -p "$state_dir"
-    port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    port="$(free_port)"
     endpoint="http://127.0.0.1:$port"
     INITIAL_NO_AUTH_ACTION_COUNT=3 nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
         >"$state_dir/server.log" 2>&1 </dev/null &
     pid=$!
-    # Wait for the port without an HTTP request: moto would count it as one of the three.
-    if ! "$venv/bin/python" - "$port" <<'EOF'
-import socket, sys, time
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-EOF
-    then
+    if ! wait_for_port "$port"; then
         echo "tools/s3.sh: the server did not start on $endpoint:" >&2
         cat "$state_dir/server.log" >&2
         kill "$pid" 2>/dev/null || true
@@ -100,20 +78,6 @@ EOF
     read -r key_id secret <<<"$keys"
     printf 'pid=%q\nendpoint=%q\nkey_id=%q\nsecret=%q\n' "$pid" "$endpoint" "$key_id" "$secret" >"$state"
     echo "$endpoint"
-}
-
-stop() {
-    [[ -f "$state" ]] || return 0
-    # shellcheck disable=SC1090
-    source "$state"
-    if running; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            running || break
-            sleep 0.1
-        done
-    fi
-    rm -f "$state"
 }
 
 case "${1:-}" in

@@ -19,7 +19,6 @@ Without a server the tests fail under CI (CI=true) and are skipped, loudly, else
 import base64
 import io
 import itertools
-import json
 import os
 import subprocess
 import tempfile
@@ -31,7 +30,7 @@ import pyarrow.parquet as pq
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from common import MODEL, assert_close_to_xgboost, fixture_rows, run_verdict, verdict_bin
+from common import MODEL, assert_close_to_xgboost, assert_scored_all_rows, fixture_rows, run_verdict, server_location, verdict_bin, write_rows
 
 # The emulator's one account and its key, published by Microsoft for every Azurite.
 ACCOUNT = "devstoreaccount1"
@@ -41,13 +40,7 @@ EMPTY_HOME = tempfile.mkdtemp(prefix="verdict-azure-home-")
 
 @pytest.fixture(scope="session")
 def endpoint():
-    endpoint = os.environ.get("VERDICT_TEST_AZURE_ENDPOINT")
-    if not endpoint:
-        how = "start one with `tools/azurite.sh start` and export what `tools/azurite.sh env` prints"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI runs the Azure tests, but VERDICT_TEST_AZURE_ENDPOINT is not set: {how}")
-        pytest.skip(f"!!!!!!!! SKIPPED: no Azure test server: {how} !!!!!!!!")
-    return endpoint
+    return server_location("VERDICT_TEST_AZURE_ENDPOINT", "Azure", "tools/azurite.sh")
 
 
 @pytest.fixture(scope="session")
@@ -117,13 +110,8 @@ def test_a_parquet_glob_over_blobs_scores_as_the_same_local_files(endpoint, cont
 
     run = predict(endpoint, "--input", f"{url}/in/*.parquet", "--output", f"{url}/out/scores.parquet",
                   "--passthrough", "id")
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("scored 150 rows in "), run.stdout
-    assert run.stdout.rstrip().endswith(f"into {url}/out/scores.parquet"), run.stdout
-    scored = pq.read_table(io.BytesIO(get_bytes(container, "out/scores.parquet")))
-    assert scored.column_names == ["id", "label", "proba_0", "proba_1"]
-    assert scored.column("id").to_pylist() == list(range(150))
-    assert_close_to_xgboost(scored, expected)
+    scored = assert_scored_all_rows(run, f"{url}/out/scores.parquet",
+                                    get_bytes(container, "out/scores.parquet"), expected)
 
     local = tmp_path / "scores.parquet"
     run = predict(endpoint, "--input", str(tmp_path / "part-*.parquet"), "--output", str(local),
@@ -143,12 +131,7 @@ def test_a_parquet_glob_over_blobs_scores_as_the_same_local_files(endpoint, cont
 def test_text_blobs_stream_into_the_block_readers(endpoint, container, tmp_path, extension):
     rows, expected = fixture_rows()
     local_input = tmp_path / f"rows.{extension}"
-    if extension == "csv":
-        pa_csv.write_csv(rows, local_input)
-    else:
-        with open(local_input, "w") as out:
-            for row in rows.to_pylist():
-                out.write(json.dumps(row) + "\n")
+    write_rows(rows, local_input)
     container.upload_blob(f"in/rows.{extension}", local_input.read_bytes())
     url = f"az://{container.container_name}"
 

@@ -10,7 +10,6 @@ which `verdict` must refuse by name rather than misread.
 """
 
 import http.server
-import json
 import os
 import re
 import threading
@@ -19,7 +18,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from common import assert_close_to_xgboost, fixture_rows, run_verdict
+from common import assert_close_to_xgboost, fixture_rows, run_verdict, write_rows
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -90,13 +89,8 @@ def test_a_served_file_scores_as_the_same_local_file(files, tmp_path, extension)
     directory, base = files
     rows, expected = fixture_rows()
     served = directory / f"rows.{extension}"
-    if extension == "parquet":
-        # Row groups of 32 rows: the reader asks for the footer, then for each group.
-        pq.write_table(rows, served, row_group_size=32)
-    elif extension == "csv":
-        pa_csv.write_csv(rows, served)
-    else:
-        served.write_text("".join(json.dumps(row) + "\n" for row in rows.to_pylist()))
+    # Parquet in row groups of 32 rows: the reader asks for the footer, then for each group.
+    write_rows(rows, served)
 
     remote, local = tmp_path / "remote.csv", tmp_path / "local.csv"
     run = run_verdict(os.environ, "--input", f"{base}/rows.{extension}", "--output", str(remote),
@@ -141,10 +135,7 @@ def test_a_web_server_is_neither_listed_nor_written(files, tmp_path):
 def test_a_server_without_range_requests_is_refused_by_name(tmp_path, extension):
     rows, _ = fixture_rows()
     served = tmp_path / f"rows.{extension}"
-    if extension == "parquet":
-        pq.write_table(rows, served)
-    else:
-        pa_csv.write_csv(rows, served)
+    write_rows(rows, served)
     # Python's own file server ignores `Range` and always sends the whole file.
     server = serve(tmp_path, http.server.SimpleHTTPRequestHandler)
     try:

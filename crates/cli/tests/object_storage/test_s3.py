@@ -20,7 +20,6 @@ elsewhere.
 
 import io
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -33,21 +32,15 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from common import MODEL, assert_close_to_xgboost, fixture_rows, run_verdict, verdict_bin
+from common import MODEL, assert_close_to_xgboost, assert_scored_all_rows, fixture_rows, run_verdict, server_location, verdict_bin, write_rows
 
 EMPTY_HOME = tempfile.mkdtemp(prefix="verdict-s3-home-")
 
 
 @pytest.fixture(scope="session")
 def server():
-    endpoint = os.environ.get("VERDICT_TEST_S3_ENDPOINT")
-    if not endpoint:
-        how = "start one with `tools/s3.sh start` and export what `tools/s3.sh env` prints"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI runs the object storage tests, but VERDICT_TEST_S3_ENDPOINT is not set: {how}")
-        pytest.skip(f"!!!!!!!! SKIPPED: no S3 test server: {how} !!!!!!!!")
     return {
-        "endpoint": endpoint,
+        "endpoint": server_location("VERDICT_TEST_S3_ENDPOINT", "S3", "tools/s3.sh"),
         "key_id": os.environ["VERDICT_TEST_S3_ACCESS_KEY_ID"],
         "secret": os.environ["VERDICT_TEST_S3_SECRET_ACCESS_KEY"],
     }
@@ -127,13 +120,8 @@ def test_a_parquet_glob_over_objects_scores_as_the_same_local_files(server, s3, 
 
     run = predict(server, "--input", f"s3://{bucket}/in/*.parquet",
                   "--output", f"s3://{bucket}/out/scores.parquet", "--passthrough", "id")
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith(f"scored 150 rows in "), run.stdout
-    assert run.stdout.rstrip().endswith(f"into s3://{bucket}/out/scores.parquet"), run.stdout
-    scored = pq.read_table(io.BytesIO(get_bytes(s3, bucket, "out/scores.parquet")))
-    assert scored.column_names == ["id", "label", "proba_0", "proba_1"]
-    assert scored.column("id").to_pylist() == list(range(150))
-    assert_close_to_xgboost(scored, expected)
+    scored = assert_scored_all_rows(run, f"s3://{bucket}/out/scores.parquet",
+                                    get_bytes(s3, bucket, "out/scores.parquet"), expected)
 
     local = tmp_path / "scores.parquet"
     run = predict(server, "--input", str(tmp_path / "part-*.parquet"), "--output", str(local),
@@ -170,12 +158,7 @@ def test_shards_of_objects_hold_every_row_once(server, s3, bucket):
 def test_text_objects_stream_into_the_block_readers(server, s3, bucket, tmp_path, extension):
     rows, expected = fixture_rows()
     local_input = tmp_path / f"rows.{extension}"
-    if extension == "csv":
-        pa_csv.write_csv(rows, local_input)
-    else:
-        with open(local_input, "w") as out:
-            for row in rows.to_pylist():
-                out.write(json.dumps(row) + "\n")
+    write_rows(rows, local_input)
     s3.upload_file(str(local_input), bucket, f"in/rows.{extension}")
 
     # Small chunks: the object is cut into many blocks as it streams in.

@@ -591,6 +591,35 @@ fn a_lightgbm_model_scores_the_columns_it_was_trained_on() {
 }
 
 #[test]
+fn inspect_names_the_engine_that_scores_the_model() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The shipped XGBoost model: 100 trees of depth 4 at most, all of which the tree engine
+    // takes (stored complete or walked by nodes, as their shapes decide).
+    let model = root.join("examples/models/breast_cancer_xgb.json");
+    let result = verdict(&["inspect", model.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let card = text(&result.stdout);
+    let line = card
+        .lines()
+        .find_map(|line| line.strip_prefix("engine       "))
+        .unwrap_or_else(|| panic!("no engine line in:\n{card}"));
+    let counts: Vec<usize> = line
+        .strip_prefix("compiled trees: ")
+        .unwrap_or_else(|| panic!("not the tree engine: {line}"))
+        .split(", ")
+        .map(|part| {
+            assert!(!part.contains("reference"), "{line}");
+            part.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 100, "{line}");
+
+    let json = verdict(&["inspect", "--json", model.to_str().unwrap()]);
+    let card: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(card["engine"], line);
+}
+
+#[test]
 fn an_io_error_names_its_cause_once() {
     let result = verdict(&["inspect", "/nonexistent/model.json"]);
     assert!(!result.status.success());

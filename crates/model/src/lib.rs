@@ -54,7 +54,7 @@ mod predict;
 mod signature;
 
 pub use error::{Error, FormatError, ImportError, InvalidModel, PredictError};
-pub use family::{Family, NativeModel};
+pub use family::{Engine, Family, NativeModel};
 pub use format::{Codec, ModelFile, ModelInfo};
 pub use import::{SourceFormat, load};
 pub use model::Model;

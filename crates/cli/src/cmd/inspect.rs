@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use verdict_model::{FeatureKind, Model, ModelFile, SourceFormat};
 
-/// Show a model card: family, task, features, outputs, sizes and provenance.
+/// Show a model card: family, task, features, outputs, sizes, the engine that scores it and
+/// provenance.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The model: a Verdict model, an XGBoost JSON/UBJSON model, a LightGBM text model or a
@@ -27,6 +28,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let card = serde_json::json!({
             "info": file.info,
             "family": file.model.family().name(),
+            "engine": file.model.engine().to_string(),
             "signature": file.model.signature(),
         });
         println!("{}", serde_json::to_string_pretty(&card)?);
@@ -78,6 +80,7 @@ fn card(file: &ModelFile) -> String {
         sizes.push(format!("max depth {}", summary.max_depth));
     }
     let _ = writeln!(out, "size         {}", sizes.join(", "));
+    let _ = writeln!(out, "engine       {}", file.model.engine());
     let _ = writeln!(out, "outputs");
     for output in signature.outputs() {
         let _ = writeln!(

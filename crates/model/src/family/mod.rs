@@ -284,6 +284,65 @@ thread_local! {
 /// space whatever the input size.
 const CHUNK_ROWS: usize = 256;
 
+/// Which engine scores a [`NativeModel`]'s rows ([`NativeModel::engine`]): what `verdict
+/// inspect` shows, and what a test checks so that a model never falls back to the slow path
+/// unnoticed. Every engine computes the same numbers; they differ in speed only.
+///
+/// ```
+/// use verdict_model::family::Engine;
+///
+/// let engine = Engine::Trees { complete: 280, nodes: 20, reference: 0 };
+/// assert_eq!(engine.to_string(), "compiled trees: 280 stored complete, 20 walked node by node");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Engine {
+    /// The compiled tree engine, with its trees counted by how it walks them.
+    Trees {
+        /// Trees stored complete (implicit children): the fastest walk.
+        complete: usize,
+        /// Trees walked node by node: deep or lopsided trees, and those with categorical
+        /// splits.
+        nodes: usize,
+        /// Trees the engine hands to the reference evaluator, one by one: trees with linear
+        /// leaves, and categorical splits under scikit-learn's `f32` rule.
+        reference: usize,
+    },
+    /// The engine of oblivious (CatBoost's symmetric) trees.
+    Oblivious {
+        /// The trees.
+        trees: usize,
+    },
+    /// The reference evaluator alone: a family with no compiled form (linear models,
+    /// preprocessing before trees other than CatBoost's categorical step, ...).
+    Reference,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Engine::Trees {
+                complete,
+                nodes,
+                reference,
+            } => {
+                let parts: Vec<String> = [
+                    (complete, "stored complete"),
+                    (nodes, "walked node by node"),
+                    (reference, "left to the reference evaluator"),
+                ]
+                .into_iter()
+                .filter(|&(count, _)| count > 0)
+                .map(|(count, how)| format!("{count} {how}"))
+                .collect();
+                write!(f, "compiled trees: {}", parts.join(", "))
+            }
+            Engine::Oblivious { trees } => write!(f, "compiled oblivious trees: {trees}"),
+            Engine::Reference => f.write_str("reference evaluator"),
+        }
+    }
+}
+
 /// A native family with its signature: the model Verdict loads, saves and serves.
 ///
 /// It can only be built through [`NativeModel::new`], which validates the family against the
@@ -491,6 +550,25 @@ impl NativeModel {
                     }),
             ),
             _ => None,
+        }
+    }
+
+    /// Which engine scores the rows: the compiled trees, the oblivious trees, or the
+    /// reference evaluator alone.
+    pub fn engine(&self) -> Engine {
+        if let Some(compiled) = &self.compiled {
+            let (complete, nodes, reference) = compiled.walks();
+            Engine::Trees {
+                complete,
+                nodes,
+                reference,
+            }
+        } else if let Some(oblivious) = &self.oblivious {
+            Engine::Oblivious {
+                trees: oblivious.trees(),
+            }
+        } else {
+            Engine::Reference
         }
     }
 

@@ -265,6 +265,11 @@ const BINARISE_ROWS: usize = 32;
 const MAX_BORDERS: usize = u16::MAX as usize;
 
 impl CompiledOblivious {
+    /// The number of trees compiled.
+    pub(crate) fn trees(&self) -> usize {
+        self.starts.len() - 1
+    }
+
     /// Compiles a validated ensemble; `None` when a feature has more borders than 16-bit bins
     /// can count (the reference then serves it).
     pub(crate) fn compile(ensemble: &ObliviousEnsemble) -> Option<CompiledOblivious> {

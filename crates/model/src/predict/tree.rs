@@ -291,6 +291,22 @@ impl CompiledTrees {
         .map(CompiledTrees)
     }
 
+    /// How many of the trees each walk serves: (stored complete, walked by nodes, left to
+    /// the reference evaluator).
+    pub(crate) fn walks(&self) -> (usize, usize, usize) {
+        let trees = match &self.0 {
+            Compiled::XgboostF32(engine) => &engine.trees,
+            Compiled::SklearnF32(engine) => &engine.trees,
+            Compiled::LightgbmF64(engine) => &engine.trees,
+        };
+        let count = |walks: &[Walk]| trees.iter().filter(|t| walks.contains(&t.walk)).count();
+        (
+            count(&[Walk::Complete]),
+            count(&[Walk::Lockstep, Walk::UntilRest]),
+            count(&[Walk::Reference]),
+        )
+    }
+
     /// Writes the raw margins of every row of `features` into `raw` (`rows x raw_width`,
     /// row-major): the base score plus the sum of the trees, before any averaging, like
     /// [`TreeEnsemble`]'s reference evaluator.

@@ -187,6 +187,14 @@ impl Model {
         Ok(self.model().signature().output_columns(output))
     }
 
+    /// Which engine scores the rows, as `verdict inspect` says it: `compiled trees: ...`
+    /// (with how many trees each walk takes), `compiled oblivious trees: N`, or `reference
+    /// evaluator` (models with no compiled form, such as linear ones).
+    #[getter]
+    fn engine(&self) -> String {
+        self.model().engine().to_string()
+    }
+
     /// The file the model was loaded from.
     #[getter]
     fn path(&self) -> PathBuf {

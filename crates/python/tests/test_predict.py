@@ -244,10 +244,14 @@ def test_the_model_describes_itself():
     assert "predict_proba" in model.outputs
     assert model.path == str(case.model)
     assert model.info["library"] == "scikit-learn"
+    # A linear model has no compiled form.
+    assert model.engine == "reference evaluator"
     text = repr(model)
     assert "multiclass" in text and f"{len(case.feature_names)} features" in text
 
     regressor = verdict.load(Case.load("xgboost/reg_gamma").model)
+    assert regressor.engine.startswith("compiled trees: ")
+    assert "reference" not in regressor.engine
     assert regressor.task == "regression"
     assert regressor.classes is None
     assert "predict_proba" not in regressor.outputs

@@ -96,6 +96,13 @@ class Model:
         return self._native.default_outputs
 
     @property
+    def engine(self) -> str:
+        """Which engine scores the rows, as ``verdict inspect`` says it: ``compiled trees:
+        ...`` (how many trees each walk takes), ``compiled oblivious trees: N``, or
+        ``reference evaluator`` for models with no compiled form (linear ones)."""
+        return self._native.engine
+
+    @property
     def path(self) -> str:
         """The file the model was loaded from."""
         return os.fspath(self._native.path)

@@ -20,7 +20,9 @@
 //! - the rows of a last group of fewer than sixteen (a single request) turn this around:
 //!   each walks sixteen trees in lock-step, then adds their leaves in tree order, so one row
 //!   is not one long chain of dependent loads through every tree (300 trees of depth 8: 13 µs
-//!   a row one tree at a time, about 5 µs sixteen at a time);
+//!   a row one tree at a time, about 5 µs sixteen at a time); a tree too sparse to be walked
+//!   complete by blocks keeps a complete copy for these walks (when it costs at most 16 times
+//!   its nodes), so that sixteen trees of one depth step with no test per step;
 //! - a categorical split (XGBoost's and LightGBM's) is a node of the same array with a flag:
 //!   its step looks the row's category up in the node's bitset exactly as the reference
 //!   does, so trees with categorical splits stay in the engine (walked by nodes, never stored

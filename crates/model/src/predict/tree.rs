@@ -325,15 +325,15 @@ impl CompiledTrees {
             Compiled::SklearnF32(engine) => &engine.trees,
             Compiled::LightgbmF64(engine) => &engine.trees,
         };
-        let count = |walks: &[Walk]| trees.iter().filter(|t| walks.contains(&t.walk)).count();
-        (
-            trees
-                .iter()
-                .filter(|t| matches!(t.walk, Walk::Complete(_)))
-                .count(),
-            count(&[Walk::Lockstep, Walk::UntilRest]),
-            count(&[Walk::Reference]),
-        )
+        let mut counts = (0, 0, 0);
+        for tree in trees {
+            match tree.walk {
+                Walk::Complete(_) => counts.0 += 1,
+                Walk::Lockstep | Walk::UntilRest => counts.1 += 1,
+                Walk::Reference => counts.2 += 1,
+            }
+        }
+        counts
     }
 
     /// Writes the raw margins of every row of `features` into `raw` (`rows x raw_width`,

@@ -7,14 +7,14 @@
 #
 # The server is Azurite, Microsoft's Azure Storage emulator, pinned in tools/azurite/ (its
 # package.json and package-lock.json) and installed with the machine's npm into
-# target/azurite. It keeps blobs in memory and checks every request's Shared Key signature
-# against the emulator's well-known account (devstoreaccount1), so a wrong key is refused as
-# by Azure. `verdict` reaches it as any Azure client reaches the emulator:
+# target/azurite; Node.js and npm come from Debian's packages when the machine has neither.
+# It keeps blobs in memory and checks every request's Shared Key signature against the
+# emulator's well-known account (devstoreaccount1), so a wrong key is refused as by Azure. `verdict` reaches it as any Azure client reaches the emulator:
 # AZURE_STORAGE_USE_EMULATOR=true, with AZURITE_BLOB_STORAGE_URL naming the port.
 #
-# `start` exits 1 when Node.js or npm is missing, the install fails (npm's registry
-# unreachable) or the server does not come up, saying why; tools/test-all.sh then skips the
-# Azure tests loudly, or fails under CI.
+# `start` exits 1 when Node.js or npm is missing and cannot be installed, the install fails
+# (npm's registry unreachable) or the server does not come up, saying why; tools/test-all.sh
+# then skips the Azure tests loudly, or fails under CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -24,10 +24,20 @@ state="$state_dir/state"
 # shellcheck source=tools/lib/loopback-server.sh
 source tools/lib/loopback-server.sh
 
+# Node.js and npm from Debian's packages, when the machine has neither (as root only).
+install_node() {
+    if [[ "$(id -u)" != 0 ]]; then
+        echo "tools/azurite.sh: Node.js and npm are needed to run Azurite; install Debian's nodejs and npm packages (sudo apt-get install nodejs npm)" >&2
+        exit 1
+    fi
+    echo "tools/azurite.sh: no Node.js or npm found; installing Debian's nodejs and npm packages" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >&2
+}
+
 install() {
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        echo "tools/azurite.sh: Node.js and npm are needed to run Azurite; install Debian's nodejs and npm packages" >&2
-        exit 1
+        install_node
     fi
     mkdir -p "$install_dir"
     if ! cmp -s tools/azurite/package-lock.json "$install_dir/package-lock.json" \

@@ -9,8 +9,9 @@
 # package.json and package-lock.json) and installed with the machine's npm into
 # target/azurite; Node.js and npm come from Debian's packages when the machine has neither.
 # It keeps blobs in memory and checks every request's Shared Key signature against the
-# emulator's well-known account (devstoreaccount1), so a wrong key is refused as by Azure. `verdict` reaches it as any Azure client reaches the emulator:
-# AZURE_STORAGE_USE_EMULATOR=true, with AZURITE_BLOB_STORAGE_URL naming the port.
+# emulator's well-known account (devstoreaccount1), so a wrong key is refused as by Azure.
+# `verdict` reaches it as any Azure client reaches the emulator: AZURE_STORAGE_USE_EMULATOR=true,
+# with AZURITE_BLOB_STORAGE_URL naming the port.
 #
 # `start` exits 1 when Node.js or npm is missing and cannot be installed, the install fails
 # (npm's registry unreachable) or the server does not come up, saying why; tools/test-all.sh

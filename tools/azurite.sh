@@ -24,21 +24,12 @@ state_dir="$install_dir/run"
 state="$state_dir/state"
 # shellcheck source=tools/lib/loopback-server.sh
 source tools/lib/loopback-server.sh
-
-# Node.js and npm from Debian's packages, when the machine has neither (as root only).
-install_node() {
-    if [[ "$(id -u)" != 0 ]]; then
-        echo "tools/azurite.sh: Node.js and npm are needed to run Azurite; install Debian's nodejs and npm packages (sudo apt-get install nodejs npm)" >&2
-        exit 1
-    fi
-    echo "tools/azurite.sh: no Node.js or npm found; installing Debian's nodejs and npm packages" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >&2
-}
+# shellcheck source=tools/lib/debian.sh
+source tools/lib/debian.sh
 
 install() {
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        install_node
+        install_debian_packages tools/azurite.sh "Azurite needs Node.js and npm" nodejs npm
     fi
     mkdir -p "$install_dir"
     if ! cmp -s tools/azurite/package-lock.json "$install_dir/package-lock.json" \

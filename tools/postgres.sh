@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 state_dir="$root/target/postgres"
 state="$state_dir/state"
+# shellcheck source=tools/lib/debian.sh
+source tools/lib/debian.sh
 
 find_bindir() {
     local dir
@@ -38,15 +40,6 @@ find_bindir() {
     fi
 }
 
-install_server() {
-    if [[ "$(id -u)" != 0 ]]; then
-        echo "tools/postgres.sh: no PostgreSQL server found; install Debian's postgresql package (sudo apt-get install postgresql)" >&2
-        exit 1
-    fi
-    echo "tools/postgres.sh: no PostgreSQL server found; installing Debian's postgresql package" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
-}
 
 # Runs a command as the cluster's owner.
 as_owner() {
@@ -73,7 +66,7 @@ start() {
     fi
     bindir="$(find_bindir)"
     if [[ -z "$bindir" ]]; then
-        install_server
+        install_debian_packages tools/postgres.sh "no PostgreSQL server found" postgresql
         bindir="$(find_bindir)"
         [[ -n "$bindir" ]] || { echo "tools/postgres.sh: the server is still not found after the install" >&2; exit 1; }
     fi

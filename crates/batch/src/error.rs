@@ -171,7 +171,7 @@ pub enum Error {
     /// Object storage refused a request: the credentials are missing, wrong or expired, or
     /// lack a permission.
     #[error(
-        "object storage refused access to `{url}`{}; check {credentials} and their permissions",
+        "object storage refused access to `{url}`{}; {what_to_check}",
         in_parentheses(reason)
     )]
     AccessDenied {
@@ -179,8 +179,9 @@ pub enum Error {
         url: String,
         /// The store's words (such as `InvalidAccessKeyId: ...`), when it gave any.
         reason: String,
-        /// Where the store's credentials come from, for the user to check.
-        credentials: &'static str,
+        /// What the user should check, for this URL's service: where its credentials come
+        /// from, or for a web server, the URL itself.
+        what_to_check: &'static str,
     },
     /// A web server that does not answer range requests: reading an object (its footer, its
     /// row groups, its blocks) asks for parts of it.

@@ -10,6 +10,7 @@ which `verdict` must refuse by name rather than misread.
 """
 
 import http.server
+import io
 import os
 import re
 import threading
@@ -50,21 +51,8 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        return _Body(body)
-
-
-class _Body:
-    """What `SimpleHTTPRequestHandler.do_GET` copies to the client: bytes as a file."""
-
-    def __init__(self, body):
-        self.body = body
-
-    def read(self, size=-1):
-        body, self.body = self.body, b""
-        return body
-
-    def close(self):
-        pass
+        # What `do_GET` copies to the client and `do_HEAD` closes: the part, as a file.
+        return io.BytesIO(body)
 
 
 def serve(directory, handler):

@@ -557,12 +557,7 @@ impl NativeModel {
     /// reference evaluator alone.
     pub fn engine(&self) -> Engine {
         if let Some(compiled) = &self.compiled {
-            let (complete, nodes, reference) = compiled.walks();
-            Engine::Trees {
-                complete,
-                nodes,
-                reference,
-            }
+            compiled.report()
         } else if let Some(oblivious) = &self.oblivious {
             Engine::Oblivious {
                 trees: oblivious.trees(),

@@ -317,23 +317,26 @@ impl CompiledTrees {
         .map(CompiledTrees)
     }
 
-    /// How many of the trees each walk serves: (stored complete, walked by nodes, left to
-    /// the reference evaluator).
-    pub(crate) fn walks(&self) -> (usize, usize, usize) {
+    /// The engine's report: how many of the trees each walk serves.
+    pub(crate) fn report(&self) -> crate::family::Engine {
         let trees = match &self.0 {
             Compiled::XgboostF32(engine) => &engine.trees,
             Compiled::SklearnF32(engine) => &engine.trees,
             Compiled::LightgbmF64(engine) => &engine.trees,
         };
-        let mut counts = (0, 0, 0);
+        let (mut complete, mut nodes, mut reference) = (0, 0, 0);
         for tree in trees {
             match tree.walk {
-                Walk::Complete(_) => counts.0 += 1,
-                Walk::Lockstep | Walk::UntilRest => counts.1 += 1,
-                Walk::Reference => counts.2 += 1,
+                Walk::Complete(_) => complete += 1,
+                Walk::Lockstep | Walk::UntilRest => nodes += 1,
+                Walk::Reference => reference += 1,
             }
         }
-        counts
+        crate::family::Engine::Trees {
+            complete,
+            nodes,
+            reference,
+        }
     }
 
     /// Writes the raw margins of every row of `features` into `raw` (`rows x raw_width`,

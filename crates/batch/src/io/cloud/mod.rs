@@ -52,23 +52,24 @@ pub enum Service {
 }
 
 impl Service {
-    /// Where this service's credentials come from, as a user is told to check them.
-    fn credentials(self) -> &'static str {
+    /// What a user whose request this service refused should check: where its credentials
+    /// come from, or for a web server, the URL and the server's rules.
+    fn what_to_check(self) -> &'static str {
         match self {
             Service::S3 => {
-                "the credentials it is given (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
-                 AWS_PROFILE and ~/.aws/credentials)"
+                "check the credentials it is given (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                 or AWS_PROFILE and ~/.aws/credentials) and their permissions"
             }
             Service::Gcs => {
-                "the credentials it is given (GOOGLE_APPLICATION_CREDENTIALS or \
-                 GOOGLE_SERVICE_ACCOUNT)"
+                "check the credentials it is given (GOOGLE_APPLICATION_CREDENTIALS or \
+                 GOOGLE_SERVICE_ACCOUNT) and their permissions"
             }
             Service::Azure => {
-                "the credentials it is given (AZURE_STORAGE_ACCOUNT_NAME with \
+                "check the credentials it is given (AZURE_STORAGE_ACCOUNT_NAME with \
                  AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN, or a service principal's \
-                 AZURE_STORAGE_CLIENT_ID and AZURE_STORAGE_CLIENT_SECRET)"
+                 AZURE_STORAGE_CLIENT_ID and AZURE_STORAGE_CLIENT_SECRET) and their permissions"
             }
-            Service::Http => "the URL (a signed URL expires) and the server's access rules",
+            Service::Http => "check the URL (a signed URL expires) and the server's access rules",
         }
     }
 
@@ -528,7 +529,7 @@ pub(crate) fn refine(url: &ObjectUrl, error: Error) -> Error {
         Problem::Denied(reason) => Error::AccessDenied {
             url: url.to_string(),
             reason,
-            credentials: url.service().credentials(),
+            what_to_check: url.service().what_to_check(),
         },
         Problem::NoRanges => Error::NoRangeRequests {
             url: url.to_string(),

@@ -345,9 +345,7 @@ impl Categorical {
         }
         Ok(key)
     }
-}
 
-impl Categorical {
     /// The bit of a combination's split of float feature `feature` at `border` for the
     /// value `x`: `(x as f32) > border`, a missing value per the feature's treatment.
     #[inline]

@@ -53,6 +53,12 @@ fi
 echo "== cargo test --workspace"
 cargo test --workspace
 
+# On a CPU with AVX-512 the tree engine walks blocks binned; the scalar walk that other CPUs
+# take must stay exact as well.
+echo "== the tree engine's scalar walk (VERDICT_NO_AVX512=1)"
+VERDICT_NO_AVX512=1 cargo test -p verdict-model --test engine --test xgboost_parity \
+    --test lightgbm_parity --test sklearn_parity
+
 # == object storage end to end: the `verdict` binary that cargo test built, against the S3
 # server, Azurite and a web server the tests run themselves.
 if [ "$s3_up" = 1 ]; then

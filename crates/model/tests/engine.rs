@@ -7,11 +7,11 @@ mod common;
 use ndarray::Array2;
 use proptest::prelude::*;
 use proptest::test_runner::TestRng;
-use verdict_model::family::Family;
 use verdict_model::family::link::{Link, Precision};
 use verdict_model::family::tree::{
     Aggregation, LinearLeaves, Missing, Node, SplitRule, Tree, TreeEnsemble,
 };
+use verdict_model::family::{Engine, Family};
 use verdict_model::{ClassLabel, Model, NativeModel, Output, OutputSlot, Signature, Task};
 
 const FEATURES: usize = 6;
@@ -342,4 +342,122 @@ fn a_slot_of_the_wrong_shape_is_refused_before_any_work() {
         )
         .unwrap_err();
     assert!(error.to_string().contains("`raw` must be"), "{error}");
+}
+
+/// A tree that splits `feature` at each of `thresholds` in turn, a leaf to the left of
+/// each split: its depth is the number of thresholds.
+fn chain(rng: &mut TestRng, feature: u32, thresholds: &[f64]) -> Tree {
+    let mut nodes = Vec::new();
+    for (i, &threshold) in thresholds.iter().enumerate() {
+        let at = nodes.len() as u32;
+        nodes.push(Node::Numeric {
+            feature,
+            threshold,
+            missing: Missing::Nan,
+            default_left: i % 2 == 0,
+            left: at + 1,
+            right: at + 2,
+        });
+        nodes.push(Node::Leaf { leaf: i as u32 });
+    }
+    nodes.push(Node::Leaf {
+        leaf: thresholds.len() as u32,
+    });
+    Tree {
+        output: 0,
+        nodes,
+        leaf_values: (0..=thresholds.len())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+        category_words: Vec::new(),
+        linear: None,
+        cover: Vec::new(),
+    }
+}
+
+/// An XGBoost-like model of `trees`, on `FEATURES` features.
+fn model_of(trees: Vec<Tree>) -> NativeModel {
+    let family = Family::Trees(TreeEnsemble {
+        num_features: FEATURES,
+        split_rule: SplitRule::LessThanF32,
+        precision: Precision::Single,
+        leaf_width: 1,
+        base_score: vec![0.25],
+        aggregation: Aggregation::Sum,
+        link: Link::Sigmoid { scale: 1.0 },
+        trees,
+    });
+    let signature = Signature::new(
+        Signature::positional_features(FEATURES),
+        Task::Classification {
+            classes: vec![ClassLabel::Int(0), ClassLabel::Int(1)],
+        },
+    );
+    NativeModel::new(signature, family).expect("chains are valid")
+}
+
+/// The trees that blocks walk binned, or `None` when this CPU's blocks never do.
+fn binned_trees(model: &NativeModel) -> Option<usize> {
+    let avx512 = std::env::var_os("VERDICT_NO_AVX512").is_none()
+        && cfg!(target_arch = "x86_64")
+        && std::arch::is_x86_feature_detected!("avx512vbmi")
+        && std::arch::is_x86_feature_detected!("avx512bw");
+    match model.engine() {
+        Engine::Trees { binned, .. } => avx512.then_some(binned),
+        other => panic!("not the tree engine: {other}"),
+    }
+}
+
+/// Rows at, just above and just below every threshold, and missing values.
+fn rows_around(rng: &mut TestRng, thresholds: &[f64], rows: usize) -> Array2<f64> {
+    Array2::from_shape_fn((rows, FEATURES), |_| {
+        let t = thresholds[rng.random_range(0..thresholds.len())] as f32;
+        match rng.random_range(0..5) {
+            0 => f64::from(t),
+            1 => f64::from(t.next_up()),
+            2 => f64::from(t.next_down()),
+            3 => f64::NAN,
+            _ => rng.random_range(-40.0..40.0),
+        }
+    })
+}
+
+#[test]
+fn the_binned_walk_takes_up_to_254_thresholds_a_feature() {
+    // Bins are bytes, with 255 for missing values: 254 distinct thresholds of a feature fit,
+    // 255 do not, and then the scalar walk scores every tree.
+    let mut rng = TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha);
+    let all: Vec<f64> = (0..255).map(|k| f64::from(k) * 0.25 - 30.0).collect();
+    for count in [254, 255] {
+        let trees: Vec<Tree> = all[..count]
+            .chunks(8)
+            .map(|thresholds| chain(&mut rng, 1, thresholds))
+            .collect();
+        let model = model_of(trees);
+        let x = rows_around(&mut rng, &all, 300);
+        assert_engine_matches_reference(&model, &x);
+        if let Some(binned) = binned_trees(&model) {
+            let expected = if count == 254 { count.div_ceil(8) } else { 0 };
+            assert_eq!(binned, expected, "{count} thresholds");
+        }
+    }
+}
+
+#[test]
+fn the_binned_walk_leaves_trees_deeper_than_8_to_the_scalar_walk() {
+    let mut rng = TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha);
+    let thresholds: Vec<f64> = (0..9).map(|k| f64::from(k) - 4.5).collect();
+    let trees = vec![
+        chain(&mut rng, 0, &thresholds[..4]),
+        chain(&mut rng, 2, &thresholds),
+        chain(&mut rng, 3, &thresholds[..8]),
+        chain(&mut rng, 0, &thresholds[1..6]),
+    ];
+    let model = model_of(trees);
+    // 64-row vectors and the rows left over, walked by the scalar engine.
+    let x = rows_around(&mut rng, &thresholds, 64 * 3 + 21);
+    assert_engine_matches_reference(&model, &x);
+    if let Some(binned) = binned_trees(&model) {
+        assert_eq!(binned, 3);
+    }
 }

@@ -23,6 +23,11 @@
 //!   a row one tree at a time, about 5 µs sixteen at a time); a tree too sparse to be walked
 //!   complete by blocks keeps a complete copy for these walks (when it costs at most 16 times
 //!   its nodes), so that sixteen trees of one depth step with no test per step;
+//! - on a CPU with AVX-512, blocks walk the numeric trees of depth 8 or less *binned*
+//!   ([`tree::binned`](tree)): each feature value becomes once per row the count of its
+//!   feature's thresholds below it (a byte, as gradient boosting's histograms leave at most 254
+//!   thresholds a feature), so 64 rows fill a register and a level of a tree is a few vector
+//!   instructions for all of them (2.4x the scalar walk with 300 trees of depth 8);
 //! - a categorical split (XGBoost's and LightGBM's) is a node of the same array with a flag:
 //!   its step looks the row's category up in the node's bitset exactly as the reference
 //!   does, so trees with categorical splits stay in the engine (walked by nodes, never stored

@@ -2,6 +2,15 @@
 
 use std::cell::RefCell;
 
+#[cfg(target_arch = "x86_64")]
+mod binned;
+
+// The engine's value and sum types, with what the binned walk needs of them where it exists.
+#[cfg(target_arch = "x86_64")]
+use binned::{BinnedSum as EngineSum, BinnedValue as EngineValue};
+#[cfg(not(target_arch = "x86_64"))]
+use {Accumulator as EngineSum, Value as EngineValue};
+
 use ndarray::ArrayView2;
 
 use crate::family::link::Precision;
@@ -222,6 +231,9 @@ struct TreeInfo {
     /// For a tree walked by nodes: a copy stored complete, which only single rows walk
     /// ([`MAX_FEW_ROWS_PADDING`]).
     single_row_copy: Option<StoredComplete>,
+    /// Its index in [`Engine::binned`], when blocks walk it binned.
+    #[cfg(target_arch = "x86_64")]
+    binned: Option<u32>,
 }
 
 impl TreeInfo {
@@ -271,6 +283,9 @@ struct Engine<T, A, const STRICT: bool> {
     category_words: Vec<u32>,
     /// Rows per block.
     block_rows: usize,
+    /// The binned walk, when the ensemble and the CPU qualify.
+    #[cfg(target_arch = "x86_64")]
+    binned: Option<binned::Binned<T, A>>,
 }
 
 /// A tree ensemble compiled for fast, exact prediction.
@@ -294,6 +309,8 @@ thread_local! {
     static MARGINS_F32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     static MARGINS_F64: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
     static READ: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    #[cfg(target_arch = "x86_64")]
+    static BINS: RefCell<Vec<binned::Line>> = const { RefCell::new(Vec::new()) };
 }
 
 impl CompiledTrees {
@@ -324,8 +341,12 @@ impl CompiledTrees {
             Compiled::SklearnF32(engine) => &engine.trees,
             Compiled::LightgbmF64(engine) => &engine.trees,
         };
-        let (mut complete, mut nodes, mut reference) = (0, 0, 0);
+        let (mut complete, mut nodes, mut reference, mut binned) = (0, 0, 0, 0);
         for tree in trees {
+            #[cfg(target_arch = "x86_64")]
+            if tree.binned.is_some() {
+                binned += 1;
+            }
             match tree.walk {
                 Walk::Complete(_) => complete += 1,
                 Walk::Lockstep | Walk::UntilRest => nodes += 1,
@@ -336,6 +357,7 @@ impl CompiledTrees {
             complete,
             nodes,
             reference,
+            binned,
         }
     }
 
@@ -404,7 +426,7 @@ fn f32_at_or_below(t: f64) -> f32 {
     }
 }
 
-impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
+impl<T: EngineValue, A: EngineSum, const STRICT: bool> Engine<T, A, STRICT> {
     fn compile(ensemble: &TreeEnsemble, threshold: impl Fn(f64) -> T) -> Self {
         let leaf_width = ensemble.leaf_width;
         let mut engine = Engine {
@@ -426,6 +448,8 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
             category_splits: Vec::new(),
             category_words: Vec::new(),
             block_rows: BLOCK_ROWS,
+            #[cfg(target_arch = "x86_64")]
+            binned: None,
         };
         for tree in &ensemble.trees {
             let depth = tree.depth();
@@ -435,6 +459,8 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 output: tree.output,
                 walk: Walk::Reference,
                 single_row_copy: None,
+                #[cfg(target_arch = "x86_64")]
+                binned: None,
             };
             if tree.linear.is_some() {
                 engine.trees.push(info);
@@ -476,6 +502,13 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         }
         if engine.compiled_bytes() > CACHE_BYTES {
             engine.block_rows = LARGE_MODEL_BLOCK_ROWS;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(binned) = binned::Binned::compile(ensemble, &threshold) {
+            for (info, &index) in engine.trees.iter_mut().zip(binned.served()) {
+                info.binned = index;
+            }
+            engine.binned = Some(binned);
         }
         engine
     }
@@ -828,6 +861,19 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
         if full > 0 {
             read.clear();
             let view = view.slice(ndarray::s![..full, ..]);
+            #[cfg(target_arch = "x86_64")]
+            if let Some(binned) = &self.binned
+                && full >= binned::ROWS
+            {
+                BINS.with_borrow_mut(|bins| {
+                    self.score_binned(binned, ensemble, view, block, margins, read, bins)
+                });
+            } else {
+                for t in 0..self.trees.len() {
+                    self.score_tree(t, ensemble, view, block, margins, read);
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
             for t in 0..self.trees.len() {
                 self.score_tree(t, ensemble, view, block, margins, read);
             }
@@ -842,6 +888,47 @@ impl<T: Value, A: Accumulator, const STRICT: bool> Engine<T, A, STRICT> {
                 &mut margins[full * raw_width..],
                 read,
             );
+        }
+    }
+
+    /// Scores whole groups of rows (at least a vector of the binned walk), tree by tree:
+    /// the vectors' rows walk binned the trees [`Engine::binned`] serves, and the scalar walk
+    /// takes the other trees and the rows left over.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    fn score_binned(
+        &self,
+        binned: &binned::Binned<T, A>,
+        ensemble: &TreeEnsemble,
+        view: ArrayView2<'_, f64>,
+        block: &[T],
+        margins: &mut [A],
+        read: &mut Vec<f64>,
+        bins: &mut Vec<binned::Line>,
+    ) {
+        let raw_width = self.base_score.len();
+        let rows = view.nrows();
+        let vectors = rows / binned::ROWS;
+        let split = vectors * binned::ROWS;
+        binned.bin_block(block, self.stride * LANES, vectors, bins);
+        for (t, info) in self.trees.iter().enumerate() {
+            let Some(index) = info.binned else {
+                self.score_tree(t, ensemble, view, block, margins, read);
+                continue;
+            };
+            binned.add_tree(index, bins, &mut margins[..split * raw_width], raw_width);
+            if split < rows {
+                // A binned tree is numeric and never walked by the reference, so `read`
+                // (the whole block's rows) is not touched.
+                self.score_tree(
+                    t,
+                    ensemble,
+                    view.slice(ndarray::s![split.., ..]),
+                    &block[split * self.stride..],
+                    &mut margins[split * raw_width..],
+                    read,
+                );
+            }
         }
     }
 

@@ -215,8 +215,21 @@ fn nulls_hold_nan(values: &[f64], nulls: &NullBuffer) -> bool {
     true
 }
 
-/// A numeric feature's values.
+/// A numeric feature's values. A `NaN` is as missing as a null (pandas hands one over as a
+/// null, pyarrow and polars as a value), so `strict` refuses either.
 fn numbers<'a>(array: &'a dyn Array, cells: &Cells<'_>) -> Result<Values<'a>, InputError> {
+    let values = number_values(array, cells)?;
+    if cells.strict
+        && let Some(index) = values.as_slice().iter().position(|value| value.is_nan())
+    {
+        // With `strict`, this is the error.
+        cells.missing(index)?;
+    }
+    Ok(values)
+}
+
+/// [`numbers`], but for `NaN` values under `strict`.
+fn number_values<'a>(array: &'a dyn Array, cells: &Cells<'_>) -> Result<Values<'a>, InputError> {
     let values = match array.data_type() {
         DataType::Float64 => {
             let floats = array.as_primitive::<Float64Type>();

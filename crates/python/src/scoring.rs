@@ -2,8 +2,8 @@
 //!
 //! The rows are cut into tasks of [`TASK_ROWS`] for the thread pool (a few rows for
 //! contributions, as [`min_task_rows`] asks), and each task into
-//! blocks of [`BLOCK_ROWS`]: a block's features are copied into one row-major buffer per
-//! thread (the transpose of Arrow's columns), scored with one call of
+//! blocks of [`BLOCK_ROWS`]: a block's features are copied into one column-major buffer per
+//! thread (each Arrow column's run of rows in one piece), scored with one call of
 //! [`Model::predict_into`] for every output, and written straight into the result columns.
 //! Memory beyond the input and the results is one block per thread.
 
@@ -73,6 +73,9 @@ impl Rows<'_> {
                 buffer.extend(block.iter().map(|&v| f64::from(v)));
             }
             Rows::Columns(parts) => {
+                // Column-major, so that each feature's run of the block is one contiguous
+                // copy (a row-major copy writes every value to another cache line); the
+                // model reads the rows through the view's strides.
                 buffer.resize(rows * features, 0.0);
                 // The first part that ends after `start`; a block may span several batches.
                 let first = parts.partition_point(|p| p.start + p.rows <= start);
@@ -84,11 +87,11 @@ impl Rows<'_> {
                     let to = end.min(part.start + part.rows);
                     for (j, column) in part.columns.iter().enumerate() {
                         let values = &column.as_slice()[from - part.start..to - part.start];
-                        for (i, &value) in values.iter().enumerate() {
-                            buffer[(from - start + i) * features + j] = value;
-                        }
+                        buffer[j * rows + from - start..][..values.len()].copy_from_slice(values);
                     }
                 }
+                return ArrayView2::from_shape((rows, features).f(), &buffer[..])
+                    .expect("the buffer holds rows x features values");
             }
         }
         ArrayView2::from_shape((rows, features), &buffer[..])

@@ -47,6 +47,15 @@ def test_a_pyarrow_table_is_read_where_it_lies(binary):
     assert seen == [first_value_address(table.column(name)) for name in model.feature_names]
 
 
+def test_a_pandas_frame_is_read_where_it_lies_missing_values_included(binary):
+    case, model = binary
+    # Column by column, as read_csv and read_parquet build a frame; NaN where values are missing.
+    frame = case.inputs.select(case.feature_names).to_pandas()
+    assert frame.isna().any().any()
+    seen = model._native._feature_addresses(verdict._arrow_from_pandas(pa, frame))
+    assert seen == [frame[name].to_numpy().ctypes.data for name in model.feature_names]
+
+
 def test_a_polars_frame_is_read_where_it_lies(binary):
     case, model = binary
     frame = pl.from_arrow(without_nulls(case)).rechunk()
@@ -108,6 +117,11 @@ def test_nulls_over_other_values_are_copied_and_read_as_missing(binary):
     assert model.predict(with_nulls).equals(model.predict(with_nans))
     with pytest.raises(verdict.InputError, match=rf"column `{name}`, row 0: the value is missing"):
         model.predict(with_nulls, strict=True)
+    # A NaN is as missing as a null, whichever way the frame holds it.
+    with pytest.raises(verdict.InputError, match=rf"column `{name}`, row 0: the value is missing"):
+        model.predict(with_nans, strict=True)
+    with pytest.raises(verdict.InputError, match=rf"column `{name}`, row 0: the value is missing"):
+        model.predict(with_nans.to_pandas(), strict=True)
 
 
 # --- the GIL ------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ class Model:
         if kind == "pandas":
             import pyarrow as pa
 
-            arrow = pa.Table.from_pandas(data, preserve_index=False)
+            arrow = _arrow_from_pandas(pa, data)
             result = _table(self._native.predict_arrow(arrow, names, threads, strict)).to_pandas()
             result.index = data.index
             return result
@@ -178,6 +178,24 @@ class Model:
 
     def __repr__(self) -> str:
         return repr(self._native)
+
+
+def _arrow_from_pandas(pa: Any, frame: Any) -> Any:
+    """``frame`` as an Arrow table, in its column order, with ``pyarrow.Table.from_pandas``'s
+    conversion of each column except numpy float columns, which are wrapped as they lie with
+    their NaN as values: ``from_pandas`` would scan every one for NaN to mark it null, which
+    cost as much as a tenth of a call's time, and a NaN is a missing value to Verdict either
+    way."""
+    import numpy as np
+
+    arrays = []
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+            arrays.append(pa.array(column.to_numpy(), from_pandas=False))
+        else:
+            arrays.append(pa.Array.from_pandas(column))
+    return pa.Table.from_arrays(arrays, names=[str(name) for name in frame.columns])
 
 
 def export_sklearn(

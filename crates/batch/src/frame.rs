@@ -3,8 +3,8 @@
 //! A [`FeatureMap`] is settled once per run from the input's schema: which input column feeds
 //! each of the model's features, matched by name (column order in the file does not matter),
 //! or by position for models that have no feature names. Each chunk is then read column by
-//! column into contiguous `f64` columns ([`FeatureMap::columns`]), and [`transpose`] copies any
-//! range of rows into the row-major block that [`Model::predict_into`] reads, so that the
+//! column into contiguous `f64` columns ([`FeatureMap::columns`]), and [`copy_block`] copies any
+//! range of rows into the column-major block that [`Model::predict_into`] reads, so that the
 //! copy and the prediction of one range of rows run on the same core, one cache away.
 //!
 //! [`Model::predict_into`]: verdict_model::Model::predict_into
@@ -304,20 +304,21 @@ impl Columns {
     }
 }
 
-/// Copies rows `start .. start + rows` of `columns` into `block`, row-major: value `j` of row
-/// `i` goes to `block[i * columns.len() + j]`.
+/// Copies rows `start .. start + rows` of `columns` into `block`, column-major: value `j` of
+/// row `i` goes to `block[j * rows + i]`, so each column's run is one contiguous copy (a
+/// row-major block would take every value to another cache line). The model reads the rows
+/// through a view with those strides (`ArrayView2::from_shape((rows, width).f(), block)`).
 ///
 /// `block` must hold `rows * columns.len()` values and every column at least `start + rows`.
-pub fn transpose(columns: &[&[f64]], start: usize, block: &mut [f64]) {
+pub fn copy_block(columns: &[&[f64]], start: usize, block: &mut [f64]) {
     let width = columns.len();
     if width == 0 {
         return;
     }
-    for (j, column) in columns.iter().enumerate() {
-        let rows = block.len() / width;
-        let source = column.get(start..start + rows).unwrap_or_default();
-        for (i, &value) in source.iter().enumerate() {
-            block[i * width + j] = value;
+    let rows = block.len() / width;
+    for (column, run) in columns.iter().zip(block.chunks_exact_mut(rows.max(1))) {
+        if let Some(source) = column.get(start..start + rows) {
+            run.copy_from_slice(source);
         }
     }
 }
@@ -347,9 +348,9 @@ mod tests {
         let columns = map.columns(&df, &Origin::default(), false).unwrap();
         let slices = columns.slices().unwrap();
         let mut block = vec![0.0; 6];
-        transpose(&slices, 0, &mut block);
-        // `blue` is not one of the model's categories.
-        let expected = [1.5, 1.0, 2.5, UNKNOWN_CATEGORY, 3.5, 0.0];
+        copy_block(&slices, 0, &mut block);
+        // Column-major; `blue` is not one of the model's categories.
+        let expected = [1.5, 2.5, 3.5, 1.0, UNKNOWN_CATEGORY, 0.0];
         assert!(
             block
                 .iter()
@@ -358,7 +359,7 @@ mod tests {
         );
 
         let mut tail = vec![0.0; 2];
-        transpose(&slices, 2, &mut tail);
+        copy_block(&slices, 2, &mut tail);
         assert_eq!(tail, [3.5, 0.0]);
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Scoring one chunk: the feature columns are read as contiguous `f64` columns
 //! ([`FeatureMap::columns`]); the rows are cut into blocks of [`BLOCK_ROWS`], and on each core a
-//! block is copied row-major into a scratch buffer and handed to
+//! block is copied column-major into a scratch buffer and handed to
 //! [`verdict_model::Model::predict_into`] once, with a slot for every requested output, so
 //! the model walks its trees once per row and writes straight into that block's rows of the
 //! output buffers. The buffers are kept from chunk to chunk, so a run allocates them once. The
@@ -13,14 +13,14 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 use polars::prelude::*;
 use rayon::prelude::*;
 use verdict_model::{ClassLabel, Model, Output, OutputSlot, PredictError};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, MissingColumn, Result};
-use crate::frame::{FeatureMap, Matching, Origin, transpose};
+use crate::frame::{FeatureMap, Matching, Origin, copy_block};
 use crate::sink::{MemoryWriter, Sink, Writer};
 use crate::source::{ReadHints, Source};
 
@@ -198,7 +198,7 @@ impl std::fmt::Debug for Scorer {
 /// Scratch buffers kept from chunk to chunk.
 #[derive(Debug, Default)]
 struct Workspace {
-    /// One row-major block of features per block of rows, all in one buffer.
+    /// One column-major block of features per block of rows, all in one buffer.
     features: Vec<f64>,
     /// One row-major buffer per output.
     outputs: Vec<Vec<f64>>,
@@ -495,8 +495,8 @@ impl Scorer {
                     outputs: outs,
                 } = task;
                 let rows = (height - start).min(BLOCK_ROWS);
-                transpose(&columns, start, block);
-                let features = ArrayView2::from_shape((rows, width), &*block)
+                copy_block(&columns, start, block);
+                let features = ArrayView2::from_shape((rows, width).f(), &*block)
                     .map_err(|_| shape_error(start, rows))?;
                 // Every requested output of the block from one pass over the model.
                 let mut slots = outputs

@@ -136,7 +136,7 @@ pub(super) struct Binned<T, A> {
 
 /// A split as the walk tests it: `feature`'s value goes right when above `threshold` (not
 /// `NaN`); `NaN` goes left when `missing_left`.
-struct CanonicalSplit<T> {
+struct BinnedSplit<T> {
     feature: usize,
     threshold: T,
     missing_left: bool,
@@ -144,11 +144,13 @@ struct CanonicalSplit<T> {
     right: usize,
 }
 
-fn canonical<T: Value>(
+/// `node` as the walk tests it; `None` for a leaf, a categorical split, a split whose zero is
+/// missing, or a threshold with no `x <= t` form.
+fn binned_split<T: Value>(
     node: &Node,
     rule: SplitRule,
     threshold: &impl Fn(f64) -> T,
-) -> Option<CanonicalSplit<T>> {
+) -> Option<BinnedSplit<T>> {
     let &Node::Numeric {
         feature,
         threshold: t,
@@ -165,7 +167,7 @@ fn canonical<T: Value>(
         Missing::Nan => default_left,
         Missing::Zero => return None,
     };
-    Some(CanonicalSplit {
+    Some(BinnedSplit {
         feature: feature as usize,
         threshold: plain_threshold(rule, threshold(t))?,
         missing_left,
@@ -194,7 +196,7 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
                     && tree.linear.is_none()
                     && tree.nodes.iter().all(|node| {
                         matches!(node, Node::Leaf { .. })
-                            || canonical(node, rule, &threshold).is_some()
+                            || binned_split(node, rule, &threshold).is_some()
                     })
             })
             .collect();
@@ -202,7 +204,7 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
         let mut thresholds: Vec<Vec<T>> = vec![Vec::new(); ensemble.num_features];
         for (tree, _) in ensemble.trees.iter().zip(&served).filter(|(_, s)| **s) {
             for node in &tree.nodes {
-                if let Some(split) = canonical(node, rule, &threshold) {
+                if let Some(split) = binned_split(node, rule, &threshold) {
                     thresholds[split.feature].push(split.threshold);
                 }
             }
@@ -279,7 +281,7 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
                     // Above the last level: the split at `at` already goes left.
                     Node::Leaf { .. } => next.push((source, 2 * at)),
                     node => {
-                        let split = canonical(node, rule, threshold)?;
+                        let split = binned_split(node, rule, threshold)?;
                         let slot = match self.level_features[start..]
                             .iter()
                             .position(|&f| f as usize == split.feature)

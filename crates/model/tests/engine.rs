@@ -444,6 +444,25 @@ fn the_binned_walk_takes_up_to_254_thresholds_a_feature() {
 }
 
 #[test]
+fn a_nan_threshold_leaves_its_tree_to_the_scalar_walk() {
+    // No library writes one, but a model file can hold one (the catboost_cbm fuzz target made
+    // such a file, and the binned walk's compile panicked): every value then goes right, as
+    // the reference walks it.
+    let mut rng = TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha);
+    let thresholds = [-1.0, 0.5, 2.0];
+    let trees = vec![
+        chain(&mut rng, 0, &thresholds),
+        chain(&mut rng, 1, &[0.25, f64::NAN, 1.0]),
+    ];
+    let model = model_of(trees);
+    let x = rows_around(&mut rng, &thresholds, 64 * 2 + 5);
+    assert_engine_matches_reference(&model, &x);
+    if let Some(binned) = binned_trees(&model) {
+        assert_eq!(binned, 1);
+    }
+}
+
+#[test]
 fn the_binned_walk_leaves_trees_deeper_than_8_to_the_scalar_walk() {
     let mut rng = TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha);
     let thresholds: Vec<f64> = (0..9).map(|k| f64::from(k) - 4.5).collect();

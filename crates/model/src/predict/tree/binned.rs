@@ -145,7 +145,7 @@ struct BinnedSplit<T> {
 }
 
 /// `node` as the walk tests it; `None` for a leaf, a categorical split, a split whose zero is
-/// missing, or a threshold with no `x <= t` form.
+/// missing, or a threshold that is `NaN` or has no `x <= t` form.
 fn binned_split<T: Value>(
     node: &Node,
     rule: SplitRule,
@@ -167,9 +167,13 @@ fn binned_split<T: Value>(
         Missing::Nan => default_left,
         Missing::Zero => return None,
     };
+    let threshold = plain_threshold(rule, threshold(t))?;
+    // A NaN threshold has no place among a feature's sorted thresholds (no library writes
+    // one, but a model file can hold one): its tree keeps the scalar walk.
+    threshold.partial_cmp(&threshold)?;
     Some(BinnedSplit {
         feature: feature as usize,
-        threshold: plain_threshold(rule, threshold(t))?,
+        threshold,
         missing_left,
         left: left as usize,
         right: right as usize,
@@ -210,7 +214,7 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
             }
         }
         for list in &mut thresholds {
-            // Thresholds are numbers: validation refuses NaN.
+            // `binned_split` has left out the trees with a NaN threshold.
             list.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
             list.dedup();
             if list.len() > MAX_THRESHOLDS {

@@ -504,8 +504,8 @@ impl<T: EngineValue, A: EngineSum, const STRICT: bool> Engine<T, A, STRICT> {
             engine.block_rows = LARGE_MODEL_BLOCK_ROWS;
         }
         #[cfg(target_arch = "x86_64")]
-        if let Some(binned) = binned::Binned::compile(ensemble, &threshold) {
-            for (info, &index) in engine.trees.iter_mut().zip(binned.served()) {
+        if let Some((binned, indices)) = binned::Binned::compile(ensemble, &threshold) {
+            for (info, index) in engine.trees.iter_mut().zip(indices) {
                 info.binned = index;
             }
             engine.binned = Some(binned);

@@ -68,6 +68,9 @@ impl Avx512 {
     }
 }
 
+/// For each tree of an ensemble, its index in the binned walk if the walk serves it.
+pub(super) type Served = Vec<Option<u32>>;
+
 /// 64 bytes, aligned as a register: a vector of rows' bins of one feature, or half a table.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
@@ -130,8 +133,6 @@ pub(super) struct Binned<T, A> {
     /// The features each level of each tree reads ([`BinnedTree::levels`]).
     level_features: Vec<u32>,
     leaves: Vec<A>,
-    /// For each tree of the ensemble, its index in `trees` if the walk serves it.
-    served: Vec<Option<u32>>,
 }
 
 /// A split as the walk tests it: `feature`'s value goes right when above `threshold` (not
@@ -182,11 +183,12 @@ fn binned_split<T: Value>(
 
 impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
     /// Compiles the trees of `ensemble` that the binned walk serves (see the [module
-    /// overview](self)). `None` when no tree qualifies or the CPU lacks the instructions.
+    /// overview](self)), with each tree's index for [`add_tree`](Self::add_tree) if the walk
+    /// serves it. `None` when no tree qualifies or the CPU lacks the instructions.
     pub(super) fn compile(
         ensemble: &TreeEnsemble,
         threshold: impl Fn(f64) -> T,
-    ) -> Option<Binned<T, A>> {
+    ) -> Option<(Binned<T, A>, Served)> {
         let isa = Avx512::detect()?;
         if ensemble.leaf_width != 1 {
             return None;
@@ -234,8 +236,8 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
             trees: Vec::new(),
             level_features: Vec::new(),
             leaves: Vec::new(),
-            served: Vec::with_capacity(ensemble.trees.len()),
         };
+        let mut indices = Vec::with_capacity(ensemble.trees.len());
         for (tree, &served) in ensemble.trees.iter().zip(&served) {
             let index = if served {
                 let compiled = binned.lay_out(tree, rule, &threshold, &thresholds)?;
@@ -244,15 +246,9 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
             } else {
                 None
             };
-            binned.served.push(index);
+            indices.push(index);
         }
-        (!binned.trees.is_empty()).then_some(binned)
-    }
-
-    /// For each tree of the ensemble, its index for [`add_tree`](Self::add_tree) if the
-    /// walk serves it.
-    pub(super) fn served(&self) -> &[Option<u32>] {
-        &self.served
+        (!binned.trees.is_empty()).then_some((binned, indices))
     }
 
     /// Lays `tree` out level by level: each split's feature slot, threshold index and

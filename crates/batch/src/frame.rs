@@ -194,6 +194,11 @@ impl Binding {
                         location: origin.at(index),
                     });
                 }
+                if nulls_hold_nan(numbers) {
+                    return Ok(
+                        numbers.apply_kernel(&|array| array.clone().with_validity(None).boxed())
+                    );
+                }
                 numbers
                     .fill_null_with_values(f64::NAN)
                     .map_err(self.polars_error())
@@ -277,6 +282,19 @@ impl Binding {
     fn polars_error(&self) -> impl FnOnce(PolarsError) -> Error {
         Error::polars(format!("cannot read column `{}`", self.column))
     }
+}
+
+/// Whether every null of `numbers` already holds `NaN` beneath its mask, as the CSV parse
+/// leaves them: then dropping the masks reads the same, without the copy that filling them
+/// makes (every column of a chunk, on the thread that feeds the cores).
+fn nulls_hold_nan(numbers: &Float64Chunked) -> bool {
+    numbers.downcast_iter().all(|array| {
+        array.validity().is_none_or(|validity| {
+            (!validity)
+                .true_idx_iter()
+                .all(|index| array.values()[index].is_nan())
+        })
+    })
 }
 
 fn is_text_or_flag(dtype: &DataType) -> bool {
@@ -387,5 +405,29 @@ mod tests {
             error.to_string(),
             "column `a`, row 13 of in.parquet: `x1` is not a number"
         );
+    }
+
+    #[test]
+    fn a_null_reads_as_nan_whatever_its_mask_hides() {
+        // The CSV parse leaves NaN beneath a null; Parquet and Arrow leave anything (0 here).
+        let masked = |hidden: f64| {
+            let values = polars_arrow::array::PrimitiveArray::from_vec(vec![1.0, hidden, 3.0])
+                .with_validity(Some([true, false, true].into_iter().collect()));
+            Float64Chunked::with_chunk("a".into(), values).into_column()
+        };
+        let signature = Signature::new(vec![Feature::numeric("a")], Task::Regression);
+        for hidden in [f64::NAN, 0.0] {
+            let df = DataFrame::new(3, vec![masked(hidden)]).unwrap();
+            let map = FeatureMap::new(&signature, df.schema(), &[]).unwrap();
+            let columns = map.columns(&df, &Origin::default(), false).unwrap();
+            let values = columns.slices().unwrap()[0].to_vec();
+            assert_eq!(values[0], 1.0);
+            assert!(
+                values[1].is_nan(),
+                "{hidden} beneath the null read as {}",
+                values[1]
+            );
+            assert_eq!(values[2], 3.0);
+        }
     }
 }

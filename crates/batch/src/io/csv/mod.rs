@@ -22,6 +22,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 
+#[cfg(target_arch = "x86_64")]
+mod decimal;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
 mod parse;

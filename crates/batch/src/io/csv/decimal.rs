@@ -22,7 +22,8 @@ use std::arch::x86_64::*;
 /// groups of eight.
 const MAX_DIGITS: u32 = 24;
 
-/// A CPU with AVX-512 F, BW, VL and VBMI, made only by [`Avx512::detect`].
+/// A CPU with AVX-512 F, BW, VL and VBMI (and the bit instructions every such CPU has:
+/// POPCNT, LZCNT, BMI1 and BMI2), made only by [`Avx512::detect`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Avx512(());
 
@@ -34,7 +35,11 @@ impl Avx512 {
             && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512vbmi"))
+            && is_x86_feature_detected!("avx512vbmi")
+            && is_x86_feature_detected!("popcnt")
+            && is_x86_feature_detected!("lzcnt")
+            && is_x86_feature_detected!("bmi1")
+            && is_x86_feature_detected!("bmi2"))
         .then_some(Avx512(()))
     }
 }
@@ -51,7 +56,7 @@ pub(super) fn read(_: Avx512, bytes: &[u8]) -> Option<(f64, usize)> {
     unsafe { scan(bytes) }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,popcnt,lzcnt,bmi1,bmi2")]
 fn scan(bytes: &[u8]) -> Option<(f64, usize)> {
     let negative = bytes.first() == Some(&b'-');
     let start = usize::from(negative);
@@ -135,6 +140,7 @@ static DIGIT_INDEX: [Lanes; MAX_DIGITS as usize + 1] = {
 /// Every number with a point takes the one path: a branch on the size of `w` (as in Clinger's
 /// fast path, exact below `2^53`) goes either way at random on a feature file, and its
 /// mispredictions cost more than the path saves.
+#[inline]
 fn to_f64(w: u64, k: u32) -> Option<f64> {
     const EXACT: u64 = 1 << 53;
     if k == 0 || w == 0 {

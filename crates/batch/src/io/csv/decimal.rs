@@ -44,6 +44,21 @@ impl Avx512 {
     }
 }
 
+impl Avx512 {
+    /// Runs `work` compiled for AVX-512, so that the [`read`]s it makes are inlined into it:
+    /// a call and a return for each number cost a tenth of the read.
+    #[inline]
+    pub(super) fn run<T>(self, work: impl FnOnce() -> T) -> T {
+        // SAFETY: the token exists only on a CPU with the features `enabled` enables.
+        unsafe { enabled(work) }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,popcnt,lzcnt,bmi1,bmi2")]
+fn enabled<T>(work: impl FnOnce() -> T) -> T {
+    work()
+}
+
 /// The plain decimal at the start of `bytes` and the bytes it takes, or `None` when `bytes`
 /// does not start with one this reader takes.
 ///
@@ -51,12 +66,14 @@ impl Avx512 {
 /// zeros) with at most one `.` among or after them (`12`, `-0.5`, `.5`, `5.`), followed by
 /// the end of `bytes` or a byte that is neither a digit, nor a `.`, nor an exponent's `e` or
 /// `E`. The caller checks that byte.
+#[inline]
 pub(super) fn read(_: Avx512, bytes: &[u8]) -> Option<(f64, usize)> {
     // SAFETY: the token exists only on a CPU with the features `scan` enables.
     unsafe { scan(bytes) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,popcnt,lzcnt,bmi1,bmi2")]
+#[inline]
 fn scan(bytes: &[u8]) -> Option<(f64, usize)> {
     let negative = bytes.first() == Some(&b'-');
     let start = usize::from(negative);

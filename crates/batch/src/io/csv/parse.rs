@@ -282,6 +282,21 @@ impl Layout {
     }
 
     fn parse_piece(&self, job: Job<'_>) -> std::result::Result<Parsed, BadRecord> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(token) = self.decimals {
+            return token.run(|| self.parse_piece_with(job, |bytes| decimal::read(token, bytes)));
+        }
+        self.parse_piece_with(job, |_| None)
+    }
+
+    /// [`Layout::parse_piece`], with `plain_decimal` for [`Layout::plain_number`]. Inlined
+    /// into each caller, so that the AVX-512 one inlines its reader too.
+    #[inline(always)]
+    fn parse_piece_with(
+        &self,
+        job: Job<'_>,
+        plain_decimal: impl Fn(&[u8]) -> Option<(f64, usize)>,
+    ) -> std::result::Result<Parsed, BadRecord> {
         let Job {
             bytes,
             first_row,
@@ -303,7 +318,7 @@ impl Layout {
             let mut first_other = true;
             loop {
                 if let (true, Some(&Role::Number(k))) = (quick, self.roles.get(column))
-                    && let Some((value, end)) = self.plain_number(bytes, at)
+                    && let Some((value, end)) = self.plain_number(bytes, at, &plain_decimal)
                 {
                     numbers[k][row] = value;
                     column += 1;
@@ -404,13 +419,22 @@ impl Layout {
     ///
     /// Parsing as much of a number as there is, then finding the field's end right after it,
     /// reads the same value as [`Layout::number`] on the whole field.
-    fn plain_number(&self, bytes: &[u8], at: usize) -> Option<(f64, usize)> {
+    ///
+    /// `plain_decimal` reads the common number faster where the CPU allows
+    /// ([`decimal::read`]); `None` leaves it to `fast_float2`.
+    #[inline(always)]
+    fn plain_number(
+        &self,
+        bytes: &[u8],
+        at: usize,
+        plain_decimal: impl Fn(&[u8]) -> Option<(f64, usize)>,
+    ) -> Option<(f64, usize)> {
         let rest = bytes.get(at..)?;
         let &first = rest.first()?;
         if first == QUOTE || first == self.delimiter || first <= b' ' {
             return None;
         }
-        let (value, used) = match self.plain_decimal(rest) {
+        let (value, used) = match plain_decimal(rest) {
             Some(read) => read,
             None => fast_float2::parse_partial::<f64, _>(rest).ok()?,
         };
@@ -424,15 +448,6 @@ impl Layout {
             Some(&b) if b == self.delimiter || b == b'\n' => Some((value, end)),
             Some(_) => None,
         }
-    }
-
-    /// The plain decimal at the start of `bytes` ([`decimal::read`]), where the CPU has the
-    /// reader: most numbers of a feature file, read as `fast_float2` reads them, faster.
-    fn plain_decimal(&self, bytes: &[u8]) -> Option<(f64, usize)> {
-        #[cfg(target_arch = "x86_64")]
-        return self.decimals.and_then(|token| decimal::read(token, bytes));
-        #[cfg(not(target_arch = "x86_64"))]
-        return None;
     }
 
     /// Reads a number field: the CSV syntax (outer quotes, the file's null values) here, the

@@ -16,8 +16,10 @@
 //!   parser, reads it, so every field polars reads as a number reads the same here).
 //!
 //! A plain number followed by its delimiter takes a faster path ([`Layout::plain_number`])
-//! that reads it with the same parser without first finding the field's end; a test holds
-//! both paths to the shared rule's table ([`verdict_model::matching::NUMBER_TEXTS`]).
+//! that reads it with the same parser without first finding the field's end, and on a CPU
+//! with AVX-512 reads a plain decimal with [`decimal::read`], which gives `fast_float2`'s
+//! value faster; a test holds the paths to the shared rule's table
+//! ([`verdict_model::matching::NUMBER_TEXTS`]).
 //!
 //! The other columns (ids, text, anything passed through) keep polars' type inference and
 //! quoting rules: their fields are copied as they are into a small CSV of their own, which

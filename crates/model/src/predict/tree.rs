@@ -311,6 +311,8 @@ thread_local! {
     static READ: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
     #[cfg(target_arch = "x86_64")]
     static BINS: RefCell<Vec<binned::Line>> = const { RefCell::new(Vec::new()) };
+    #[cfg(target_arch = "x86_64")]
+    static ROW_BINS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl CompiledTrees {
@@ -1007,27 +1009,110 @@ impl<T: EngineValue, A: EngineSum, const STRICT: bool> Engine<T, A, STRICT> {
         margins: &mut [A],
         read: &mut Vec<f64>,
     ) {
-        let rows = view.nrows();
+        #[cfg(target_arch = "x86_64")]
+        if let Some(binned) = &self.binned {
+            ROW_BINS.with_borrow_mut(|bins| {
+                self.score_few_rows_binned(binned, ensemble, view, block, margins, read, bins)
+            });
+            return;
+        }
         let mut t = 0;
         while t < self.trees.len() {
-            let run = self.trees[t..]
+            t = self.score_run(t, ensemble, view, block, margins, read);
+        }
+    }
+
+    /// [`score_few_rows`](Self::score_few_rows) when some trees are binned: the rows are
+    /// binned once ([`binned::Binned::bin_row`]), and each run of up to [`TREE_LANES`] binned
+    /// trees of one depth walks them on bins ([`binned::Binned::walk_row`]), whose splits
+    /// take a quarter of the cache of the float walk's with `f64` thresholds. (Measured, one
+    /// row through 300 trees of depth 8: LightGBM's 4.3-4.7 µs against 5.2-5.3 µs, XGBoost's
+    /// 4.0-4.5 against 4.5-4.7.)
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    fn score_few_rows_binned(
+        &self,
+        binned: &binned::Binned<T, A>,
+        ensemble: &TreeEnsemble,
+        view: ArrayView2<'_, f64>,
+        block: &[T],
+        margins: &mut [A],
+        read: &mut Vec<f64>,
+        bins: &mut Vec<u8>,
+    ) {
+        let rows = view.nrows();
+        let raw_width = self.base_score.len();
+        bins.clear();
+        bins.resize(rows * self.features, 0);
+        let features = self.features;
+        for lane in 0..rows {
+            binned.bin_row(|f| block[f * LANES + lane], &mut bins[lane * features..]);
+        }
+        let mut t = 0;
+        while t < self.trees.len() {
+            let run = &self.trees[t..];
+            // A run of up to TREE_LANES binned trees of one depth; a short one (the last) walks
+            // its last tree again in the free lanes, and adds only its own.
+            let depth = run[0].depth;
+            let run = &run[..run
                 .iter()
                 .take(TREE_LANES)
-                .take_while(|info| matches!(info.walk, Walk::Complete(_) | Walk::Lockstep))
-                .count();
-            if run == 0 {
-                self.score_tree(t, ensemble, view, block, margins, read);
-                t += 1;
+                .take_while(|info| info.binned.is_some() && info.depth == depth)
+                .count()];
+            let Some(last) = run.last().and_then(|info| info.binned) else {
+                t = self.score_run(t, ensemble, view, block, margins, read);
                 continue;
+            };
+            let indices: [u32; TREE_LANES] =
+                std::array::from_fn(|k| run.get(k).and_then(|info| info.binned).unwrap_or(last));
+            for lane in 0..rows {
+                let values = binned.walk_row(&indices, depth as usize, &bins[lane * features..]);
+                if raw_width == 1 {
+                    // One sum, added to in a register: through memory, each add would wait
+                    // on the store of the one before.
+                    let mut sum = margins[lane];
+                    for value in &values[..run.len()] {
+                        sum += *value;
+                    }
+                    margins[lane] = sum;
+                } else {
+                    for (value, info) in values.into_iter().zip(run) {
+                        margins[lane * raw_width + info.output as usize] += value;
+                    }
+                }
             }
-            let trees = &self.trees[t..t + run];
-            if self.flagged() {
-                self.walk_trees::<true>(trees, block, margins, rows);
-            } else {
-                self.walk_trees::<false>(trees, block, margins, rows);
-            }
-            t += run;
+            t += run.len();
         }
+    }
+
+    /// Scores the run of trees from `t` for the rows of a block of fewer rows than a group
+    /// (see [`score_few_rows`](Self::score_few_rows)); returns the tree after the run.
+    fn score_run(
+        &self,
+        t: usize,
+        ensemble: &TreeEnsemble,
+        view: ArrayView2<'_, f64>,
+        block: &[T],
+        margins: &mut [A],
+        read: &mut Vec<f64>,
+    ) -> usize {
+        let rows = view.nrows();
+        let run = self.trees[t..]
+            .iter()
+            .take(TREE_LANES)
+            .take_while(|info| matches!(info.walk, Walk::Complete(_) | Walk::Lockstep))
+            .count();
+        if run == 0 {
+            self.score_tree(t, ensemble, view, block, margins, read);
+            return t + 1;
+        }
+        let trees = &self.trees[t..t + run];
+        if self.flagged() {
+            self.walk_trees::<true>(trees, block, margins, rows);
+        } else {
+            self.walk_trees::<false>(trees, block, margins, rows);
+        }
+        t + run
     }
 
     /// Walks each of the first `rows` rows of the block's first group through up to
@@ -1070,10 +1155,22 @@ impl<T: EngineValue, A: EngineSum, const STRICT: bool> Engine<T, A, STRICT> {
                         *i = Self::complete_step::<FLAGGED>(splits, *i, group, lane);
                     }
                 }
+                let leaf = |i: u32, info: &TreeInfo| {
+                    first_leaf(info).unwrap_or_default() + i as usize - internal
+                };
+                if raw_width == 1 && width == 1 {
+                    // One sum, added to in a register: through memory, each add would wait
+                    // on the store of the one before.
+                    let mut sum = margins[lane];
+                    for (&i, info) in index.iter().zip(trees) {
+                        sum += self.leaves[leaf(i, info)];
+                    }
+                    margins[lane] = sum;
+                    continue;
+                }
                 for (&i, info) in index.iter().zip(trees) {
                     let at = lane * raw_width + info.output as usize;
-                    let leaf = first_leaf(info).unwrap_or_default() + i as usize - internal;
-                    add_values(margins, at, &self.leaves, leaf, width);
+                    add_values(margins, at, &self.leaves, leaf(i, info), width);
                 }
             }
             return;

@@ -26,8 +26,14 @@
 //! The walk serves the trees of depth 8 or less with numeric splits only (no categorical or
 //! zero-as-missing splits, no linear leaves), in ensembles of one value per leaf whose
 //! features each have at most [`MAX_THRESHOLDS`] distinct thresholds in those trees. Other
-//! trees, and rows that do not fill a vector, keep the scalar walk of the same block: every
-//! row still adds the trees in order.
+//! trees, and the rows of a block that do not fill a vector, keep the scalar walk of the same
+//! block: every row still adds the trees in order.
+//!
+//! A block of fewer rows than the scalar engine's group (a single request) walks the served
+//! trees on bins too, one row through sixteen trees side by side ([`Binned::walk_row`]): a
+//! split is then four bytes ([`RowSplit`]) against the float walk's 16 with `f64`
+//! thresholds, so the first four levels of 300 trees fit the L1 cache. The row's values are
+//! binned by counting thresholds in registers ([`BinnedValue::bin_row`]).
 
 use std::arch::x86_64::*;
 
@@ -117,6 +123,8 @@ struct BinnedTree {
     levels: [u32; MAX_DEPTH + 1],
     /// The tree's `2^depth` leaf values in [`Binned::leaves`], from here.
     first_leaf: usize,
+    /// The tree's `2^depth - 1` splits in [`Binned::row_splits`], from here.
+    first_row_split: usize,
 }
 
 /// The trees of an ensemble that the binned walk serves, compiled for it.
@@ -127,12 +135,35 @@ pub(super) struct Binned<T, A> {
     /// Per feature, its thresholds as a complete binary search tree in breadth-first order
     /// ([`SEARCH_LEN`] entries): 8 compares find a value's bin.
     search: Vec<T>,
+    /// Per feature, its thresholds sorted, padded with `+inf` to [`SEARCH_LEN`]: a single
+    /// row's value is binned by counting those below it ([`BinnedValue::bin_row`]).
+    sorted: Vec<T>,
+    /// Per feature, the last of each [`STRETCH`] of `sorted`: 16 a feature.
+    last: Vec<T>,
     /// The features some split reads, each binned once per vector of rows.
     used: Vec<usize>,
     trees: Vec<BinnedTree>,
     /// The features each level of each tree reads ([`BinnedTree::levels`]).
     level_features: Vec<u32>,
     leaves: Vec<A>,
+    /// Every tree's splits for single rows ([`RowSplit`]), breadth-first.
+    row_splits: Vec<RowSplit>,
+}
+
+/// A split as one row walks it ([`Binned::walk_row`]): the feature in the low 16 bits, then
+/// the threshold index (plus one when missing values go left), then one when missing values
+/// go left, as in [`Tables`]. Four bytes, so that the first four levels of a tree share a
+/// cache line and those of 300 trees fit the L1 cache.
+#[derive(Debug, Clone, Copy)]
+struct RowSplit(u32);
+
+impl RowSplit {
+    /// A split that sends every bin left.
+    const ALWAYS_LEFT: RowSplit = RowSplit((u8::MAX as u32) << 16);
+
+    fn new(feature: usize, threshold: u8, missing_left: u8) -> RowSplit {
+        RowSplit(feature as u32 | u32::from(threshold) << 16 | u32::from(missing_left) << 24)
+    }
 }
 
 /// A split as the walk tests it: `feature`'s value goes right when above `threshold` (not
@@ -190,7 +221,7 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
         threshold: impl Fn(f64) -> T,
     ) -> Option<(Binned<T, A>, Served)> {
         let isa = Avx512::detect()?;
-        if ensemble.leaf_width != 1 {
+        if ensemble.leaf_width != 1 || ensemble.num_features > usize::from(u16::MAX) {
             return None;
         }
         let rule = ensemble.split_rule;
@@ -230,12 +261,33 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
                 .iter()
                 .flat_map(|list| search_tree(list))
                 .collect(),
+            sorted: thresholds
+                .iter()
+                .flat_map(|list| {
+                    let mut padded = [T::INFINITY; SEARCH_LEN];
+                    padded[..list.len()].copy_from_slice(list);
+                    padded
+                })
+                .collect(),
+            last: thresholds
+                .iter()
+                .flat_map(|list| {
+                    let mut last = [T::INFINITY; SEARCH_LEN / STRETCH];
+                    for (k, last) in last.iter_mut().enumerate() {
+                        if let Some(&t) = list.get(k * STRETCH + STRETCH - 1) {
+                            *last = t;
+                        }
+                    }
+                    last
+                })
+                .collect(),
             used: (0..ensemble.num_features)
                 .filter(|&f| !thresholds[f].is_empty())
                 .collect(),
             trees: Vec::new(),
             level_features: Vec::new(),
             leaves: Vec::new(),
+            row_splits: Vec::new(),
         };
         let mut indices = Vec::with_capacity(ensemble.trees.len());
         for (tree, &served) in ensemble.trees.iter().zip(&served) {
@@ -265,6 +317,9 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
         let mut tables = vec![Tables::always_left(); if depth > 7 { 2 } else { 1 }];
         let first_leaf = self.leaves.len();
         self.leaves.resize(first_leaf + (1 << depth), A::ZERO);
+        let first_row_split = self.row_splits.len();
+        self.row_splits
+            .resize(first_row_split + (1 << depth) - 1, RowSplit::ALWAYS_LEFT);
         let mut levels = [0u32; MAX_DEPTH + 1];
         // (source node, level, position within the level)
         let mut current = vec![(0usize, 0usize)];
@@ -307,6 +362,8 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
                             index as u8 + missing_left,
                             missing_left,
                         );
+                        self.row_splits[first_row_split + (1 << level) - 1 + at] =
+                            RowSplit::new(split.feature, index as u8 + missing_left, missing_left);
                         next.push((split.left, 2 * at));
                         next.push((split.right, 2 * at + 1));
                     }
@@ -325,6 +382,7 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
             tables: tables.into_boxed_slice(),
             levels,
             first_leaf,
+            first_row_split,
         })
     }
 
@@ -358,6 +416,46 @@ impl<T: BinnedValue, A: BinnedSum> Binned<T, A> {
     pub(super) fn add_tree(&self, tree: u32, bins: &[Line], margins: &mut [A], raw_width: usize) {
         // SAFETY: `self.isa` exists, so the CPU has the instructions.
         unsafe { self.add_tree_avx512(tree, bins, margins, raw_width) }
+    }
+
+    /// The bins of one row, a byte per feature, into `bins` (the features no tree served
+    /// splits on are left as they are): `value(f)` is the row's value of feature `f`.
+    pub(super) fn bin_row(&self, value: impl Fn(usize) -> T, bins: &mut [u8]) {
+        T::bin_row(self.isa, &self.used, value, &self.sorted, &self.last, bins);
+    }
+
+    /// The leaf values of served trees `trees`, all of depth `depth`, for one row binned into
+    /// `bins` ([`bin_row`](Self::bin_row)), walked side by side: the trees' chains of loads
+    /// are independent, and overlap in the processor.
+    ///
+    /// # Panics
+    ///
+    /// If `bins` does not hold every feature, or a tree's depth is not `depth`.
+    pub(super) fn walk_row<const N: usize>(
+        &self,
+        trees: &[u32; N],
+        depth: usize,
+        bins: &[u8],
+    ) -> [A; N] {
+        assert!(bins.len() >= self.features);
+        let trees = trees.map(|t| &self.trees[t as usize]);
+        assert!(trees.iter().all(|tree| tree.depth == depth));
+        let first = trees.map(|tree| tree.first_row_split);
+        let mut index = [0usize; N];
+        for _ in 0..depth {
+            for (i, &first) in index.iter_mut().zip(&first) {
+                // SAFETY: before step `k` (from 0) the index is below `2^(k+1) - 1 <= 2^depth
+                // - 1`, the tree's splits from `first`; a split's feature is one of the
+                // ensemble's (or 0, for the splits that always go left), below
+                // `self.features <= bins.len()`.
+                let split = unsafe { self.row_splits.get_unchecked(first + *i) }.0;
+                let bin = unsafe { *bins.get_unchecked((split & 0xFFFF) as usize) };
+                let right = bin.wrapping_add((split >> 24) as u8) > (split >> 16) as u8;
+                *i = 2 * *i + 1 + usize::from(right);
+            }
+        }
+        let internal = (1 << depth) - 1;
+        std::array::from_fn(|k| self.leaves[trees[k].first_leaf + index[k] - internal])
     }
 
     /// [`add_tree`](Self::add_tree), compiled with the instructions so that the walk and the
@@ -454,12 +552,43 @@ pub(super) trait BinnedValue: Value {
     /// The bin in `search` ([`search_tree`]) of each of a vector's values, 16 rows per
     /// group, into `bins`.
     fn bin(isa: Avx512, values: [&[Self]; GROUPS], search: &[Self], bins: &mut Line);
+
+    /// The bins of one row's values of features `used` into `bins[f]`: how many of the
+    /// feature's thresholds are below the value, or [`MISSING_BIN`] for `NaN`. `sorted` holds
+    /// each feature's thresholds sorted and padded with `+inf` ([`SEARCH_LEN`] a feature),
+    /// `last` every [`STRETCH`]th of them (the last of each stretch, 16 a feature): one
+    /// compare with `last` finds the value's stretch, and one more (two for `f64`) counts in
+    /// it.
+    fn bin_row(
+        isa: Avx512,
+        used: &[usize],
+        value: impl Fn(usize) -> Self,
+        sorted: &[Self],
+        last: &[Self],
+        bins: &mut [u8],
+    );
 }
+
+/// Thresholds a stretch of [`BinnedValue::bin_row`]: 16, so that 16 stretches cover a
+/// feature's [`SEARCH_LEN`].
+const STRETCH: usize = 16;
 
 impl BinnedValue for f32 {
     fn bin(_: Avx512, values: [&[f32]; GROUPS], search: &[f32], bins: &mut Line) {
         // SAFETY: the token proves the CPU has the instructions.
         unsafe { bin_f32(values, search, bins) }
+    }
+
+    fn bin_row(
+        _: Avx512,
+        used: &[usize],
+        value: impl Fn(usize) -> f32,
+        sorted: &[f32],
+        last: &[f32],
+        bins: &mut [u8],
+    ) {
+        // SAFETY: the token proves the CPU has the instructions.
+        unsafe { bin_row_f32(used, value, sorted, last, bins) }
     }
 }
 
@@ -467,6 +596,91 @@ impl BinnedValue for f64 {
     fn bin(_: Avx512, values: [&[f64]; GROUPS], search: &[f64], bins: &mut Line) {
         // SAFETY: the token proves the CPU has the instructions.
         unsafe { bin_f64(values, search, bins) }
+    }
+
+    fn bin_row(
+        _: Avx512,
+        used: &[usize],
+        value: impl Fn(usize) -> f64,
+        sorted: &[f64],
+        last: &[f64],
+        bins: &mut [u8],
+    ) {
+        // SAFETY: the token proves the CPU has the instructions.
+        unsafe { bin_row_f64(used, value, sorted, last, bins) }
+    }
+}
+
+/// [`BinnedValue::bin_row`] for `f32`.
+#[target_feature(enable = "avx512f,popcnt")]
+fn bin_row_f32(
+    used: &[usize],
+    value: impl Fn(usize) -> f32,
+    sorted: &[f32],
+    last: &[f32],
+    bins: &mut [u8],
+) {
+    for &f in used {
+        let x = value(f);
+        let (sorted, last) = (
+            &sorted[f * SEARCH_LEN..][..SEARCH_LEN],
+            &last[f * 16..][..16],
+        );
+        let v = _mm512_set1_ps(x);
+        // SAFETY: 16 entries.
+        let last = unsafe { _mm512_loadu_ps(last.as_ptr()) };
+        // Whole stretches below `x`: at most 15, the last threshold being `+inf`.
+        let stretch = (_mm512_cmp_ps_mask::<_CMP_LT_OQ>(last, v).count_ones() as usize).min(15);
+        // SAFETY: 16 entries from `16 * stretch <= 240`.
+        let entries = unsafe { _mm512_loadu_ps(sorted.as_ptr().add(STRETCH * stretch)) };
+        let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(entries, v).count_ones() as usize;
+        bins[f] = if x.is_nan() {
+            MISSING_BIN
+        } else {
+            (STRETCH * stretch + below) as u8
+        };
+    }
+}
+
+/// [`BinnedValue::bin_row`] for `f64`.
+#[target_feature(enable = "avx512f,popcnt")]
+fn bin_row_f64(
+    used: &[usize],
+    value: impl Fn(usize) -> f64,
+    sorted: &[f64],
+    last: &[f64],
+    bins: &mut [u8],
+) {
+    for &f in used {
+        let x = value(f);
+        let (sorted, last) = (
+            &sorted[f * SEARCH_LEN..][..SEARCH_LEN],
+            &last[f * 16..][..16],
+        );
+        let v = _mm512_set1_pd(x);
+        // SAFETY: 2 x 8 entries.
+        let (low, high) = unsafe {
+            (
+                _mm512_loadu_pd(last.as_ptr()),
+                _mm512_loadu_pd(last.as_ptr().add(8)),
+            )
+        };
+        let stretch = (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(low, v).count_ones()
+            + _mm512_cmp_pd_mask::<_CMP_LT_OQ>(high, v).count_ones())
+            as usize;
+        let stretch = stretch.min(15);
+        // SAFETY: 2 x 8 entries from `16 * stretch <= 240`.
+        let (low, high) = unsafe {
+            let at = sorted.as_ptr().add(STRETCH * stretch);
+            (_mm512_loadu_pd(at), _mm512_loadu_pd(at.add(8)))
+        };
+        let below = (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(low, v).count_ones()
+            + _mm512_cmp_pd_mask::<_CMP_LT_OQ>(high, v).count_ones()) as usize;
+        bins[f] = if x.is_nan() {
+            MISSING_BIN
+        } else {
+            (STRETCH * stretch + below) as u8
+        };
     }
 }
 

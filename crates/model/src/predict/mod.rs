@@ -27,7 +27,10 @@
 //!   ([`tree::binned`](tree)): each feature value becomes once per row the count of its
 //!   feature's thresholds below it (a byte, as gradient boosting's histograms leave at most 254
 //!   thresholds a feature), so 64 rows fill a register and a level of a tree is a few vector
-//!   instructions for all of them (2.4x the scalar walk with 300 trees of depth 8);
+//!   instructions for all of them (2.4x the scalar walk with 300 trees of depth 8); the rows
+//!   of a last, partial group are binned too, and walk sixteen binned trees side by side on
+//!   splits of four bytes rather than 8 or 16 (one row through 300 trees of depth 8 in about
+//!   4.5 µs rather than 5.3 with LightGBM's `f64` thresholds);
 //! - a categorical split (XGBoost's and LightGBM's) is a node of the same array with a flag:
 //!   its step looks the row's category up in the node's bitset exactly as the reference
 //!   does, so trees with categorical splits stay in the engine (walked by nodes, never stored

@@ -7,8 +7,9 @@
 //! `w / 10^k`, `k` the digits after the point, rounded to the nearest `f64` ([`to_f64`]):
 //! `w` times a 128-bit truncation of `5^-k` gives the leading bits of the value within two
 //! units of its 128th bit (the Eisel-Lemire method), enough to round, except when those two
-//! units might straddle a rounding boundary. Such a number is either exact or a tie, and
-//! then read exactly, or left to `fast_float2` (about one in 2^70).
+//! units might straddle a rounding boundary. Then, if `5^k` divides `w`, the value is a
+//! double or a tie, read exactly from `w / 5^k`; otherwise the number is left to
+//! `fast_float2` (about one in 2^70).
 //!
 //! Every number that is not a plain decimal (an exponent, more than 19 significant digits,
 //! `inf`, ...) is left to `fast_float2` ([`read`] returns `None`). The values read are

@@ -1067,19 +1067,8 @@ impl<T: EngineValue, A: EngineSum, const STRICT: bool> Engine<T, A, STRICT> {
                 std::array::from_fn(|k| run.get(k).and_then(|info| info.binned).unwrap_or(last));
             for lane in 0..rows {
                 let values = binned.walk_row(&indices, depth as usize, &bins[lane * features..]);
-                if raw_width == 1 {
-                    // One sum, added to in a register: through memory, each add would wait
-                    // on the store of the one before.
-                    let mut sum = margins[lane];
-                    for value in &values[..run.len()] {
-                        sum += *value;
-                    }
-                    margins[lane] = sum;
-                } else {
-                    for (value, info) in values.into_iter().zip(run) {
-                        margins[lane * raw_width + info.output as usize] += value;
-                    }
-                }
+                let row = &mut margins[lane * raw_width..][..raw_width];
+                add_in_tree_order(row, values.into_iter().zip(run));
             }
             t += run.len();
         }
@@ -1158,14 +1147,13 @@ impl<T: EngineValue, A: EngineSum, const STRICT: bool> Engine<T, A, STRICT> {
                 let leaf = |i: u32, info: &TreeInfo| {
                     first_leaf(info).unwrap_or_default() + i as usize - internal
                 };
-                if raw_width == 1 && width == 1 {
-                    // One sum, added to in a register: through memory, each add would wait
-                    // on the store of the one before.
-                    let mut sum = margins[lane];
-                    for (&i, info) in index.iter().zip(trees) {
-                        sum += self.leaves[leaf(i, info)];
-                    }
-                    margins[lane] = sum;
+                if width == 1 {
+                    let row = &mut margins[lane * raw_width..][..raw_width];
+                    let values = index.iter().zip(trees);
+                    add_in_tree_order(
+                        row,
+                        values.map(|(&i, info)| (self.leaves[leaf(i, info)], info)),
+                    );
                     continue;
                 }
                 for (&i, info) in index.iter().zip(trees) {
@@ -1381,6 +1369,27 @@ impl<T: EngineValue, A: EngineSum, const STRICT: bool> Engine<T, A, STRICT> {
 #[inline(always)]
 fn splits_len(info: &TreeInfo) -> usize {
     (1usize << info.depth) - 1
+}
+
+/// Adds one value per tree to a row's margins (`row`, one per output), in tree order: each
+/// value to its tree's output. A single output is summed in a register: through memory, each
+/// add would wait on the store of the one before.
+#[inline(always)]
+fn add_in_tree_order<'a, A: Accumulator>(
+    row: &mut [A],
+    values: impl Iterator<Item = (A, &'a TreeInfo)>,
+) {
+    if let [sum] = row {
+        let mut total = *sum;
+        for (value, _) in values {
+            total += value;
+        }
+        *sum = total;
+    } else {
+        for (value, info) in values {
+            row[info.output as usize] += value;
+        }
+    }
 }
 
 /// Adds the `width` values of leaf `leaf` to the margins from `at`.

@@ -138,7 +138,8 @@ pub(super) struct Binned<T, A> {
     /// Per feature, its thresholds sorted, padded with `+inf` to [`SEARCH_LEN`]: a single
     /// row's value is binned by counting those below it ([`BinnedValue::bin_row`]).
     sorted: Vec<T>,
-    /// Per feature, the last of each [`STRETCH`] of `sorted`: 16 a feature.
+    /// Per feature, the last of each [`STRETCH`] of `sorted`: `SEARCH_LEN / STRETCH` a
+    /// feature.
     last: Vec<T>,
     /// The features some split reads, each binned once per vector of rows.
     used: Vec<usize>,
@@ -611,7 +612,7 @@ impl BinnedValue for f64 {
     }
 }
 
-/// [`BinnedValue::bin_row`] for `f32`.
+/// [`BinnedValue::bin_row`] for `f32`: a stretch is one register.
 #[target_feature(enable = "avx512f,popcnt")]
 fn bin_row_f32(
     used: &[usize],
@@ -620,29 +621,14 @@ fn bin_row_f32(
     last: &[f32],
     bins: &mut [u8],
 ) {
-    for &f in used {
-        let x = value(f);
-        let (sorted, last) = (
-            &sorted[f * SEARCH_LEN..][..SEARCH_LEN],
-            &last[f * 16..][..16],
-        );
-        let v = _mm512_set1_ps(x);
+    bin_row_by(used, value, sorted, last, bins, |x, entries| {
         // SAFETY: 16 entries.
-        let last = unsafe { _mm512_loadu_ps(last.as_ptr()) };
-        // Whole stretches below `x`: at most 15, the last threshold being `+inf`.
-        let stretch = (_mm512_cmp_ps_mask::<_CMP_LT_OQ>(last, v).count_ones() as usize).min(15);
-        // SAFETY: 16 entries from `16 * stretch <= 240`.
-        let entries = unsafe { _mm512_loadu_ps(sorted.as_ptr().add(STRETCH * stretch)) };
-        let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(entries, v).count_ones() as usize;
-        bins[f] = if x.is_nan() {
-            MISSING_BIN
-        } else {
-            (STRETCH * stretch + below) as u8
-        };
-    }
+        let entries = unsafe { _mm512_loadu_ps(entries.as_ptr()) };
+        _mm512_cmp_ps_mask::<_CMP_LT_OQ>(entries, _mm512_set1_ps(x)).count_ones() as usize
+    });
 }
 
-/// [`BinnedValue::bin_row`] for `f64`.
+/// [`BinnedValue::bin_row`] for `f64`: a stretch is two registers.
 #[target_feature(enable = "avx512f,popcnt")]
 fn bin_row_f64(
     used: &[usize],
@@ -651,35 +637,50 @@ fn bin_row_f64(
     last: &[f64],
     bins: &mut [u8],
 ) {
-    for &f in used {
-        let x = value(f);
-        let (sorted, last) = (
-            &sorted[f * SEARCH_LEN..][..SEARCH_LEN],
-            &last[f * 16..][..16],
-        );
-        let v = _mm512_set1_pd(x);
+    bin_row_by(used, value, sorted, last, bins, |x, entries| {
         // SAFETY: 2 x 8 entries.
         let (low, high) = unsafe {
             (
-                _mm512_loadu_pd(last.as_ptr()),
-                _mm512_loadu_pd(last.as_ptr().add(8)),
+                _mm512_loadu_pd(entries.as_ptr()),
+                _mm512_loadu_pd(entries.as_ptr().add(8)),
             )
         };
-        let stretch = (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(low, v).count_ones()
-            + _mm512_cmp_pd_mask::<_CMP_LT_OQ>(high, v).count_ones())
-            as usize;
-        let stretch = stretch.min(15);
-        // SAFETY: 2 x 8 entries from `16 * stretch <= 240`.
-        let (low, high) = unsafe {
-            let at = sorted.as_ptr().add(STRETCH * stretch);
-            (_mm512_loadu_pd(at), _mm512_loadu_pd(at.add(8)))
-        };
-        let below = (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(low, v).count_ones()
-            + _mm512_cmp_pd_mask::<_CMP_LT_OQ>(high, v).count_ones()) as usize;
-        bins[f] = if x.is_nan() {
+        let x = _mm512_set1_pd(x);
+        (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(low, x).count_ones()
+            + _mm512_cmp_pd_mask::<_CMP_LT_OQ>(high, x).count_ones()) as usize
+    });
+}
+
+/// [`BinnedValue::bin_row`], with `below(x, entries)` counting the [`STRETCH`] `entries`
+/// below `x`. Inlined into the callers above, so that `below` is compiled with their
+/// instructions.
+#[inline(always)]
+fn bin_row_by<T: Value>(
+    used: &[usize],
+    value: impl Fn(usize) -> T,
+    sorted: &[T],
+    last: &[T],
+    bins: &mut [u8],
+    below: impl Fn(T, &[T; STRETCH]) -> usize,
+) {
+    const STRETCHES: usize = SEARCH_LEN / STRETCH;
+    // The stretches' last thresholds fill one stretch's registers.
+    const _: () = assert!(STRETCHES == STRETCH);
+    fn stretch_of<T>(entries: &[T]) -> &[T; STRETCH] {
+        entries.try_into().expect("STRETCH entries")
+    }
+    for &f in used {
+        let x = value(f);
+        // Whole stretches below `x`: never the last, whose last threshold is `+inf`.
+        let last = stretch_of(&last[f * STRETCHES..][..STRETCHES]);
+        let stretch = below(x, last).min(STRETCHES - 1);
+        let entries = &sorted[f * SEARCH_LEN + STRETCH * stretch..][..STRETCH];
+        #[allow(clippy::eq_op, reason = "x != x is the NaN test")]
+        let missing = x != x;
+        bins[f] = if missing {
             MISSING_BIN
         } else {
-            (STRETCH * stretch + below) as u8
+            (STRETCH * stretch + below(x, stretch_of(entries))) as u8
         };
     }
 }
